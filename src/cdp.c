@@ -1,0 +1,67 @@
+/*
+ * cdp.c — module entry point: the library magic, the cdp.* settings and
+ * cdp.version().
+ *
+ * Settings are registered in _PG_init so that a value set in
+ * postgresql.conf or with ALTER DATABASE is validated as soon as the library
+ * loads; the "cdp" prefix is then reserved so that a typo such as
+ * cdp.pseudonymkey is an error instead of a silently ignored placeholder.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+#include "cdp.h"
+#include "compat.h"
+
+PG_MODULE_MAGIC;
+
+int			cdp_default_country_code = 49;
+char	   *cdp_pseudonym_key = NULL;
+bool		cdp_preloaded = false;
+
+void		_PG_init(void);
+
+/* Registers the cdp.* settings. */
+void
+_PG_init(void)
+{
+	/*
+	 * A custom setting is a placeholder, readable by every role, until the
+	 * library defines it; only a preloaded library guards the key from the
+	 * first connection on.  cdp.pseudonymize() refuses to run otherwise.
+	 */
+	cdp_preloaded = process_shared_preload_libraries_in_progress;
+
+	DefineCustomIntVariable("cdp.default_country_code",
+							"Country calling code that cdp.normalize('phone', ...) gives national numbers.",
+							"A number written with a single leading 0 (030 1234567) is taken as national "
+							"and gets this code; 49 is Germany.  Keep it fixed once identifiers are stored.",
+							&cdp_default_country_code,
+							49, 1, 999,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("cdp.pseudonym_key",
+							   "Secret key of cdp.pseudonymize() (HMAC-SHA-256).",
+							   "At least 16 bytes.  Only superusers can read or set it, once cdp is in "
+							   "shared_preload_libraries; set it with ALTER SYSTEM so that pseudonyms stay stable.",
+							   &cdp_pseudonym_key,
+							   NULL,
+							   PGC_SUSET, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("cdp");
+}
+
+PG_FUNCTION_INFO_V1(cdp_version);
+
+/* Returns the version the library was built as (cdp.control's default_version). */
+Datum
+cdp_version(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(cstring_to_text(CDP_VERSION));
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# demo.sh — the README's demo command: installs what is missing, builds cdp,
+# starts a throw-away cluster, generates the Gipfelsport demo ERP, runs the
+# whole cdp pipeline on it and prints a report.  Leaves nothing running.
+#
+#   bash test/demo.sh [customers]     (default 2000; try 100000)
+. "$(dirname "$0")/lib/common.sh"
+
+SCALE=${1:-${CDP_DEMO_SCALE:-2000}}
+SEED=${CDP_DEMO_SEED:-42}
+case "$SCALE" in (*[!0-9]*|'') echo "usage: $0 [number of customers]" >&2; exit 2;; esac
+
+cdp_install_packages
+cdp_build
+cdp_start_cluster "cron.database_name = 'gipfelsport'" \
+                  "cdp.pseudonym_key = 'demo-only-key-never-use-in-production'"
+
+"$PGBIN/createdb" gipfelsport
+export PGDATABASE=gipfelsport
+say "generating the Gipfelsport ERP: $SCALE customers (seed $SEED)"
+cdp_psql -f "$CDP_TOP/test/erp/schema.sql"
+cdp_psql -v scale="$SCALE" -v seed="$SEED" -f "$CDP_TOP/test/erp/generate.sql"
+cdp_psql -c 'CREATE EXTENSION cdp'
+
+# each step of the pipeline is one file, run in order; each prints its part
+# of the report
+for step in "$CDP_TOP"/test/demo/[0-9]*.sql; do
+    cdp_psql -f "$step"
+done
+say "demo finished; the cluster is removed again"
