@@ -20,7 +20,10 @@ SQL_MODULES = \
 	src/normalize.sql \
 	src/pseudonym.sql \
 	src/sources.sql \
-	src/identity_core.sql
+	src/identity_core.sql \
+	src/refresh.sql \
+	src/profile360.sql \
+	src/segments.sql
 
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 EXTRA_CLEAN = $(EXTENSION)--$(EXTVERSION).sql
@@ -30,10 +33,13 @@ REGRESS = \
 	version \
 	encoding \
 	normalize \
-	sources
+	sources \
+	segments \
+	refresh
 
 # isolation specs and TAP tests live under test/
-ISOLATION =
+ISOLATION = \
+	segment_refresh
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output
 PROVE_TESTS = $(wildcard test/t/*.pl)
 ifneq ($(PROVE_TESTS),)

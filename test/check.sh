@@ -20,7 +20,7 @@ status=0
 su postgres -s /bin/bash -c "cd '$work' && PGHOST='$PGHOST' PGPORT='$PGPORT' make -s PG_CONFIG='$PG_CONFIG' installcheck" || status=$?
 
 if [ "$status" -ne 0 ]; then
-    for d in "$work/regression.diffs" "$work/test/isolation/output/output_iso/regression.diffs"; do
+    for d in "$work/regression.diffs" "$work/test/isolation/output/regression.diffs"; do
         [ -s "$d" ] && { say "$d"; cat "$d"; }
     done
     for l in "$work"/tmp_check/log/regress_log_*; do
