@@ -447,7 +447,7 @@ BEGIN
 
     WITH added AS (
         INSERT INTO cdp.segment_members (segment_id, profile_id, entered_at)
-        SELECT DISTINCT n.segment_id, n.profile_id, pg_catalog.now() FROM pg_temp._cdp_seg_new n
+        SELECT n.segment_id, n.profile_id, pg_catalog.now() FROM pg_temp._cdp_seg_new n
          WHERE n.segment_id OPERATOR(pg_catalog.=) ANY (ids)
            AND NOT EXISTS (SELECT 1 FROM cdp.segment_members m
                             WHERE m.segment_id OPERATOR(pg_catalog.=) n.segment_id AND m.profile_id OPERATOR(pg_catalog.=) n.profile_id)

@@ -6,7 +6,7 @@
 
 cdp_install_packages
 cdp_build
-cdp_start_cluster "cron.database_name = 'cdp_cron'"
+cdp_start_cluster "cron.database_name = 'postgres'"
 
 # pg_regress and prove write into the tree, and TAP clusters must not run
 # as root: run them as postgres in a copy.
