@@ -76,6 +76,36 @@ SELECT cdp.alter_segment('Fragile', predicate => 'identifiers > 1', new_name => 
 SELECT cdp.alter_segment('Multi-id', predicate => 'nonsense');
 SELECT segment, members, entered, exited, error FROM cdp.refresh_segments('Multi-id');
 
+-- trigger audiences: a newsletter sent at least 3 days ago and not opened
+CREATE SCHEMA erp_t;
+CREATE TABLE erp_t.sends (email text, campaign text, sent_at timestamptz, opened_at timestamptz);
+INSERT INTO erp_t.sends VALUES
+    (' Kunde1@Gipfelsport.de', 'winter', now() - interval '5 days', NULL),                      -- qualifies
+    ('kunde2@gipfelsport.de', 'winter', now() - interval '5 days', now() - interval '4 days'), -- opened
+    ('kunde3@gipfelsport.de', 'winter', now() - interval '1 day', NULL),                       -- too recent
+    ('kunde4@gipfelsport.de', 'summer', now() - interval '40 days', NULL),                     -- too old
+    ('unknown@gipfelsport.de', 'winter', now() - interval '5 days', NULL);                     -- no profile
+CREATE VIEW erp_t.newsletters AS
+    SELECT 'email' AS id_type, email AS id_value, campaign, sent_at, opened_at FROM erp_t.sends;
+-- created before its source is registered: valid, and empty until then
+SELECT cdp.create_trigger_audience('Not opened', 'newsletter_not_opened', description => 'newsletter not opened after 3 days');
+SELECT cdp.add_source('newsletters', 'erp_t.newsletters') > 0 AS registered;
+SELECT cdp.create_trigger_audience('Not opened summer', 'newsletter_not_opened', '{"campaign": "summer", "lookback": "60 days"}');
+SELECT cdp.create_trigger_audience('Typo', 'newsletter_not_opened', '{"wiat": "1 day"}');
+SELECT cdp.create_trigger_audience('Bad interval', 'newsletter_not_opened', '{"wait": "soon"}');
+SELECT cdp.create_trigger_audience('Bad kind', 'cart_left_alone');
+SELECT cdp.create_trigger_audience('Not an object', 'newsletter_not_opened', '[1]');
+SELECT segment, members, entered, exited, error FROM cdp.refresh_segments() WHERE segment LIKE 'Not opened%' ORDER BY segment;
+SELECT s.name, m.profile_id, m.triggered_at = (SELECT sent_at FROM erp_t.sends WHERE email ILIKE '%kunde' || m.profile_id || '@%') AS triggered_when_sent
+  FROM cdp.segment_members m JOIN cdp.segments s USING (segment_id)
+ WHERE s.trigger_kind IS NOT NULL ORDER BY s.name, m.profile_id;
+-- she opens it: she leaves the audience at the next refresh
+UPDATE erp_t.sends SET opened_at = now() WHERE email LIKE '%Kunde1%';
+SELECT segment, members, entered, exited FROM cdp.refresh_segments('Not opened');
+SELECT count(*) AS entered_since_start FROM cdp.segment_entries('Not opened', '-infinity');
+SELECT cdp.drop_segment('Not opened'), cdp.drop_segment('Not opened summer');
+DROP SCHEMA erp_t CASCADE;
+
 -- drop: refused while used by another segment
 SELECT cdp.drop_segment('Known');
 SELECT cdp.drop_segment('Known without card') AS dropped, cdp.drop_segment('Known without card') AS again;
