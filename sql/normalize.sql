@@ -92,6 +92,8 @@ SELECT t, v, cdp.is_junk(t, v) FROM (VALUES
     ('email', 'anna@shop.invalid'),
     ('email', 'n/a'),
     ('email', 'unknown@gmx.de'),
+    ('email', 'a@gipfelsport.de'),
+    ('email', 'info@gipfelsport.de'),
     ('phone', '+49 30 1234567'),
     ('phone', '0000000000'),
     ('phone', '+49 111 1111111'),

@@ -475,7 +475,7 @@ static const char *const placeholders[] = {
 static const char *const junk_mail_locals[] = {
 	"test", "noreply", "no-reply", "no_reply", "donotreply", "do-not-reply",
 	"nomail", "no-mail", "none", "null", "keine", "unknown", "unbekannt",
-	"dummy", "fake", "invalid", "x", "xx", "xxx", "a", "abc", "asdf", "mail",
+	"dummy", "fake", "invalid", "x", "xx", "xxx", "asdf",
 };
 
 static const char *const junk_mail_domains[] = {

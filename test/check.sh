@@ -12,7 +12,7 @@ cdp_start_cluster "cron.database_name = 'postgres'"
 # as root: run them as postgres in a copy.
 work="$CDP_TMP/src"
 mkdir -p "$work"
-tar -C "$CDP_TOP" --exclude=.git --exclude=results --exclude=tmp_check -cf - . | tar -C "$work" -xf -
+tar -C "$CDP_TOP" --exclude=.git --exclude=results --exclude=tmp_check --exclude=output --exclude=output_iso -cf - . | tar -C "$work" -xf -
 chown -R postgres: "$work"
 
 say "running the tests"
