@@ -574,12 +574,8 @@ DECLARE
     q   text;
     src text;
 BEGIN
-    SELECT k.query INTO q FROM cdp.trigger_kinds k WHERE k.kind OPERATOR(pg_catalog.=) _trigger_sql.kind;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown trigger kind "%"', kind
-            USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = 'The trigger kinds are: ' || (SELECT string_agg(k.kind, ', ' ORDER BY k.kind) FROM cdp.trigger_kinds k) || '.';
-    END IF;
+    -- callers validated the kind (cdp._trigger_params, or the foreign key)
+    SELECT k.query INTO STRICT q FROM cdp.trigger_kinds k WHERE k.kind OPERATOR(pg_catalog.=) _trigger_sql.kind;
     FOR src IN SELECT DISTINCT m[1] FROM regexp_matches(q, '\{source:([a-z_]+)\}', 'g') m LOOP
         q := replace(q, '{source:' OPERATOR(pg_catalog.||) src OPERATOR(pg_catalog.||) '}', '(' OPERATOR(pg_catalog.||) cdp.source_sql(src) OPERATOR(pg_catalog.||) ')');
     END LOOP;
