@@ -11,7 +11,9 @@ MODULE_big = cdp
 OBJS = \
 	src/cdp.o \
 	src/normalize.o \
-	src/pseudonym.o
+	src/pseudonym.o \
+	src/affinity.o \
+	src/crosssell.o
 
 # SQL declarations live beside their C module and are assembled, in this
 # order (later modules may use earlier ones), into the install script.
@@ -22,6 +24,8 @@ SQL_MODULES = \
 	src/sources.sql \
 	src/identity_core.sql \
 	src/refresh.sql \
+	src/affinity.sql \
+	src/crosssell.sql \
 	src/profile360.sql \
 	src/segments.sql
 
@@ -34,6 +38,8 @@ REGRESS = \
 	encoding \
 	normalize \
 	sources \
+	affinity \
+	crosssell \
 	segments \
 	refresh
 

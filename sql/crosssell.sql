@@ -1,0 +1,74 @@
+-- Cross-sell: association rules from order baskets in one C pass, checked
+-- against hand-computed support/confidence/lift; next-best articles for the
+-- console buyer, and leaving owners out of the console campaign.
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS cdp CASCADE;
+CREATE EXTENSION cdp;
+RESET client_min_messages;
+\set VERBOSITY default
+
+-- before any source is registered there are no baskets and no rules
+SELECT count(*) AS rules_without_sources FROM cdp.association_rules();
+
+CREATE SCHEMA xsell;
+CREATE TABLE xsell.lines (customer text, order_no int, article_no text);
+-- 9 baskets; customer 2 (Jonas) bought only the console (order 8)
+INSERT INTO xsell.lines VALUES
+    ('11', 1, 'GC-1000'), ('11', 1, 'GC-ACC-01'),
+    ('12', 2, 'GC-1000'), ('12', 2, 'GC-ACC-01'), ('12', 2, 'GC-ACC-02'),
+    ('13', 3, 'GC-1000'), ('13', 3, 'GC-ACC-02'),
+    ('14', 4, 'GC-ACC-01'),
+    ('15', 5, 'RS-44'), ('15', 5, 'SOCKS'),
+    ('16', 6, 'RS-44'), ('16', 6, 'SOCKS'),
+    ('17', 7, 'RS-44'),
+    ('2',  8, 'GC-1000'),
+    ('18', 9, 'SOCKS'), ('18', 9, 'SOCKS'),          -- two lines, one basket item
+    ('19', NULL, 'SOCKS');                           -- no order: skipped
+CREATE VIEW xsell.cdp_lines AS
+    SELECT 'erp_customer' AS id_type, customer AS id_value, '2026-11-02'::timestamptz AS ordered_at,
+           order_no::text AS order_id, article_no AS article_id
+      FROM xsell.lines;
+SELECT cdp.add_source('order_lines', 'xsell.cdp_lines') > 0 AS registered;
+
+-- By hand, 9 baskets: GC-1000 in 4, GC-ACC-01 in 3, GC-ACC-02 in 2, RS-44 in 3, SOCKS in 3.
+--   GC-1000 & GC-ACC-02 in 2: support 2/9 = 0.2222; GC-1000 -> GC-ACC-02 confidence 2/4 = 0.5,
+--       lift 0.5 / (2/9) = 2.25; GC-ACC-02 -> GC-1000 confidence 1, lift 1 / (4/9) = 2.25
+--   RS-44 & SOCKS in 2: confidence 2/3 both ways, lift (2/3) / (3/9) = 2
+--   GC-1000 & GC-ACC-01 in 2: GC-1000 -> GC-ACC-01 0.5, lift 0.5 / (3/9) = 1.5;
+--       GC-ACC-01 -> GC-1000 2/3, lift (2/3) / (4/9) = 1.5
+--   GC-ACC-01 & GC-ACC-02 in only 1 basket: below min_baskets 2
+SELECT antecedent, consequent, baskets, round(support::numeric, 4) AS support,
+       round(confidence::numeric, 4) AS confidence, round(lift::numeric, 4) AS lift
+  FROM cdp.association_rules(0.01, 0.1, 2);
+-- thresholds: confidence 0.6 keeps the rules at 2/3 and 1
+SELECT antecedent, consequent FROM cdp.association_rules(0.01, 0.6, 1) WHERE antecedent LIKE 'GC%';
+-- with min_baskets 1 the accessory pair appears
+SELECT count(*) AS accessory_rules FROM cdp.association_rules(0, 0, 1) WHERE antecedent LIKE 'GC-ACC%' AND consequent LIKE 'GC-ACC%';
+SELECT cdp.refresh_cross_sell(0.01, 0.1, 2) AS rules_stored;
+
+-- Jonas: accessories, best confidence first, then lift
+SELECT cdp.identify('erp_customer', '2') AS jonas \gset
+SELECT cdp.identify('erp_customer', '11') AS other_buyer \gset
+SELECT cdp.identify('erp_customer', '15') AS runner \gset
+SELECT cdp.refresh_affinity('2026-11-20', '90 days') AS profiles;
+SELECT * FROM cdp.next_best(:jonas);
+-- in stock in M01 only: the headset is sold out there
+CREATE TABLE xsell.stock (article_no text, store text, qty int);
+INSERT INTO xsell.stock VALUES ('GC-ACC-01', 'M01', 4), ('GC-ACC-02', 'M01', 0), ('GC-ACC-02', 'B01', 3);
+CREATE VIEW xsell.cdp_stock AS SELECT article_no AS article_id, store AS location, qty AS quantity FROM xsell.stock;
+SELECT cdp.add_source('stock', 'xsell.cdp_stock') > 0 AS registered;
+SELECT article_id FROM cdp.next_best(:jonas, 5, 'M01');
+-- a buyer of console and controller gets only the headset
+SELECT article_id FROM cdp.next_best(:other_buyer);
+-- the console campaign: everyone but the console owners
+SELECT p.profile_id = :runner AS runner_in_campaign
+  FROM cdp.profiles p WHERE NOT cdp.owns(p.profile_id, 'GC-1000') ORDER BY p.profile_id;
+
+-- bad input
+SELECT * FROM cdp.association_rules(1.5, 0.1, 2);
+SELECT * FROM cdp.association_rules(0.1, -0.1, 2);
+SELECT * FROM cdp.association_rules(0.1, 'NaN', 2);
+SELECT * FROM cdp.association_rules(0.1, 0.1, 0);
+SELECT * FROM cdp.association_rules(NULL, 0.1, 2);
+SELECT * FROM cdp.next_best(:jonas, -3);
+SELECT * FROM cdp.next_best(987654321);

@@ -1,0 +1,10 @@
+/*
+ * crosssell.h — association rules from order baskets (crosssell.c).
+ */
+#ifndef CDP_CROSSSELL_H
+#define CDP_CROSSSELL_H
+
+/* baskets with more distinct articles than this count for items, not pairs */
+#define CROSSSELL_MAX_BASKET 200
+
+#endif							/* CDP_CROSSSELL_H */
