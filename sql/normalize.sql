@@ -103,6 +103,8 @@ SELECT t, v, cdp.is_junk(t, v) FROM (VALUES
     ('loyalty_card', 'N/A'),
     ('erp_customer', '10042'),
     ('erp_customer', '999999'),
+    ('erp_customer', '1111'),
+    ('erp_customer', '0'),
     ('erp_customer', 'unbekannt'),
     ('mac', '3c:22:fb:01:02:03'),
     ('mac', '00:00:00:00:00:00'),

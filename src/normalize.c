@@ -504,19 +504,27 @@ ends_with(const char *s, const char *suffix)
 	return ls >= lf && strcmp(s + ls - lf, suffix) == 0;
 }
 
-/* True for digit strings that are all one digit, or a plain 0123456789 run. */
+/*
+ * True for digit strings that are all zeros, or at least min_run digits of
+ * one digit (999999) or a plain 0123456789 run: what forms and tills get
+ * when somebody types anything to get past a field.  Shorter repeats (ERP
+ * customer 1111) are real numbers.
+ */
 static bool
-junk_digits(const char *s)
+junk_digits(const char *s, int min_run)
 {
 	char		d[64];
 	int			n = 0;
 	bool		same = true,
 				up = true;
 
-	for (; *s && n < (int) sizeof(d); s++)
+	for (; *s && n < (int) sizeof(d) - 1; s++)
 		if (*s >= '0' && *s <= '9')
 			d[n++] = *s;
-	if (n < 3)
+	d[n] = '\0';
+	if (n > 0 && strspn(d, "0") >= (size_t) n)
+		return true;
+	if (n < min_run)
 		return false;
 	for (int i = 1; i < n; i++)
 	{
@@ -562,9 +570,9 @@ cdp_is_junk_value(CdpIdKind kind, const char *norm)
 			}
 		case CDP_ID_PHONE:
 			/* look past "+" and two digits of country code: +49 0000000 */
-			return strlen(norm) > 3 && junk_digits(norm + 3);
+			return strlen(norm) > 3 && junk_digits(norm + 3, 6);
 		case CDP_ID_CODE:
-			return junk_digits(norm) && strspn(norm, "0123456789 -") == strlen(norm);
+			return junk_digits(norm, 6) && strspn(norm, "0123456789 -") == strlen(norm);
 		case CDP_ID_MAC:
 			{
 				unsigned int first;
@@ -583,7 +591,7 @@ cdp_is_junk_value(CdpIdKind kind, const char *norm)
 				strcmp(norm, "john doe") == 0 || strcmp(norm, "jane doe") == 0;
 		case CDP_ID_TOKEN:
 			return strcmp(norm, "00000000-0000-0000-0000-000000000000") == 0 ||
-				(junk_digits(norm) && strspn(norm, "0123456789-") == strlen(norm));
+				(junk_digits(norm, 6) && strspn(norm, "0123456789-") == strlen(norm));
 	}
 	return false;
 }
