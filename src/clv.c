@@ -332,7 +332,8 @@ bgnbd_negll(const double *th, const FitState *st)
 	double		ll = 0,
 				lnalpha = log(alpha);
 	double		cur_x = -1,
-				gx = 0;
+				gx = 0,
+				lnodds = 0;
 	double		lg_r = lgamma(r),
 				lg_b = lgamma(b),
 				lg_ab = lgamma(a + b),
@@ -353,10 +354,11 @@ bgnbd_negll(const double *th, const FitState *st)
 			cur_x = x;
 			gx = lgamma(r + x) - lg_r + r * lnalpha +
 				lg_ab + lgamma(b + x) - lg_b - lgamma(a + b + x);
+			lnodds = x > 0 ? lna - log(b + x - 1) : 0;
 		}
 		l = -(r + x) * log(alpha + T);
 		if (x > 0)
-			l = logaddexp(l, lna - log(b + x - 1) - (r + x) * log(alpha + tx));
+			l = logaddexp(l, lnodds - (r + x) * log(alpha + tx));
 		ll += row->n * (gx + l);
 	}
 	if (isnan(ll) || isinf(ll))
@@ -373,6 +375,9 @@ gg_negll(const double *th, const FitState *st)
 				g = exp(th[2]);
 	double		ll = 0,
 				base = -lgamma(q) + q * log(g);
+	double		cur_x = -1,
+				gx = 0,
+				px = 0;
 	int			i;
 
 	for (i = 0; i < st->nrows; i++)
@@ -380,10 +385,15 @@ gg_negll(const double *th, const FitState *st)
 		const FitRow *row = &st->rows[i];
 		double		x = row->k[0],
 					m = row->k[1];
-		double		px = p * x;
 
-		ll += row->n * (lgamma(px + q) - lgamma(px) + base +
-						(px - 1) * log(m) + px * log(x) - (px + q) * log(g + m * x));
+		if (x != cur_x)
+		{
+			/* rows are sorted by x: the Gamma terms once per distinct x */
+			cur_x = x;
+			px = p * x;
+			gx = lgamma(px + q) - lgamma(px) + base + px * log(x);
+		}
+		ll += row->n * (gx + (px - 1) * log(m) - (px + q) * log(g + m * x));
 	}
 	if (isnan(ll) || isinf(ll))
 		return INFINITY;
@@ -440,7 +450,7 @@ nelder_mead(objective f, const FitState *st, int dim, double *th, double step)
 			for (j = 0; j < dim; j++)
 				diam = Max(diam, fabs(s[i][j] - s[lo][j]));
 		if (isfinite(fv[hi]) &&
-			fv[hi] - fv[lo] <= 1e-13 * (fabs(fv[lo]) + 1e-10) && diam < 1e-8)
+			fv[hi] - fv[lo] <= 1e-12 * (fabs(fv[lo]) + 1e-10) && diam < 1e-6)
 			break;
 		/* a walk far beyond any sensible parameter: stop, caller judges it */
 		for (j = 0; j < dim; j++)
@@ -533,7 +543,7 @@ minimise(objective f, const FitState *st, int dim, double *th)
 		if (!(v < best - 1e-10 * (fabs(best) + 1e-10)))
 		{
 			best = Min(best, v);
-			if (k >= 2)
+			if (k >= 1)
 				break;
 		}
 		best = Min(best, v);
