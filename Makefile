@@ -12,6 +12,8 @@ OBJS = \
 	src/cdp.o \
 	src/normalize.o \
 	src/pseudonym.o \
+	src/rfm.o \
+	src/clv.o \
 	src/affinity.o \
 	src/crosssell.o
 
@@ -24,6 +26,8 @@ SQL_MODULES = \
 	src/sources.sql \
 	src/identity_core.sql \
 	src/refresh.sql \
+	src/clv.sql \
+	src/rfm.sql \
 	src/affinity.sql \
 	src/crosssell.sql \
 	src/profile360.sql \
@@ -38,6 +42,8 @@ REGRESS = \
 	encoding \
 	normalize \
 	sources \
+	clv \
+	rfm \
 	affinity \
 	crosssell \
 	segments \

@@ -1,0 +1,109 @@
+-- BG/NBD and Gamma-Gamma fits (clv.c), validated on the CDNOW sample of
+-- Fader, Hardie & Lee (2005).
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS cdp CASCADE;
+CREATE EXTENSION cdp;
+RESET client_min_messages;
+\set VERBOSITY default
+SET timezone = 'UTC';
+
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set cdnow :abs_srcdir '/test/data/CDNOW_sample.txt'
+CREATE TEMP TABLE cdnow_raw (line text);
+COPY cdnow_raw FROM :'cdnow';
+-- columns: master id, sample id, date (YYYYMMDD), CDs, dollars
+CREATE TEMP TABLE cdnow AS
+SELECT f[2]::integer AS customer, to_date(f[3], 'YYYYMMDD') AS day, f[5]::numeric AS dollars
+  FROM (SELECT regexp_split_to_array(btrim(line), '\s+') AS f FROM cdnow_raw) r;
+SELECT count(*) AS purchases, count(DISTINCT customer) AS customers, min(day), max(day) FROM cdnow;
+
+-- calibration: the 39 weeks to 1997-09-30; same-day purchases merged by rfm_agg
+CREATE TEMP TABLE cal AS
+SELECT customer, cdp.rfm_agg(day::timestamptz, dollars) AS s
+  FROM cdnow WHERE day <= '1997-09-30' GROUP BY customer;
+CREATE TEMP TABLE cal_xt AS
+SELECT customer, cdp.bgnbd_x(s) AS x, cdp.bgnbd_t_x(s, '1 week') AS t_x,
+       cdp.bgnbd_t(s, '1997-09-30', '1 week') AS t, (s).mean_repeat_spend AS m
+  FROM cal;
+SELECT count(*) AS customers, sum(x) AS repeat_purchases, count(*) FILTER (WHERE x > 0) AS repeat_buyers,
+       round(sum(t)::numeric, 2) AS sum_t FROM cal_xt;
+
+-- published: r = 0.243, alpha = 4.414, a = 0.793, b = 2.426, LL = -9582.4
+CREATE TEMP TABLE bg AS SELECT (cdp.bgnbd_fit(x, t_x, t)).* FROM cal_xt;
+SELECT round(r::numeric, 3) AS r, round(alpha::numeric, 3) AS alpha,
+       round(a::numeric, 3) AS a, round(b::numeric, 3) AS b,
+       round(loglik::numeric, 1) AS loglik, customers, converged, message
+  FROM bg;
+
+-- published (iso-value curves paper, repeat buyers' mean spend per repeat
+-- purchase in the calibration period): p = 6.25, q = 3.74, gamma = 15.44
+CREATE TEMP TABLE gg AS SELECT (cdp.gammagamma_fit(x, m)).* FROM cal_xt;
+SELECT round(p::numeric, 2) AS p, round(q::numeric, 2) AS q, round(gamma::numeric, 2) AS gamma,
+       round(loglik::numeric, 1) AS loglik, customers, converged FROM gg;
+
+-- the paper's worked example: x = 2, t_x = 30.43, T = 38.86 expects 1.226
+-- purchases in the next 39 weeks
+SELECT round(cdp.bgnbd_expected_purchases(0.243, 4.414, 0.793, 2.426, 2, 30.43, 38.86, 39)::numeric, 3) AS expected_39w,
+       round(cdp.bgnbd_p_alive(0.243, 4.414, 0.793, 2.426, 2, 30.43, 38.86)::numeric, 4) AS p_alive,
+       cdp.bgnbd_p_alive(0.243, 4.414, 0.793, 2.426, 0, 0, 38.86) AS p_alive_no_repeat,
+       cdp.bgnbd_expected_purchases(0.243, 4.414, 0.793, 2.426, 2, 30.43, 38.86, 0) AS expected_0w;
+
+-- holdout check: the fitted model's expected purchases in the 39 weeks after
+-- calibration against what the sample did (a sanity check of the
+-- conditional expectation, not a published figure)
+SELECT round(sum(cdp.bgnbd_expected_purchases(bg.r, bg.alpha, bg.a, bg.b, c.x, c.t_x, c.t, 39))) AS expected_holdout,
+       (SELECT count(DISTINCT (customer, day)) FROM cdnow WHERE day > '1997-09-30' AND day <= '1998-06-30') AS actual_holdout
+  FROM cal_xt c, bg;
+
+-- expected spend: shrinks a customer's mean towards the population mean
+SELECT round(cdp.gammagamma_expected_spend(gg.p, gg.q, gg.gamma, 0, NULL)::numeric, 2) AS population_mean,
+       round(cdp.gammagamma_expected_spend(gg.p, gg.q, gg.gamma, 1, 100)::numeric, 2) AS one_repeat_of_100,
+       round(cdp.gammagamma_expected_spend(gg.p, gg.q, gg.gamma, 20, 100)::numeric, 2) AS twenty_repeats_of_100
+  FROM gg;
+
+-- CLV: undiscounted equals spend x expected purchases; discounting lowers it
+SELECT round(cdp.clv(0.243, 4.414, 0.793, 2.426, 2, 30.43, 38.86, 30, 39, 0, 4)::numeric, 4)
+         = round((30 * cdp.bgnbd_expected_purchases(0.243, 4.414, 0.793, 2.426, 2, 30.43, 38.86, 39))::numeric, 4) AS undiscounted_ok,
+       cdp.clv(0.243, 4.414, 0.793, 2.426, 2, 30.43, 38.86, 30, 39, 0.01, 4)
+         < cdp.clv(0.243, 4.414, 0.793, 2.426, 2, 30.43, 38.86, 30, 39, 0, 4) AS discount_lowers;
+
+-- parallel fit: the same result with 2 workers
+CREATE TABLE cal_xt_p AS SELECT * FROM cal_xt;
+ALTER TABLE cal_xt_p SET (parallel_workers = 2);
+ANALYZE cal_xt_p;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+EXPLAIN (COSTS OFF) SELECT cdp.bgnbd_fit(x, t_x, t), cdp.gammagamma_fit(x, m) FROM cal_xt_p;
+SELECT round((f).r::numeric, 3) AS r, round((f).alpha::numeric, 3) AS alpha, round((f).a::numeric, 3) AS a,
+       round((f).b::numeric, 3) AS b, round((f).loglik::numeric, 1) AS loglik, (f).customers,
+       round((g).p::numeric, 2) AS p, round((g).q::numeric, 2) AS q, round((g).gamma::numeric, 2) AS gamma
+  FROM (SELECT cdp.bgnbd_fit(x, t_x, t) AS f, cdp.gammagamma_fit(x, m) AS g FROM cal_xt_p) s;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
+DROP TABLE cal_xt_p;
+
+-- degenerate data: NULL parameters, converged = false and the reason
+SELECT (cdp.bgnbd_fit(x, t_x, t)).* FROM cal_xt WHERE false;
+SELECT (cdp.bgnbd_fit(0, 0, t)).* FROM cal_xt;
+SELECT (cdp.bgnbd_fit(x, 0, 0)).* FROM (VALUES (0), (0)) v(x);
+SELECT (cdp.bgnbd_fit(3, 5, 10)).*;
+SELECT (cdp.bgnbd_fit(x, t_x, t)).* FROM (VALUES (NULL::integer, 1.0::float8, 2.0::float8)) v(x, t_x, t);
+SELECT (cdp.gammagamma_fit(x, m)).* FROM cal_xt WHERE x = 0;
+SELECT (cdp.gammagamma_fit(3, 20)).*;
+SELECT (cdp.gammagamma_fit(x, m)).* FROM (VALUES (3, 20.0::float8), (2, 20.0)) v(x, m);
+
+-- bad input
+SELECT cdp.bgnbd_fit(-1, 0, 1);
+SELECT cdp.bgnbd_fit(1, 5, 2);
+SELECT cdp.bgnbd_fit(0, 1, 2);
+SELECT cdp.bgnbd_fit(1, 'NaN', 2);
+SELECT cdp.gammagamma_fit(2, 0);
+SELECT cdp.bgnbd_p_alive(0.2, 4, 0, 2, 1, 1, 2);
+SELECT cdp.bgnbd_expected_purchases(0.2, 4, 0.8, 2, 1, 3, 2, 10);
+SELECT cdp.gammagamma_expected_spend(6, 0.5, 15, 1, 10);
+SELECT cdp.clv(0.2, 4, 0.8, 2, 1, 1, 2, 10, 52, -1, 4);
+SELECT cdp.clv(0.2, 4, 0.8, 2, 1, 1, 2, 10, 52, 0.01, 0);

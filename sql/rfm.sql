@@ -1,0 +1,156 @@
+-- RFM summary aggregate, scores, segments and CLV per profile (rfm.c, rfm.sql).
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS cdp CASCADE;
+CREATE EXTENSION cdp;
+RESET client_min_messages;
+\set VERBOSITY default
+SET timezone = 'UTC';
+
+-- the source kind
+SELECT column_name, column_type, required FROM cdp.source_kind_columns WHERE kind = 'orders' ORDER BY position;
+
+-- one customer: orders out of time order, two on one day, a NULL amount and a NULL time
+SELECT (cdp.rfm_agg(t, a)).*
+  FROM (VALUES ('2024-03-05 10:00+00'::timestamptz, 20.0), ('2024-01-01 09:00+00', 10.0),
+               ('2024-03-05 18:00+00', 5.0), ('2024-02-01 12:00+00', NULL), (NULL, 99.0)) v(t, a);
+SELECT cdp.bgnbd_x(s), cdp.bgnbd_t_x(s, '1 day') AS t_x_days, cdp.bgnbd_t(s, '2024-03-10 23:00+00', '1 day') AS t_days,
+       round(cdp.bgnbd_t_x(s)::numeric, 4) AS t_x_weeks, cdp.rfm_recency(s, '2024-03-10 18:00+00') AS recency_days,
+       cdp.rfm_recency(s, '2024-03-10 18:00+00', '1 hour') AS recency_hours, cdp.rfm_frequency(s), cdp.rfm_monetary(s)
+  FROM (SELECT cdp.rfm_agg(t, a) AS s
+          FROM (VALUES ('2024-03-05 10:00+00'::timestamptz, 20.0), ('2024-01-01 09:00+00', 10.0),
+                       ('2024-03-05 18:00+00', 5.0), ('2024-02-01 12:00+00', NULL)) v(t, a)) x;
+-- no rows, only NULL times: NULL
+SELECT cdp.rfm_agg(t, 1) IS NULL AS empty FROM (VALUES (NULL::timestamptz)) v(t);
+-- bad input
+SELECT cdp.rfm_agg('infinity', 1);
+SELECT cdp.rfm_agg(now(), 'NaN');
+SELECT cdp.rfm_recency(cdp.rfm_agg('2024-01-01', 1), '2024-02-01', '0 days');
+SELECT cdp.bgnbd_t(cdp.rfm_agg('2024-01-01', 1), 'infinity');
+
+-- a real-shaped order log: 4,906 orders of 995 customers
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set orders_csv :abs_srcdir '/test/data/rfm_data_orders.csv'
+CREATE TABLE shop_orders (customer text, order_date date, revenue numeric, first_name text, last_name text, email text);
+COPY shop_orders FROM :'orders_csv' WITH (FORMAT csv, HEADER true);
+SELECT count(*) AS orders, count(DISTINCT customer) AS customers FROM shop_orders;
+
+-- rfm_agg agrees with plain SQL for every customer
+SELECT count(*) AS customers,
+       count(*) FILTER (WHERE (s).orders <> p.n OR (s).purchase_days <> p.days
+                          OR (s).first_purchase <> p.first OR (s).last_purchase <> p.last
+                          OR abs((s).spend - p.total) > 1e-9) AS mismatches
+  FROM (SELECT customer, cdp.rfm_agg(order_date::timestamptz, revenue) AS s FROM shop_orders GROUP BY customer) a
+  JOIN (SELECT customer, count(*) AS n, count(DISTINCT order_date) AS days, min(order_date)::timestamptz AS first,
+               max(order_date)::timestamptz AS last, sum(revenue)::float8 AS total
+          FROM shop_orders GROUP BY customer) p USING (customer);
+
+-- parallel: Partial Aggregate, and the same result as without parallelism
+ALTER TABLE shop_orders SET (parallel_workers = 2);
+ANALYZE shop_orders;
+CREATE TEMP TABLE serial_result AS
+SELECT customer, cdp.rfm_agg(order_date::timestamptz, revenue)::text AS s FROM shop_orders GROUP BY customer;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+SET enable_hashagg = off;
+EXPLAIN (COSTS OFF) SELECT customer, cdp.rfm_agg(order_date::timestamptz, revenue) FROM shop_orders GROUP BY customer;
+EXPLAIN (COSTS OFF) SELECT cdp.rfm_agg(order_date::timestamptz, revenue) FROM shop_orders;
+CREATE TEMP TABLE parallel_result AS
+SELECT customer, cdp.rfm_agg(order_date::timestamptz, revenue)::text AS s FROM shop_orders GROUP BY customer;
+-- one customer's orders split across workers: the combine merges its days
+SELECT (cdp.rfm_agg(order_date::timestamptz, revenue)).* FROM shop_orders;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
+RESET enable_hashagg;
+SELECT count(*) AS customers, count(*) FILTER (WHERE s.s IS DISTINCT FROM p.s) AS differences
+  FROM serial_result s FULL JOIN parallel_result p USING (customer);
+SELECT (cdp.rfm_agg(order_date::timestamptz, revenue)).* FROM shop_orders;
+
+-- refresh_rfm: orders reach profiles through the identifier map
+CREATE SCHEMA shop;
+CREATE VIEW shop.orders_src AS
+SELECT 'email'::text AS id_type, email AS id_value, order_date::timestamptz AS ordered_at, revenue AS amount, 'web'::text AS channel
+  FROM shop_orders;
+SELECT cdp.add_source('orders', 'shop.orders_src') > 0 AS registered;
+-- every customer but those whose name starts with 'A' is known, with an upper-case
+-- email (the join normalises the source's value)
+SELECT count(*) AS identified
+  FROM (SELECT DISTINCT email FROM shop_orders WHERE customer NOT LIKE 'A%') e,
+       LATERAL cdp.identify('email', upper(e.email), 'test');
+SELECT count(*) AS unknown_orders FROM shop_orders WHERE customer LIKE 'A%';
+
+SELECT * FROM cdp.refresh_rfm('2007-01-01 00:00+00');
+SELECT count(*) AS profiles, sum(orders) AS orders, min(as_of), max(as_of) FROM cdp.rfm;
+
+-- scores: 1..5, equal values always equal scores, each score's share follows the rule
+SELECT count(DISTINCT r_score) AS r_levels, count(DISTINCT f_score) AS f_levels, count(DISTINCT m_score) AS m_levels FROM cdp.rfm;
+SELECT (SELECT count(*) FROM (SELECT recency_days FROM cdp.rfm GROUP BY 1 HAVING count(DISTINCT r_score) > 1) x) AS r_ties_split,
+       (SELECT count(*) FROM (SELECT orders FROM cdp.rfm GROUP BY 1 HAVING count(DISTINCT f_score) > 1) x) AS f_ties_split,
+       (SELECT count(*) FROM (SELECT monetary FROM cdp.rfm GROUP BY 1 HAVING count(DISTINCT m_score) > 1) x) AS m_ties_split;
+-- the rule, recomputed independently: score = 1 + floor(5 * (# with a worse value) / n)
+SELECT count(*) FILTER (WHERE r.r_score <> 1 + floor(5.0 * (SELECT count(*) FROM cdp.rfm o WHERE o.recency_days > r.recency_days) / n.n)) AS r_wrong,
+       count(*) FILTER (WHERE r.f_score <> 1 + floor(5.0 * (SELECT count(*) FROM cdp.rfm o WHERE o.orders < r.orders) / n.n)) AS f_wrong,
+       count(*) FILTER (WHERE r.m_score <> 1 + floor(5.0 * (SELECT count(*) FROM cdp.rfm o WHERE o.monetary < r.monetary) / n.n)) AS m_wrong
+  FROM cdp.rfm r, (SELECT count(*) AS n FROM cdp.rfm) n;
+SELECT f_score, min(orders), max(orders), count(*) FROM cdp.rfm GROUP BY 1 ORDER BY 1;
+-- most recent = 5
+SELECT r_score, min(recency_days), max(recency_days), count(*) FROM cdp.rfm GROUP BY 1 ORDER BY 1;
+
+-- segments: first matching row of the map
+SELECT segment, count(*) FROM cdp.rfm GROUP BY 1 ORDER BY 2 DESC, 1;
+SELECT count(*) AS wrong_segment
+  FROM cdp.rfm r
+ WHERE r.segment IS DISTINCT FROM coalesce(
+         (SELECT g.segment FROM cdp.rfm_segments g
+           WHERE r.r_score BETWEEN g.r_min AND g.r_max AND r.f_score BETWEEN g.f_min AND g.f_max
+             AND r.m_score BETWEEN g.m_min AND g.m_max ORDER BY g.position LIMIT 1), 'Others');
+-- the map is configurable: an empty map puts everyone in Others
+BEGIN;
+DELETE FROM cdp.rfm_segments;
+SELECT profiles FROM cdp.refresh_rfm('2007-01-01 00:00+00');
+SELECT segment, count(*) FROM cdp.rfm GROUP BY 1;
+ROLLBACK;
+
+-- the fits and the CLV columns
+SELECT time_unit, horizon, bgnbd_converged, bgnbd_customers, gammagamma_converged, gammagamma_customers,
+       unattributed_orders, r > 0 AND alpha > 0 AND a > 0 AND b > 0 AS bgnbd_positive, q > 1 AS q_above_1
+  FROM cdp.clv_model;
+SELECT count(*) FILTER (WHERE p_alive BETWEEN 0 AND 1) AS p_alive_ok,
+       count(*) FILTER (WHERE expected_purchases >= 0) AS expected_ok,
+       count(*) FILTER (WHERE clv >= 0) AS clv_ok,
+       count(*) FILTER (WHERE p_alive = 1 AND purchase_days = 1) AS single_day_alive,
+       count(*) AS profiles
+  FROM cdp.rfm;
+-- a longer gap since the last purchase lowers P(alive) for the same history
+SELECT bool_and(a.p_alive >= b.p_alive) AS recent_more_alive
+  FROM cdp.rfm a JOIN cdp.rfm b ON a.purchase_days = b.purchase_days AND a.first_purchase = b.first_purchase
+ WHERE a.last_purchase > b.last_purchase;
+
+-- a refresh as of an earlier date only counts orders up to then
+SELECT * FROM cdp.refresh_rfm('2005-01-01 00:00+00');
+SELECT max(last_purchase) <= '2005-01-01 00:00+00' AS nothing_later, count(*) AS profiles FROM cdp.rfm;
+
+-- degenerate: one profile with one order; the fits fail and say why, CLV stays NULL
+DELETE FROM shop_orders WHERE ctid <> (SELECT min(ctid) FROM shop_orders WHERE customer NOT LIKE 'A%');
+SELECT * FROM cdp.refresh_rfm('2007-01-01 00:00+00');
+SELECT r_score, f_score, m_score, segment, p_alive, expected_purchases, clv FROM cdp.rfm;
+SELECT bgnbd_converged, bgnbd_message, gammagamma_converged, gammagamma_message FROM cdp.clv_model;
+-- no orders at all
+DELETE FROM shop_orders;
+SELECT * FROM cdp.refresh_rfm('2007-01-01 00:00+00');
+SELECT count(*) FROM cdp.rfm;
+
+-- bad input
+SELECT cdp.refresh_rfm('infinity');
+SELECT cdp.refresh_rfm(NULL);
+SELECT cdp.refresh_rfm('2007-01-01', 0);
+SELECT cdp.refresh_rfm('2007-01-01', 52, -1);
+CREATE VIEW shop.bad_orders AS SELECT 'email'::text AS id_type, email AS id_value, order_date AS ordered_at FROM shop_orders;
+SELECT cdp.add_source('orders', 'shop.bad_orders');
+INSERT INTO cdp.rfm_segments (position, segment, r_min, r_max, f_min, f_max, m_min, m_max) VALUES (1, 'Broken', 4, 2, 1, 5, 1, 5);
+INSERT INTO cdp.rfm_segments (position, segment, r_min, r_max, f_min, f_max, m_min, m_max) VALUES (1, 'Broken', 0, 5, 1, 5, 1, 5);
+DROP SCHEMA shop CASCADE;
+DROP TABLE shop_orders;

@@ -1,0 +1,89 @@
+-- clv.sql — BG/NBD and Gamma-Gamma customer lifetime value models (clv.c).
+--
+-- The fits are aggregates over one row per customer, in whatever time unit
+-- the inputs use.  On data that cannot identify a model they do not raise:
+-- they return NULL parameters, converged = false and the reason in message.
+
+CREATE TYPE cdp.bgnbd_params AS (
+    r         float8,
+    alpha     float8,
+    a         float8,
+    b         float8,
+    loglik    float8,
+    customers bigint,
+    converged boolean,
+    message   text
+);
+COMMENT ON TYPE cdp.bgnbd_params IS 'a BG/NBD fit: r, alpha (purchase rate ~ Gamma(r, alpha)), a, b (dropout probability ~ Beta(a, b)), log-likelihood, customers; NULL parameters with converged = false and a message when the data cannot identify the model';
+
+CREATE TYPE cdp.gammagamma_params AS (
+    p         float8,
+    q         float8,
+    gamma     float8,
+    loglik    float8,
+    customers bigint,
+    converged boolean,
+    message   text
+);
+COMMENT ON TYPE cdp.gammagamma_params IS 'a Gamma-Gamma spend fit: p, q, gamma, log-likelihood, repeat buyers used; NULL parameters with converged = false and a message when it failed';
+
+CREATE FUNCTION cdp._bgnbd_trans(bytea, integer, float8, float8) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'cdp_bgnbd_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION cdp._bgnbd_trans(bytea, integer, float8, float8) IS 'internal: transition function of cdp.bgnbd_fit';
+CREATE FUNCTION cdp._gammagamma_trans(bytea, integer, float8) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'cdp_gammagamma_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION cdp._gammagamma_trans(bytea, integer, float8) IS 'internal: transition function of cdp.gammagamma_fit';
+CREATE FUNCTION cdp._fit_combine(bytea, bytea) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'cdp_fit_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION cdp._fit_combine(bytea, bytea) IS 'internal: combine function of cdp.bgnbd_fit and cdp.gammagamma_fit';
+CREATE FUNCTION cdp._bgnbd_final(bytea) RETURNS cdp.bgnbd_params
+    AS 'MODULE_PATHNAME', 'cdp_bgnbd_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION cdp._bgnbd_final(bytea) IS 'internal: final function of cdp.bgnbd_fit (the maximum-likelihood fit)';
+CREATE FUNCTION cdp._gammagamma_final(bytea) RETURNS cdp.gammagamma_params
+    AS 'MODULE_PATHNAME', 'cdp_gammagamma_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION cdp._gammagamma_final(bytea) IS 'internal: final function of cdp.gammagamma_fit (the maximum-likelihood fit)';
+
+CREATE AGGREGATE cdp.bgnbd_fit(x integer, t_x float8, t float8) (
+    SFUNC = cdp._bgnbd_trans,
+    STYPE = bytea,
+    COMBINEFUNC = cdp._fit_combine,
+    FINALFUNC = cdp._bgnbd_final,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE cdp.bgnbd_fit(integer, float8, float8) IS
+    'maximum-likelihood BG/NBD fit over one row per customer: x repeat purchases, t_x time of the last, T time since the first purchase (any one unit); rows with a NULL are skipped';
+
+CREATE AGGREGATE cdp.gammagamma_fit(x integer, mean_spend float8) (
+    SFUNC = cdp._gammagamma_trans,
+    STYPE = bytea,
+    COMBINEFUNC = cdp._fit_combine,
+    FINALFUNC = cdp._gammagamma_final,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE cdp.gammagamma_fit(integer, float8) IS
+    'maximum-likelihood Gamma-Gamma spend fit over one row per customer: x repeat purchases and their mean spend (> 0); rows with x = 0 or a NULL are skipped';
+
+CREATE FUNCTION cdp.bgnbd_p_alive(r float8, alpha float8, a float8, b float8,
+                                  x integer, t_x float8, t float8) RETURNS float8
+    AS 'MODULE_PATHNAME', 'cdp_bgnbd_p_alive' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION cdp.bgnbd_p_alive(float8, float8, float8, float8, integer, float8, float8) IS
+    'BG/NBD probability that a customer with x repeat purchases, the last at t_x, observed for T, is still active (1 when x = 0)';
+
+CREATE FUNCTION cdp.bgnbd_expected_purchases(r float8, alpha float8, a float8, b float8,
+                                             x integer, t_x float8, t float8, horizon float8) RETURNS float8
+    AS 'MODULE_PATHNAME', 'cdp_bgnbd_expected_purchases' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION cdp.bgnbd_expected_purchases(float8, float8, float8, float8, integer, float8, float8, float8) IS
+    'BG/NBD expected number of purchases of a customer (x, t_x, T) in the next horizon time units (conditional expectation, uses 2F1)';
+
+CREATE FUNCTION cdp.gammagamma_expected_spend(p float8, q float8, gamma float8,
+                                              x integer, mean_spend float8) RETURNS float8
+    AS 'MODULE_PATHNAME', 'cdp_gammagamma_expected_spend' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION cdp.gammagamma_expected_spend(float8, float8, float8, integer, float8) IS
+    'Gamma-Gamma expected spend per purchase of a customer with x repeat purchases of mean value mean_spend (the population mean p*gamma/(q-1) when x = 0); NULL when a parameter is NULL';
+
+CREATE FUNCTION cdp.clv(r float8, alpha float8, a float8, b float8,
+                        x integer, t_x float8, t float8, spend float8,
+                        horizon float8, discount_rate float8, period float8 DEFAULT 1) RETURNS float8
+    AS 'MODULE_PATHNAME', 'cdp_clv' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION cdp.clv(float8, float8, float8, float8, integer, float8, float8, float8, float8, float8, float8) IS
+    'customer lifetime value over horizon: spend per purchase x BG/NBD expected purchases in each period, discounted by (1 + discount_rate)^-(end of period); all times in the model''s unit';

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# rfm.sh — benchmark of cdp.refresh_rfm (scores, segments, BG/NBD and
+# Gamma-Gamma fits, CLV) against the bare GROUP BY every RFM starts from, and
+# of cdp.rfm_agg with 2 parallel workers against none.
+#
+#   bash test/bench/rfm.sh [orders] [customers]     (default 5000000 500000)
+#
+# Prints the times and the ratios; not part of check.sh (the machine is
+# shared, so figures are noisy).
+. "$(dirname "$0")/../lib/common.sh"
+
+ORDERS=${1:-5000000}
+CUSTOMERS=${2:-500000}
+case "$ORDERS$CUSTOMERS" in (*[!0-9]*|'') echo "usage: $0 [orders] [customers]" >&2; exit 2;; esac
+
+cdp_install_packages
+cdp_build
+cdp_start_cluster "max_worker_processes = 8" "max_parallel_workers = 4" "work_mem = '64MB'"
+
+"$PGBIN/createdb" rfmbench
+export PGDATABASE=rfmbench
+cdp_psql -c 'CREATE EXTENSION cdp'
+
+say "generating $ORDERS orders of $CUSTOMERS customers"
+cdp_psql -v orders="$ORDERS" -v customers="$CUSTOMERS" <<'SQL'
+SELECT setseed(0.5);
+CREATE SCHEMA bench;
+-- customers differ in purchase rate (a skewed per-customer weight) and spend level
+CREATE TABLE bench.orders AS
+SELECT 1000000 + (floor(:customers * random() ^ 2))::integer AS customer,
+       timestamptz '2023-01-01' + random() * interval '1400 days' AS ts,
+       round((10 + 190 * random())::numeric, 2) AS amount
+  FROM generate_series(1, :orders);
+ANALYZE bench.orders;
+-- every customer number is an identifier of its own profile
+INSERT INTO cdp.profiles (profile_id, known)
+SELECT c, true FROM (SELECT DISTINCT customer AS c FROM bench.orders) d;
+INSERT INTO cdp.identifiers (id_type, value, profile_id)
+SELECT 'erp_customer', p.profile_id::text, p.profile_id FROM cdp.profiles p;
+ANALYZE cdp.identifiers;
+CREATE VIEW bench.orders_src AS
+SELECT 'erp_customer'::text AS id_type, customer::text AS id_value, ts AS ordered_at, amount FROM bench.orders;
+SELECT cdp.add_source('orders', 'bench.orders_src');
+SELECT count(*) AS orders, count(DISTINCT customer) AS customers FROM bench.orders;
+SQL
+
+say "timing"
+cdp_psql -v ON_ERROR_STOP=1 <<'SQL'
+CREATE TEMP TABLE t (what text PRIMARY KEY, seconds float8);
+CREATE FUNCTION pg_temp.timed(what text, q text) RETURNS float8 LANGUAGE plpgsql AS $$
+DECLARE t0 timestamptz := clock_timestamp(); s float8;
+BEGIN
+    EXECUTE q;
+    s := extract(epoch FROM clock_timestamp() - t0);
+    INSERT INTO t VALUES (what, s);
+    RETURN s;
+END $$;
+-- warm the cache
+SELECT count(*) FROM bench.orders;
+SELECT pg_temp.timed('bare GROUP BY',
+  'SELECT count(*) FROM (SELECT customer, max(ts) AS l, count(*) AS n, sum(amount) AS m FROM bench.orders GROUP BY customer) s WHERE l IS NOT NULL AND n > 0 AND m IS NOT NULL');
+SELECT pg_temp.timed('cdp.refresh_rfm', $q$SELECT cdp.refresh_rfm('2026-11-01 00:00+00')$q$);
+-- its parts: the attributed summary and the two fits
+SELECT pg_temp.timed('  part: rfm_agg via identifier map', $q$CREATE TEMP TABLE parts AS
+  SELECT i.profile_id, cdp.rfm_agg(o.ordered_at, o.amount) AS s FROM bench.orders_src o
+    JOIN cdp.identifiers i ON i.id_type = o.id_type AND i.value = cdp.try_normalize('erp_customer', o.id_value)
+   GROUP BY 1$q$);
+SELECT pg_temp.timed('  part: bgnbd_fit', $q$SELECT cdp.bgnbd_fit(cdp.bgnbd_x(s), cdp.bgnbd_t_x(s), cdp.bgnbd_t(s, '2026-11-01 00:00+00')) FROM parts$q$);
+SELECT pg_temp.timed('  part: gammagamma_fit', $q$SELECT cdp.gammagamma_fit(cdp.bgnbd_x(s), (s).mean_repeat_spend) FROM parts$q$);
+
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET max_parallel_workers_per_gather = 0;
+SELECT pg_temp.timed('rfm_agg, no workers',
+  'SELECT count(*) FROM (SELECT customer, cdp.rfm_agg(ts, amount) AS a FROM bench.orders GROUP BY customer) s WHERE a IS NOT NULL');
+SET max_parallel_workers_per_gather = 2;
+ALTER TABLE bench.orders SET (parallel_workers = 2);
+EXPLAIN (COSTS OFF) SELECT count(*) FROM (SELECT customer, cdp.rfm_agg(ts, amount) AS a FROM bench.orders GROUP BY customer) s WHERE a IS NOT NULL;
+SELECT pg_temp.timed('rfm_agg, 2 workers',
+  'SELECT count(*) FROM (SELECT customer, cdp.rfm_agg(ts, amount) AS a FROM bench.orders GROUP BY customer) s WHERE a IS NOT NULL');
+
+SELECT what, round(seconds::numeric, 2) AS seconds FROM t ORDER BY seconds DESC;
+SELECT round(((SELECT seconds FROM t WHERE what = 'cdp.refresh_rfm') / (SELECT seconds FROM t WHERE what = 'bare GROUP BY'))::numeric, 2)
+         AS "refresh_rfm / bare GROUP BY (target <= 1.5)",
+       round(((SELECT seconds FROM t WHERE what = 'rfm_agg, no workers') / (SELECT seconds FROM t WHERE what = 'rfm_agg, 2 workers'))::numeric, 2)
+         AS "rfm_agg speed-up with 2 workers";
+SELECT bgnbd_converged, round(r::numeric, 3) AS r, round(alpha::numeric, 3) AS alpha, round(a::numeric, 3) AS a,
+       round(b::numeric, 3) AS b, gammagamma_converged, round(p::numeric, 3) AS p, round(q::numeric, 3) AS q,
+       round(gamma::numeric, 3) AS gamma, bgnbd_message, gammagamma_message
+  FROM cdp.clv_model;
+SELECT segment, count(*) FROM cdp.rfm GROUP BY 1 ORDER BY 2 DESC;
+SQL
+say "done"

@@ -1,0 +1,81 @@
+-- 40_rfm.sql — RFM segments and customer lifetime value.
+--
+-- Maps the ERP's orders to the source kind 'orders' (the buyer is the ERP
+-- customer number, or the loyalty card scanned at the till for an
+-- anonymous shop sale), runs cdp.refresh_rfm and prints the segment table,
+-- the most valuable customers and the fitted models.
+--
+-- Assumes cdp.identifiers already holds the customers' identifiers (the
+-- identity step 20 runs cdp.stitch(), which registers erp_customer and
+-- loyalty_card identifiers from erp.customers).  Run on its own, with an
+-- empty identifier map, it records every ERP customer number with
+-- cdp.identify first; card-only sales then stay unattributed and counted.
+
+CREATE SCHEMA IF NOT EXISTS erp_cdp;
+CREATE OR REPLACE VIEW erp_cdp.orders AS
+SELECT CASE WHEN o.customer_no IS NOT NULL THEN 'erp_customer' ELSE 'loyalty_card' END AS id_type,
+       coalesce(o.customer_no::text, o.loyalty_card) AS id_value,
+       o.ordered_at, o.total AS amount, o.channel
+  FROM erp.orders o
+ WHERE o.customer_no IS NOT NULL OR o.loyalty_card IS NOT NULL;
+SELECT cdp.add_source('orders', 'erp_cdp.orders') AS orders_source \gset
+
+SELECT count(*) AS identified_customers
+  FROM erp.customers c, LATERAL cdp.identify('erp_customer', c.customer_no::text, 'demo 40_rfm', c.created_at)
+ WHERE NOT EXISTS (SELECT 1 FROM cdp.identifiers) AND NOT cdp.is_junk('erp_customer', c.customer_no::text) \gset
+
+\echo
+\echo '== RFM and customer lifetime value (as of 20 Nov 2026, 18:00) =='
+\echo 'Every customer gets an R (recency), F (frequency) and M (money) score from 1 to 5: 5 is the best fifth'
+\echo 'of the customer base; customers with equal values always get equal scores.'
+SELECT profiles AS "customers with orders", orders AS "orders attributed",
+       unattributed_orders AS "orders without a known buyer"
+  FROM cdp.refresh_rfm('2026-11-20 18:00+01');
+
+\echo
+\echo '-- segments (the map is the table cdp.rfm_segments; first matching row wins)'
+SELECT segment AS "segment",
+       count(*) AS "customers",
+       to_char(100.0 * count(*) / sum(count(*)) OVER (), 'FM990.0') || ' %' AS "share",
+       round(avg(recency_days)) AS "avg days since last order",
+       round(avg(orders), 1) AS "avg orders",
+       to_char(avg(monetary), 'FM999G990D00') AS "avg revenue (EUR)",
+       to_char(sum(clv), 'FM999G999G990') AS "CLV next 52 weeks (EUR)"
+  FROM cdp.rfm
+ GROUP BY segment
+ ORDER BY min((SELECT g.position FROM cdp.rfm_segments g WHERE g.segment = rfm.segment)) NULLS LAST;
+
+\echo
+\echo '-- top 10 customers by lifetime value over the next 52 weeks (10 % a year discount)'
+SELECT coalesce(c.first_name || ' ' || c.last_name, '(profile ' || r.profile_id || ')') AS "customer",
+       c.customer_no AS "customer no",
+       r.segment AS "segment",
+       concat(r.r_score, r.f_score, r.m_score) AS "RFM",
+       r.orders AS "orders",
+       to_char(r.monetary, 'FM999G990D00') AS "revenue (EUR)",
+       to_char(100 * r.p_alive, 'FM990') || ' %' AS "still active",
+       round(r.expected_purchases::numeric, 1) AS "expected purchases",
+       to_char(r.clv, 'FM999G990D00') AS "CLV (EUR)"
+  FROM cdp.rfm r
+  LEFT JOIN LATERAL (SELECT c.* FROM cdp.identifiers i
+                       JOIN erp.customers c ON i.value = cdp.normalize('erp_customer', c.customer_no::text)
+                      WHERE i.profile_id = r.profile_id AND i.id_type = 'erp_customer'
+                      ORDER BY c.customer_no LIMIT 1) c ON true
+ WHERE r.clv IS NOT NULL
+ ORDER BY r.clv DESC, r.profile_id
+ LIMIT 10;
+
+\echo
+\echo '-- the models behind the CLV (time unit: weeks)'
+\echo 'BG/NBD: purchase rate ~ Gamma(r, alpha), drop-out probability after each purchase ~ Beta(a, b);'
+\echo 'Gamma-Gamma: spend per purchase ~ Gamma(p, nu), nu ~ Gamma(q, gamma).'
+SELECT 'BG/NBD' AS "model", bgnbd_customers AS "customers", bgnbd_converged AS "converged",
+       format('r = %s, alpha = %s, a = %s, b = %s', round(r::numeric, 3), round(alpha::numeric, 3),
+              round(a::numeric, 3), round(b::numeric, 3)) AS "parameters",
+       round(bgnbd_loglik::numeric, 1) AS "log-likelihood", bgnbd_message AS "note"
+  FROM cdp.clv_model
+UNION ALL
+SELECT 'Gamma-Gamma', gammagamma_customers, gammagamma_converged,
+       format('p = %s, q = %s, gamma = %s', round(p::numeric, 3), round(q::numeric, 3), round(gamma::numeric, 3)),
+       round(gammagamma_loglik::numeric, 1), gammagamma_message
+  FROM cdp.clv_model;
