@@ -11,7 +11,8 @@ MODULE_big = cdp
 OBJS = \
 	src/cdp.o \
 	src/normalize.o \
-	src/pseudonym.o
+	src/pseudonym.o \
+	src/consent.o
 
 # SQL declarations live beside their C module and are assembled, in this
 # order (later modules may use earlier ones), into the install script.
@@ -20,7 +21,9 @@ SQL_MODULES = \
 	src/normalize.sql \
 	src/pseudonym.sql \
 	src/sources.sql \
-	src/identity_core.sql
+	src/identity_core.sql \
+	src/consent.sql \
+	src/privacy.sql
 
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 EXTRA_CLEAN = $(EXTENSION)--$(EXTVERSION).sql
@@ -30,7 +33,11 @@ REGRESS = \
 	version \
 	encoding \
 	normalize \
-	sources
+	sources \
+	consent \
+	consent_fold \
+	erasure \
+	privacy
 
 # isolation specs and TAP tests live under test/
 ISOLATION =
