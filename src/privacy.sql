@@ -200,6 +200,12 @@ REVOKE EXECUTE ON FUNCTION cdp.identify(text, text, text, timestamptz), cdp.reso
     cdp.erase(text, text, text), cdp.load_consents(), cdp.refresh_consent(),
     cdp.add_source(text, regclass, text), cdp.drop_source(text, regclass)
     FROM PUBLIC;
+-- internal helpers that write or read raw data: nobody calls them directly
+-- (triggers and SECURITY DEFINER callers run them as the owner)
+REVOKE EXECUTE ON FUNCTION cdp._consent_recompute(bigint[]), cdp._consent_ledger_guard(),
+    cdp._consent_ledger_inserted(), cdp._consent_identifiers_changed(), cdp._consent_source(),
+    cdp.consent_fold_at(bigint, timestamptz)
+    FROM PUBLIC;
 
 GRANT USAGE ON SCHEMA cdp TO cdp_admin, cdp_writer, cdp_analyst;
 
@@ -221,3 +227,5 @@ GRANT SELECT ON cdp.purposes TO cdp_writer;
 GRANT SELECT ON cdp.profiles, cdp.identifier_types, cdp.purposes, cdp.consent_state,
     cdp.identifiers_pseudonymized, cdp.consent_ledger_pseudonymized TO cdp_analyst;
 GRANT EXECUTE ON FUNCTION cdp.has_consent(bigint, text, timestamptz) TO cdp_analyst;
+-- (consent_audience, the fold and the pure functions stay executable by
+-- PUBLIC: they only read what the caller's table privileges allow)
