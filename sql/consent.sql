@@ -145,3 +145,5 @@ SELECT * FROM cdp.load_consents();
 -- audiences: who may be used for each purpose now
 SELECT p.purpose, (SELECT count(*) FROM cdp.consent_audience(p.purpose)) AS profiles
   FROM cdp.purposes p ORDER BY p.bit;
+
+DROP SCHEMA erp CASCADE;

@@ -31,14 +31,14 @@ INSERT INTO cdp.test_scores_detail VALUES (:erika, 'x');
 INSERT INTO cdp.test_observations VALUES ('cookie', 'ck-erika-laptop', '2026-11-10'), ('email', 'jonas.becker@beispiel.de', '2026-11-01');
 
 -- the ERP's own rows, with an erase statement per source
-CREATE SCHEMA erp;
-CREATE TABLE erp.newsletter (mail text, since date);
-INSERT INTO erp.newsletter VALUES (' Erika.Mustermann@Web.DE ', '2026-11-14'), ('jonas.becker@beispiel.de', '2026-11-01');
-CREATE VIEW erp.cdp_newsletter AS
+CREATE SCHEMA erp_test;
+CREATE TABLE erp_test.newsletter (mail text, since date);
+INSERT INTO erp_test.newsletter VALUES (' Erika.Mustermann@Web.DE ', '2026-11-14'), ('jonas.becker@beispiel.de', '2026-11-01');
+CREATE VIEW erp_test.cdp_newsletter AS
     SELECT 'email' AS id_type, mail AS id_value, 'email_marketing' AS purpose, true AS granted,
-           since::timestamptz AS recorded_at FROM erp.newsletter;
-SELECT cdp.add_source('consents', 'erp.cdp_newsletter',
-                      'DELETE FROM erp.newsletter WHERE $1 = ''email'' AND cdp.try_normalize(''email'', mail) = $2') > 0 AS registered;
+           since::timestamptz AS recorded_at FROM erp_test.newsletter;
+SELECT cdp.add_source('consents', 'erp_test.cdp_newsletter',
+                      'DELETE FROM erp_test.newsletter WHERE $1 = ''email'' AND cdp.try_normalize(''email'', mail) = $2') > 0 AS registered;
 
 -- bad inputs first
 SELECT * FROM cdp.erase('email', 'nobody@beispiel.de', 'ticket 1');
@@ -53,7 +53,7 @@ SELECT * FROM cdp.erase('loyalty_card', 'gs-4711-0001', 'Art. 17 request, ticket
 SELECT count(*) AS identifiers_left FROM cdp.identifiers WHERE profile_id = :erika;
 SELECT count(*) AS profile_left FROM cdp.profiles WHERE profile_id = :erika;
 SELECT count(*) AS state_left FROM cdp.consent_state WHERE profile_id = :erika;
-SELECT * FROM erp.newsletter;
+SELECT * FROM erp_test.newsletter;
 SELECT * FROM cdp.test_observations;
 SELECT profile_id = :jonas AS jonas_kept, score FROM cdp.test_scores;
 -- tombstones: the event stays (that consent existed), the person does not
@@ -73,3 +73,7 @@ SELECT cdp.has_consent(:jonas, 'sms') AS jonas_sms;
 DELETE FROM cdp.consent_ledger;
 -- erasing again: she is unknown now
 SELECT * FROM cdp.erase('email', 'erika.mustermann@web.de', 'ticket 4711 again');
+
+-- clean up (these tables are not part of the extension)
+DROP TABLE cdp.test_scores_detail, cdp.test_scores, cdp.test_observations;
+DROP SCHEMA erp_test CASCADE;

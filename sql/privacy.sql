@@ -31,14 +31,14 @@ SELECT p.oid::regprocedure AS function,
  WHERE p.pronamespace = 'cdp'::regnamespace
    AND has_function_privilege(r, p.oid, 'EXECUTE')
  GROUP BY p.oid, p.prosecdef
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;
 -- functions PUBLIC cannot execute (everything else is pure or guarded by table privileges)
 SELECT p.oid::regprocedure AS not_for_public
   FROM pg_proc p
  WHERE p.pronamespace = 'cdp'::regnamespace
    AND NOT EXISTS (SELECT 1 FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
                     WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE')
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;
 -- the admin may run everything, but cannot forge an erasure or rewrite the ledger
 SELECT count(*) AS functions_admin_cannot_run FROM pg_proc p
  WHERE p.pronamespace = 'cdp'::regnamespace AND NOT has_function_privilege('cdp_admin', p.oid, 'EXECUTE');
@@ -48,9 +48,9 @@ SELECT p.oid::regprocedure AS function_without_search_path
   FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
  WHERE p.pronamespace = 'cdp'::regnamespace AND l.lanname <> 'c' AND p.prokind = 'f'
    AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) c WHERE c LIKE 'search\_path=%')
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;
 SELECT p.oid::regprocedure AS security_definer FROM pg_proc p
- WHERE p.pronamespace = 'cdp'::regnamespace AND p.prosecdef ORDER BY 1::text;
+ WHERE p.pronamespace = 'cdp'::regnamespace AND p.prosecdef ORDER BY p.oid::regprocedure::text;
 
 -- the writer: records identifiers and consent, checks consent ...
 SET ROLE cdp_writer;
