@@ -141,7 +141,7 @@ CREATE FUNCTION cdp._consent_recompute(profile_ids bigint[]) RETURNS void
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
-    DELETE FROM cdp.consent_state s WHERE s.profile_id OPERATOR(pg_catalog.=) ANY (_consent_recompute.profile_ids);
+    DELETE FROM cdp.consent_state s WHERE s.profile_id IN (SELECT pg_catalog.unnest(_consent_recompute.profile_ids));
     INSERT INTO cdp.consent_state (profile_id, mask, valid_until, computed_at, fold)
     SELECT f.profile_id, cdp.consent_mask(f.fold, pg_catalog.now()), cdp.consent_valid_until(f.fold, pg_catalog.now()),
            pg_catalog.now(), f.fold
@@ -153,7 +153,7 @@ BEGIN ATOMIC
               FROM cdp.identifiers i
               JOIN cdp.consent_ledger l ON l.id_type OPERATOR(pg_catalog.=) i.id_type AND l.value OPERATOR(pg_catalog.=) i.value
               JOIN cdp.purposes p ON p.purpose OPERATOR(pg_catalog.=) l.purpose
-             WHERE i.profile_id OPERATOR(pg_catalog.=) ANY (_consent_recompute.profile_ids)
+             WHERE i.profile_id IN (SELECT pg_catalog.unnest(_consent_recompute.profile_ids))
              GROUP BY i.profile_id) f;
 END;
 COMMENT ON FUNCTION cdp._consent_recompute(bigint[]) IS 'internal: rebuilds cdp.consent_state for the given profiles from the ledger';
@@ -347,23 +347,28 @@ LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
-    b  integer := cdp._purpose_bit(purpose);
     s  record;
 BEGIN
+    -- one lookup for the purpose's bit and the profile's state
+    SELECT p.bit, c.mask, c.valid_until, c.computed_at, c.profile_id IS NOT NULL AS has_state INTO s
+      FROM cdp.purposes p
+      LEFT JOIN cdp.consent_state c ON c.profile_id OPERATOR(pg_catalog.=) has_consent.profile_id
+     WHERE p.purpose OPERATOR(pg_catalog.=) has_consent.purpose;
+    IF NOT FOUND THEN
+        PERFORM cdp._purpose_bit(purpose);      -- raises the error that names the purposes
+    END IF;
     IF profile_id IS NULL OR at IS NULL THEN
         RETURN NULL;
     END IF;
-    SELECT c.mask, c.valid_until, c.computed_at INTO s
-      FROM cdp.consent_state c WHERE c.profile_id OPERATOR(pg_catalog.=) has_consent.profile_id;
-    IF NOT FOUND THEN
+    IF NOT s.has_state THEN
         RETURN false;       -- no consent event at all
     END IF;
     IF at OPERATOR(pg_catalog.>=) s.computed_at
        AND (s.valid_until IS NULL OR at OPERATOR(pg_catalog.<) s.valid_until) THEN
-        RETURN (s.mask OPERATOR(pg_catalog.&) (1::bigint OPERATOR(pg_catalog.<<) b)) OPERATOR(pg_catalog.<>) 0;
+        RETURN (s.mask OPERATOR(pg_catalog.&) (1::bigint OPERATOR(pg_catalog.<<) s.bit)) OPERATOR(pg_catalog.<>) 0;
     END IF;
     RETURN (coalesce(cdp.consent_mask(cdp.consent_fold_at(profile_id, at), at), 0)
-            OPERATOR(pg_catalog.&) (1::bigint OPERATOR(pg_catalog.<<) b)) OPERATOR(pg_catalog.<>) 0;
+            OPERATOR(pg_catalog.&) (1::bigint OPERATOR(pg_catalog.<<) s.bit)) OPERATOR(pg_catalog.<>) 0;
 END
 $fn$;
 COMMENT ON FUNCTION cdp.has_consent(bigint, text, timestamptz) IS
@@ -452,15 +457,20 @@ COMMENT ON FUNCTION cdp._consent_source() IS 'internal: all rows of the register
 
 -- cdp.consent_audience: the profiles that have consent for a purpose now.
 CREATE FUNCTION cdp.consent_audience(purpose text) RETURNS SETOF bigint
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
-BEGIN ATOMIC
+AS $fn$
+DECLARE
+    m bigint := 1::bigint OPERATOR(pg_catalog.<<) cdp._purpose_bit(purpose);
+BEGIN
+    RETURN QUERY
     SELECT s.profile_id FROM cdp.consent_state s
-     WHERE (s.mask OPERATOR(pg_catalog.&) (1::bigint OPERATOR(pg_catalog.<<) cdp._purpose_bit(consent_audience.purpose))) OPERATOR(pg_catalog.<>) 0
+     WHERE (s.mask OPERATOR(pg_catalog.&) m) OPERATOR(pg_catalog.<>) 0
        AND (s.valid_until IS NULL OR s.valid_until OPERATOR(pg_catalog.>) pg_catalog.now())
     UNION ALL
     SELECT s.profile_id FROM cdp.consent_state s
      WHERE s.valid_until OPERATOR(pg_catalog.<=) pg_catalog.now()
        AND cdp.has_consent(s.profile_id, consent_audience.purpose);
-END;
+END
+$fn$;
 COMMENT ON FUNCTION cdp.consent_audience(text) IS 'profiles with consent for a purpose now (the bitmask, with the ledger asked only where a grant has expired since)';
