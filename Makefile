@@ -12,6 +12,7 @@ OBJS = \
 	src/cdp.o \
 	src/normalize.o \
 	src/pseudonym.o \
+	src/consent.o \
 	src/rfm.o \
 	src/clv.o \
 	src/affinity.o \
@@ -26,12 +27,14 @@ SQL_MODULES = \
 	src/sources.sql \
 	src/identity_core.sql \
 	src/refresh.sql \
+	src/consent.sql \
 	src/clv.sql \
 	src/rfm.sql \
 	src/affinity.sql \
 	src/crosssell.sql \
 	src/profile360.sql \
-	src/segments.sql
+	src/segments.sql \
+	src/privacy.sql
 
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 EXTRA_CLEAN = $(EXTENSION)--$(EXTVERSION).sql
@@ -42,12 +45,16 @@ REGRESS = \
 	encoding \
 	normalize \
 	sources \
+	consent \
+	consent_fold \
+	erasure \
 	clv \
 	rfm \
 	affinity \
 	crosssell \
 	segments \
-	refresh
+	refresh \
+	privacy
 
 # isolation specs and TAP tests live under test/
 ISOLATION = \

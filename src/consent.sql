@@ -1,0 +1,476 @@
+-- consent.sql — purposes, the append-only consent ledger, per-profile
+-- consent bitmasks and cdp.has_consent (consent.c holds the fold).
+--
+-- Rule, per purpose: the newest grant or revoke across all of a profile's
+-- identifiers wins (a revoke wins a tie); a grant expires after the
+-- purpose's valid_for; a purpose that needs a double opt-in counts only once
+-- a confirmation at or after the grant was recorded.  Ledger rows name the
+-- identifier they were recorded for, so consent follows the identifier
+-- when profiles merge or split.
+
+CREATE TABLE cdp.purposes (
+    purpose        text PRIMARY KEY CHECK (purpose ~ '^[a-z][a-z0-9_]*$'),
+    bit            smallint NOT NULL UNIQUE CHECK (bit BETWEEN 0 AND 62),
+    legal_basis    text NOT NULL CHECK (legal_basis IN ('consent', 'contract', 'legitimate_interest', 'legal_obligation')),
+    valid_for      interval CHECK (valid_for > interval '0'),
+    double_opt_in  boolean NOT NULL DEFAULT false,
+    builtin        boolean NOT NULL DEFAULT false,
+    description    text
+);
+COMMENT ON TABLE cdp.purposes IS 'processing purposes consent is asked for; each owns a bit of the per-profile consent mask; admins may add rows';
+COMMENT ON COLUMN cdp.purposes.valid_for IS 'how long a grant stays valid (NULL: until revoked)';
+COMMENT ON COLUMN cdp.purposes.double_opt_in IS 'a grant counts only once confirmed (cdp.confirm_consent), as German practice requires for newsletters';
+COMMENT ON COLUMN cdp.purposes.builtin IS 'seeded by the extension (not dumped); admin-added purposes are dumped';
+
+INSERT INTO cdp.purposes (purpose, bit, legal_basis, valid_for, double_opt_in, builtin, description) VALUES
+    ('email_marketing',   0, 'consent', NULL,               true,  true, 'newsletters and marketing email'),
+    ('sms',               1, 'consent', NULL,               false, true, 'marketing text messages'),
+    ('push',              2, 'consent', NULL,               false, true, 'app push notifications'),
+    ('personalization',   3, 'consent', NULL,               false, true, 'personalised recommendations and content'),
+    ('in_store_tracking', 4, 'consent', interval '2 years', false, true, 'beacons and WiFi presence in stores'),
+    ('profiling',         5, 'consent', NULL,               false, true, 'profiling for segments and scores'),
+    ('third_party_ads',   6, 'consent', interval '1 year',  false, true, 'audiences shared with advertising platforms'),
+    ('analytics',         7, 'consent', interval '2 years', false, true, 'web and app analytics');
+SELECT pg_catalog.pg_extension_config_dump('cdp.purposes', 'WHERE NOT builtin');
+
+CREATE TABLE cdp.consent_ledger (
+    event_id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id_type      text NOT NULL,
+    value        text NOT NULL,
+    purpose      text NOT NULL REFERENCES cdp.purposes ON UPDATE CASCADE,
+    event        text NOT NULL CHECK (event IN ('grant', 'revoke', 'confirm')),
+    recorded_at  timestamptz NOT NULL,
+    confirmed_at timestamptz,
+    source       text,
+    proof        jsonb,
+    recorded_by  name NOT NULL DEFAULT CURRENT_USER,
+    erasure_id   bigint,
+    CHECK (confirmed_at IS NULL OR (event = 'grant' AND confirmed_at >= recorded_at))
+);
+CREATE INDEX consent_ledger_identifier_idx ON cdp.consent_ledger (id_type, value);
+COMMENT ON TABLE cdp.consent_ledger IS 'append-only consent events (grant, revoke, confirm) per identifier; UPDATE and DELETE are refused except by cdp.erase';
+COMMENT ON COLUMN cdp.consent_ledger.value IS 'normalised identifier value; after erasure a tombstone that names the erasure, not the person';
+COMMENT ON COLUMN cdp.consent_ledger.confirmed_at IS 'double opt-in confirmation carried by a loaded grant (cdp.confirm_consent appends a confirm event instead)';
+COMMENT ON COLUMN cdp.consent_ledger.proof IS 'evidence of the event (form id, IP, text version); removed by erasure';
+COMMENT ON COLUMN cdp.consent_ledger.erasure_id IS 'set when the row became a tombstone of that erasure (cdp.erasure_log)';
+SELECT pg_catalog.pg_extension_config_dump('cdp.consent_ledger', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.consent_ledger_event_id_seq', '');
+
+CREATE TABLE cdp.consent_state (
+    profile_id  bigint PRIMARY KEY REFERENCES cdp.profiles ON DELETE CASCADE,
+    mask        bigint NOT NULL,
+    valid_until timestamptz,
+    computed_at timestamptz NOT NULL,
+    fold        bytea NOT NULL
+);
+COMMENT ON TABLE cdp.consent_state IS 'current consent per profile: bit n of mask set = consent for the purpose with bit n; maintained on every ledger insert and identity change';
+COMMENT ON COLUMN cdp.consent_state.valid_until IS 'when the first grant in mask expires (NULL: none does); after it cdp.has_consent asks the ledger';
+COMMENT ON COLUMN cdp.consent_state.fold IS 'the cdp.consent_fold state the mask was read from';
+SELECT pg_catalog.pg_extension_config_dump('cdp.consent_state', '');
+
+-- the fold (consent.c)
+CREATE FUNCTION cdp._consent_fold_trans(bytea, integer, boolean, timestamptz, timestamptz, timestamptz, boolean)
+RETURNS bytea AS 'MODULE_PATHNAME', 'cdp_consent_fold_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION cdp._consent_fold_trans(bytea, integer, boolean, timestamptz, timestamptz, timestamptz, boolean) IS 'internal: transition function of cdp.consent_fold';
+CREATE FUNCTION cdp._consent_fold_combine(bytea, bytea)
+RETURNS bytea AS 'MODULE_PATHNAME', 'cdp_consent_fold_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION cdp._consent_fold_combine(bytea, bytea) IS 'internal: combine function of cdp.consent_fold';
+
+CREATE AGGREGATE cdp.consent_fold(purpose_bit integer, granted boolean, at timestamptz, confirmed_at timestamptz,
+                                  expires_at timestamptz, needs_confirm boolean) (
+    SFUNC = cdp._consent_fold_trans,
+    STYPE = bytea,
+    COMBINEFUNC = cdp._consent_fold_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE cdp.consent_fold(integer, boolean, timestamptz, timestamptz, timestamptz, boolean) IS
+    'folds consent events (purpose bit, granted: true grant / false revoke / NULL confirmation, time, confirmation of a grant, expiry, needs double opt-in) into a state; read it with cdp.consent_mask';
+
+CREATE FUNCTION cdp.consent_mask(fold bytea, at timestamptz) RETURNS bigint
+AS 'MODULE_PATHNAME', 'cdp_consent_mask' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION cdp.consent_mask(bytea, timestamptz) IS 'bitmask of the purposes a consent_fold state gives consent for at a time';
+CREATE FUNCTION cdp.consent_valid_until(fold bytea, at timestamptz) RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'cdp_consent_valid_until' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION cdp.consent_valid_until(bytea, timestamptz) IS 'when the first grant holding at the time expires; NULL when none does';
+
+-- cdp._purpose: the purpose row's bit; errors for NULL and unknown purposes.
+CREATE FUNCTION cdp._purpose_bit(purpose text) RETURNS integer
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    b integer;
+BEGIN
+    IF purpose IS NULL THEN
+        RAISE EXCEPTION 'consent purpose must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT p.bit INTO b FROM cdp.purposes p WHERE p.purpose OPERATOR(pg_catalog.=) _purpose_bit.purpose;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown consent purpose "%"', purpose
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'The purposes are: ' || (SELECT string_agg(p.purpose, ', ' ORDER BY p.bit) FROM cdp.purposes p) || '.',
+                  HINT = 'An admin can add purposes to cdp.purposes.';
+    END IF;
+    RETURN b;
+END
+$fn$;
+COMMENT ON FUNCTION cdp._purpose_bit(text) IS 'internal: bit of a purpose; errors for NULL and unknown purposes';
+
+-- cdp.consent_fold_at: the fold of a profile's ledger (over its current
+-- identifiers) as it stood at a time.
+CREATE FUNCTION cdp.consent_fold_at(profile_id bigint, at timestamptz) RETURNS bytea
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT cdp.consent_fold(p.bit,
+                            CASE l.event WHEN 'grant' THEN true WHEN 'revoke' THEN false END,
+                            l.recorded_at,
+                            CASE WHEN l.confirmed_at OPERATOR(pg_catalog.<=) consent_fold_at.at THEN l.confirmed_at END,
+                            l.recorded_at OPERATOR(pg_catalog.+) p.valid_for,
+                            p.double_opt_in)
+      FROM cdp.identifiers i
+      JOIN cdp.consent_ledger l ON l.id_type OPERATOR(pg_catalog.=) i.id_type AND l.value OPERATOR(pg_catalog.=) i.value
+      JOIN cdp.purposes p ON p.purpose OPERATOR(pg_catalog.=) l.purpose
+     WHERE i.profile_id OPERATOR(pg_catalog.=) consent_fold_at.profile_id
+       AND l.recorded_at OPERATOR(pg_catalog.<=) consent_fold_at.at;
+END;
+COMMENT ON FUNCTION cdp.consent_fold_at(bigint, timestamptz) IS 'consent_fold state of a profile''s ledger events up to a time (over the identifiers the profile holds now)';
+
+-- cdp._consent_recompute: rebuilds the state rows of the given profiles.
+CREATE FUNCTION cdp._consent_recompute(profile_ids bigint[]) RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    DELETE FROM cdp.consent_state s WHERE s.profile_id IN (SELECT pg_catalog.unnest(_consent_recompute.profile_ids));
+    INSERT INTO cdp.consent_state (profile_id, mask, valid_until, computed_at, fold)
+    SELECT f.profile_id, cdp.consent_mask(f.fold, pg_catalog.now()), cdp.consent_valid_until(f.fold, pg_catalog.now()),
+           pg_catalog.now(), f.fold
+      FROM (SELECT i.profile_id,
+                   cdp.consent_fold(p.bit,
+                                    CASE l.event WHEN 'grant' THEN true WHEN 'revoke' THEN false END,
+                                    l.recorded_at, l.confirmed_at,
+                                    l.recorded_at OPERATOR(pg_catalog.+) p.valid_for, p.double_opt_in) AS fold
+              FROM cdp.identifiers i
+              JOIN cdp.consent_ledger l ON l.id_type OPERATOR(pg_catalog.=) i.id_type AND l.value OPERATOR(pg_catalog.=) i.value
+              JOIN cdp.purposes p ON p.purpose OPERATOR(pg_catalog.=) l.purpose
+             WHERE i.profile_id IN (SELECT pg_catalog.unnest(_consent_recompute.profile_ids))
+             GROUP BY i.profile_id) f;
+END;
+COMMENT ON FUNCTION cdp._consent_recompute(bigint[]) IS 'internal: rebuilds cdp.consent_state for the given profiles from the ledger';
+
+-- cdp.refresh_consent: rebuilds the state of every profile (after an admin
+-- changed a purpose's expiry or double opt-in rule).
+CREATE FUNCTION cdp.refresh_consent() RETURNS bigint
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT cdp._consent_recompute(pg_catalog.array_agg(p.profile_id)) FROM cdp.profiles p;
+    SELECT pg_catalog.count(*) FROM cdp.consent_state;
+END;
+COMMENT ON FUNCTION cdp.refresh_consent() IS 'rebuilds the consent state of all profiles (after a purpose''s rules changed); returns the number of profiles with consent events';
+
+-- triggers: the ledger refuses UPDATE/DELETE, an insert refreshes the state
+-- of the profiles it touches; identity changes refresh old and new profiles.
+CREATE FUNCTION cdp._consent_ledger_guard() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    -- cdp.erase inserts its erasure_log row and names it in the
+    -- transaction-local setting cdp_erasure.id; only a row inserted by this
+    -- very transaction unlocks the ledger, and only cdp.erase (SECURITY
+    -- DEFINER, owner) can insert into the log.
+    IF EXISTS (SELECT 1 FROM cdp.erasure_log e
+                WHERE e.erasure_id::text OPERATOR(pg_catalog.=) pg_catalog.current_setting('cdp_erasure.id', true)
+                  AND e.xmin::text OPERATOR(pg_catalog.=) (pg_catalog.pg_current_xact_id()::xid)::text) THEN
+        RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
+    END IF;
+    RAISE EXCEPTION 'the consent ledger is append-only: % is refused', TG_OP
+        USING ERRCODE = 'insufficient_privilege',
+              DETAIL = 'Consent events are evidence; a correction is a new event (grant or revoke).',
+              HINT = 'Record the correction with cdp.record_consent(); erase a person with cdp.erase().';
+END
+$fn$;
+COMMENT ON FUNCTION cdp._consent_ledger_guard() IS 'internal: refuses UPDATE/DELETE on the consent ledger outside cdp.erase';
+CREATE TRIGGER consent_ledger_append_only BEFORE UPDATE OR DELETE ON cdp.consent_ledger
+    FOR EACH ROW EXECUTE FUNCTION cdp._consent_ledger_guard();
+CREATE TRIGGER consent_ledger_no_truncate BEFORE TRUNCATE ON cdp.consent_ledger
+    FOR EACH STATEMENT EXECUTE FUNCTION cdp._consent_ledger_guard();
+
+CREATE FUNCTION cdp._consent_ledger_inserted() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    PERFORM cdp._consent_recompute(pg_catalog.array_agg(DISTINCT i.profile_id))
+       FROM new_events n
+       JOIN cdp.identifiers i ON i.id_type OPERATOR(pg_catalog.=) n.id_type AND i.value OPERATOR(pg_catalog.=) n.value;
+    RETURN NULL;
+END
+$fn$;
+COMMENT ON FUNCTION cdp._consent_ledger_inserted() IS 'internal: refreshes the consent state of the profiles whose identifiers got ledger events';
+CREATE TRIGGER consent_ledger_inserted AFTER INSERT ON cdp.consent_ledger
+    REFERENCING NEW TABLE AS new_events
+    FOR EACH STATEMENT EXECUTE FUNCTION cdp._consent_ledger_inserted();
+
+CREATE FUNCTION cdp._consent_identifiers_changed() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    affected bigint[];
+BEGIN
+    -- only identifiers that moved, appeared or disappeared matter (cdp.identify
+    -- updates last_seen all the time), and only when they have ledger events
+    IF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' THEN
+        SELECT pg_catalog.array_agg(DISTINCT x.profile_id) INTO affected
+          FROM old_ids o JOIN new_ids n ON n.identifier_id OPERATOR(pg_catalog.=) o.identifier_id
+         CROSS JOIN LATERAL (VALUES (o.profile_id), (n.profile_id)) x(profile_id)
+         WHERE (o.profile_id, o.id_type, o.value) IS DISTINCT FROM (n.profile_id, n.id_type, n.value)
+           AND EXISTS (SELECT 1 FROM cdp.consent_ledger l
+                        WHERE (l.id_type OPERATOR(pg_catalog.=) o.id_type AND l.value OPERATOR(pg_catalog.=) o.value)
+                           OR (l.id_type OPERATOR(pg_catalog.=) n.id_type AND l.value OPERATOR(pg_catalog.=) n.value));
+    ELSIF TG_OP OPERATOR(pg_catalog.=) 'INSERT' THEN
+        SELECT pg_catalog.array_agg(DISTINCT n.profile_id) INTO affected
+          FROM new_ids n
+         WHERE EXISTS (SELECT 1 FROM cdp.consent_ledger l
+                        WHERE l.id_type OPERATOR(pg_catalog.=) n.id_type AND l.value OPERATOR(pg_catalog.=) n.value);
+    ELSE
+        SELECT pg_catalog.array_agg(DISTINCT o.profile_id) INTO affected
+          FROM old_ids o
+         WHERE EXISTS (SELECT 1 FROM cdp.consent_ledger l
+                        WHERE l.id_type OPERATOR(pg_catalog.=) o.id_type AND l.value OPERATOR(pg_catalog.=) o.value);
+    END IF;
+    IF affected IS NOT NULL THEN
+        PERFORM cdp._consent_recompute(affected);
+    END IF;
+    RETURN NULL;
+END
+$fn$;
+COMMENT ON FUNCTION cdp._consent_identifiers_changed() IS 'internal: refreshes the consent state of the old and new profiles of identifiers that moved (merge, split), appeared or disappeared';
+CREATE TRIGGER identifiers_consent_update AFTER UPDATE ON cdp.identifiers
+    REFERENCING OLD TABLE AS old_ids NEW TABLE AS new_ids
+    FOR EACH STATEMENT EXECUTE FUNCTION cdp._consent_identifiers_changed();
+CREATE TRIGGER identifiers_consent_insert AFTER INSERT ON cdp.identifiers
+    REFERENCING NEW TABLE AS new_ids
+    FOR EACH STATEMENT EXECUTE FUNCTION cdp._consent_identifiers_changed();
+CREATE TRIGGER identifiers_consent_delete AFTER DELETE ON cdp.identifiers
+    REFERENCING OLD TABLE AS old_ids
+    FOR EACH STATEMENT EXECUTE FUNCTION cdp._consent_identifiers_changed();
+
+-- cdp._consent_check_time: refuses NULL and future event times.
+CREATE FUNCTION cdp._consent_check_time(at timestamptz) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    IF at IS NULL THEN
+        RAISE EXCEPTION 'consent event time must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF at OPERATOR(pg_catalog.>) pg_catalog.now() THEN
+        RAISE EXCEPTION 'consent event time % lies in the future', at
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Consent is recorded when it is given; an event after now() would change the past answer of cdp.has_consent later.',
+                  HINT = 'Record the event when it happens, with observed_at = now() or a past time.';
+    END IF;
+END
+$fn$;
+COMMENT ON FUNCTION cdp._consent_check_time(timestamptz) IS 'internal: refuses NULL and future consent event times';
+
+CREATE FUNCTION cdp.record_consent(id_type text, value text, purpose text, granted boolean,
+                                   observed_at timestamptz DEFAULT pg_catalog.now(),
+                                   source text DEFAULT NULL, proof jsonb DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    norm text;
+    eid  bigint;
+BEGIN
+    IF id_type IS NULL OR value IS NULL THEN
+        RAISE EXCEPTION 'identifier type and value must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF granted IS NULL THEN
+        RAISE EXCEPTION 'granted must be true (grant) or false (revoke), not NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM cdp._purpose_bit(purpose);
+    PERFORM cdp._consent_check_time(observed_at);
+    norm := cdp._normalize_id(id_type, value);
+    PERFORM cdp.identify(id_type, value, source, observed_at);
+    INSERT INTO cdp.consent_ledger (id_type, value, purpose, event, recorded_at, source, proof)
+    VALUES (id_type, norm, purpose, CASE WHEN granted THEN 'grant' ELSE 'revoke' END, observed_at, source, proof)
+    RETURNING event_id INTO eid;
+    RETURN eid;
+END
+$fn$;
+COMMENT ON FUNCTION cdp.record_consent(text, text, text, boolean, timestamptz, text, jsonb) IS
+    'records a consent grant (granted = true) or revoke for an identifier and purpose; returns the ledger event id';
+
+CREATE FUNCTION cdp.confirm_consent(id_type text, value text, purpose text,
+                                    confirmed_at timestamptz DEFAULT pg_catalog.now())
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    norm text;
+    eid  bigint;
+BEGIN
+    IF id_type IS NULL OR value IS NULL THEN
+        RAISE EXCEPTION 'identifier type and value must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM cdp._purpose_bit(purpose);
+    PERFORM cdp._consent_check_time(confirmed_at);
+    norm := cdp._normalize_id(id_type, value);
+    IF NOT EXISTS (SELECT 1 FROM cdp.consent_ledger l
+                    WHERE l.id_type OPERATOR(pg_catalog.=) confirm_consent.id_type AND l.value OPERATOR(pg_catalog.=) norm
+                      AND l.purpose OPERATOR(pg_catalog.=) confirm_consent.purpose AND l.event OPERATOR(pg_catalog.=) 'grant'
+                      AND l.recorded_at OPERATOR(pg_catalog.<=) confirm_consent.confirmed_at) THEN
+        RAISE EXCEPTION 'no % grant of % % to confirm', purpose, id_type, value
+            USING ERRCODE = 'no_data_found',
+                  DETAIL = 'A confirmation confirms an earlier grant recorded for the same identifier.',
+                  HINT = 'Record the grant with cdp.record_consent() first.';
+    END IF;
+    INSERT INTO cdp.consent_ledger (id_type, value, purpose, event, recorded_at)
+    VALUES (id_type, norm, purpose, 'confirm', confirmed_at)
+    RETURNING event_id INTO eid;
+    RETURN eid;
+END
+$fn$;
+COMMENT ON FUNCTION cdp.confirm_consent(text, text, text, timestamptz) IS
+    'records the confirmation of a double opt-in (the click in the confirmation mail); returns the ledger event id';
+
+CREATE FUNCTION cdp.has_consent(profile_id bigint, purpose text, at timestamptz DEFAULT pg_catalog.now())
+RETURNS boolean
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    s  record;
+BEGIN
+    -- one lookup for the purpose's bit and the profile's state
+    SELECT p.bit, c.mask, c.valid_until, c.computed_at, c.profile_id IS NOT NULL AS has_state INTO s
+      FROM cdp.purposes p
+      LEFT JOIN cdp.consent_state c ON c.profile_id OPERATOR(pg_catalog.=) has_consent.profile_id
+     WHERE p.purpose OPERATOR(pg_catalog.=) has_consent.purpose;
+    IF NOT FOUND THEN
+        PERFORM cdp._purpose_bit(purpose);      -- raises the error that names the purposes
+    END IF;
+    IF profile_id IS NULL OR at IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF NOT s.has_state THEN
+        RETURN false;       -- no consent event at all
+    END IF;
+    IF at OPERATOR(pg_catalog.>=) s.computed_at
+       AND (s.valid_until IS NULL OR at OPERATOR(pg_catalog.<) s.valid_until) THEN
+        RETURN (s.mask OPERATOR(pg_catalog.&) (1::bigint OPERATOR(pg_catalog.<<) s.bit)) OPERATOR(pg_catalog.<>) 0;
+    END IF;
+    RETURN (coalesce(cdp.consent_mask(cdp.consent_fold_at(profile_id, at), at), 0)
+            OPERATOR(pg_catalog.&) (1::bigint OPERATOR(pg_catalog.<<) s.bit)) OPERATOR(pg_catalog.<>) 0;
+END
+$fn$;
+COMMENT ON FUNCTION cdp.has_consent(bigint, text, timestamptz) IS
+    'whether a profile has consent for a purpose at a time (default now): from the state bitmask for the present, from the ledger for the past';
+
+-- source kind: consent rows from the ERP, loaded with cdp.load_consents()
+INSERT INTO cdp.source_kinds VALUES ('consents', 'consent grants and revokes recorded by the ERP, web form, app or till');
+INSERT INTO cdp.source_kind_columns (kind, position, column_name, column_type, required, description) VALUES
+    ('consents', 1, 'id_type',      'text',        true,  'identifier type the consent was given for'),
+    ('consents', 2, 'id_value',     'text',        true,  'identifier value (raw; cdp normalises it)'),
+    ('consents', 3, 'purpose',      'text',        true,  'a purpose of cdp.purposes'),
+    ('consents', 4, 'granted',      'boolean',     true,  'true: grant, false: revoke'),
+    ('consents', 5, 'recorded_at',  'timestamptz', true,  'when it was given'),
+    ('consents', 6, 'confirmed_at', 'timestamptz', false, 'double opt-in confirmation of a grant'),
+    ('consents', 7, 'source',       'text',        false, 'web_form, app, pos, ...'),
+    ('consents', 8, 'proof',        'jsonb',       false, 'evidence');
+
+CREATE FUNCTION cdp.load_consents() RETURNS TABLE (loaded bigint, already_known bigint, skipped bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    unknown_purposes text;
+BEGIN
+    CREATE TEMP TABLE cdp_consent_load ON COMMIT DROP AS
+    SELECT s.id_type, s.id_value, cdp.try_normalize(t.normalizer, s.id_value) AS value,
+           s.purpose, s.granted, s.recorded_at, s.confirmed_at, s.source, s.proof,
+           (t.id_type IS NULL OR cdp.is_junk(t.normalizer, s.id_value) OR s.granted IS NULL
+            OR s.recorded_at IS NULL OR s.recorded_at OPERATOR(pg_catalog.>) pg_catalog.now()) AS bad
+      FROM cdp._consent_source() s
+      LEFT JOIN cdp.identifier_types t ON t.id_type OPERATOR(pg_catalog.=) s.id_type;
+    UPDATE pg_temp.cdp_consent_load SET bad = true WHERE value IS NULL;
+
+    SELECT string_agg(DISTINCT c.purpose, ', ') INTO unknown_purposes
+      FROM pg_temp.cdp_consent_load c
+     WHERE NOT c.bad AND NOT EXISTS (SELECT 1 FROM cdp.purposes p WHERE p.purpose OPERATOR(pg_catalog.=) c.purpose);
+    IF unknown_purposes IS NOT NULL THEN
+        RAISE EXCEPTION 'consent sources name unknown purposes: %', unknown_purposes
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'The purposes are: ' || (SELECT string_agg(p.purpose, ', ' ORDER BY p.bit) FROM cdp.purposes p) || '.',
+                  HINT = 'Map the ERP''s purposes to cdp''s in the source view, or add purposes to cdp.purposes.';
+    END IF;
+
+    -- unseen identifiers get profiles
+    PERFORM cdp.identify(d.id_type, d.id_value, 'consents', d.first_at)
+       FROM (SELECT DISTINCT ON (c.id_type, c.value) c.id_type, c.id_value, c.recorded_at AS first_at
+               FROM pg_temp.cdp_consent_load c
+              WHERE NOT c.bad
+                AND NOT EXISTS (SELECT 1 FROM cdp.identifiers i
+                                 WHERE i.id_type OPERATOR(pg_catalog.=) c.id_type AND i.value OPERATOR(pg_catalog.=) c.value)
+              ORDER BY c.id_type, c.value, c.recorded_at) d;
+
+    RETURN QUERY
+    WITH ins AS (
+        INSERT INTO cdp.consent_ledger (id_type, value, purpose, event, recorded_at, confirmed_at, source, proof)
+        SELECT DISTINCT c.id_type, c.value, c.purpose, CASE WHEN c.granted THEN 'grant' ELSE 'revoke' END,
+               c.recorded_at, CASE WHEN c.granted THEN c.confirmed_at END, c.source, c.proof
+          FROM pg_temp.cdp_consent_load c
+         WHERE NOT c.bad
+           AND NOT EXISTS (SELECT 1 FROM cdp.consent_ledger l
+                            WHERE l.id_type OPERATOR(pg_catalog.=) c.id_type AND l.value OPERATOR(pg_catalog.=) c.value
+                              AND l.purpose OPERATOR(pg_catalog.=) c.purpose
+                              AND l.event OPERATOR(pg_catalog.=) CASE WHEN c.granted THEN 'grant' ELSE 'revoke' END
+                              AND l.recorded_at OPERATOR(pg_catalog.=) c.recorded_at)
+        RETURNING 1)
+    SELECT (SELECT pg_catalog.count(*) FROM ins),
+           (SELECT pg_catalog.count(*) FROM pg_temp.cdp_consent_load c WHERE NOT c.bad) OPERATOR(pg_catalog.-) (SELECT pg_catalog.count(*) FROM ins),
+           (SELECT pg_catalog.count(*) FROM pg_temp.cdp_consent_load c WHERE c.bad);
+    DROP TABLE pg_temp.cdp_consent_load;
+END
+$fn$;
+COMMENT ON FUNCTION cdp.load_consents() IS
+    'loads the consent rows of all registered consents sources into the ledger (rows already there are skipped; invalid, junk or future rows are counted as skipped); returns the counts';
+
+CREATE FUNCTION cdp._consent_source()
+RETURNS TABLE (id_type text, id_value text, purpose text, granted boolean, recorded_at timestamptz,
+               confirmed_at timestamptz, source text, proof jsonb, source_id integer)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    RETURN QUERY EXECUTE cdp.source_sql('consents');
+END
+$fn$;
+COMMENT ON FUNCTION cdp._consent_source() IS 'internal: all rows of the registered consents sources';
+
+-- cdp.consent_audience: the profiles that have consent for a purpose now.
+CREATE FUNCTION cdp.consent_audience(purpose text) RETURNS SETOF bigint
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    m bigint := 1::bigint OPERATOR(pg_catalog.<<) cdp._purpose_bit(purpose);
+BEGIN
+    RETURN QUERY
+    SELECT s.profile_id FROM cdp.consent_state s
+     WHERE (s.mask OPERATOR(pg_catalog.&) m) OPERATOR(pg_catalog.<>) 0
+       AND (s.valid_until IS NULL OR s.valid_until OPERATOR(pg_catalog.>) pg_catalog.now())
+    UNION ALL
+    SELECT s.profile_id FROM cdp.consent_state s
+     WHERE s.valid_until OPERATOR(pg_catalog.<=) pg_catalog.now()
+       AND cdp.has_consent(s.profile_id, consent_audience.purpose);
+END
+$fn$;
+COMMENT ON FUNCTION cdp.consent_audience(text) IS 'profiles with consent for a purpose now (the bitmask, with the ledger asked only where a grant has expired since)';

@@ -1,0 +1,231 @@
+-- privacy.sql — erasure, the roles cdp_admin / cdp_writer / cdp_analyst and
+-- what each may use, and the pseudonymised views BI sees.
+--
+-- This file comes LAST in SQL_MODULES: its grants decide for every object
+-- the modules before it created.  sql/privacy.sql lists, from the catalog,
+-- what each role can use, so an object added later without a decision shows
+-- up as a diff.
+
+CREATE TABLE cdp.erasure_log (
+    erasure_id   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    erased_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    erased_by    name NOT NULL DEFAULT SESSION_USER,
+    reason       text NOT NULL,
+    identifiers  integer,
+    id_types     text[],
+    report       jsonb
+);
+COMMENT ON TABLE cdp.erasure_log IS 'who erased a person, when and why, and how many rows went where; no identifier values (keep PII out of the reason too)';
+COMMENT ON COLUMN cdp.erasure_log.id_types IS 'the types of the erased identifiers (not their values)';
+SELECT pg_catalog.pg_extension_config_dump('cdp.erasure_log', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.erasure_log_erasure_id_seq', '');
+
+-- cdp.erase: see the README ("Consent and privacy") for the steps.
+--
+-- SECURITY DEFINER because it must do what no role may do on its own: turn
+-- ledger rows into tombstones (the ledger guard lets an UPDATE through only
+-- while an erasure_log row inserted by the same transaction is named in the
+-- transaction-local setting cdp_erasure.id, and only this function's owner
+-- can insert into erasure_log) and delete from every cdp table.
+CREATE FUNCTION cdp.erase(id_type text, value text, reason text)
+RETURNS TABLE (table_name text, rows_removed bigint)
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    norm    text;
+    pid     bigint;
+    ids     text[][];
+    types   text[];
+    vals    text[];
+    eid     bigint;
+    src     record;
+    rel     regclass;
+    pass    integer;
+    n       bigint;
+    total   bigint;
+    rep     jsonb := '[]';
+    pending regclass[];
+    failed  regclass[];
+    i       integer;
+BEGIN
+    IF id_type IS NULL OR value IS NULL THEN
+        RAISE EXCEPTION 'identifier type and value must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF reason IS NULL OR btrim(reason) OPERATOR(pg_catalog.=) '' THEN
+        RAISE EXCEPTION 'an erasure needs a reason'
+            USING ERRCODE = 'null_value_not_allowed',
+                  DETAIL = 'The erasure log records who erased whom when and why.',
+                  HINT = 'E.g. ''Art. 17 request of 2026-11-20, ticket 4711'' (no names or addresses).';
+    END IF;
+    norm := cdp._normalize_id(id_type, value);
+    SELECT i.profile_id INTO pid FROM cdp.identifiers i
+     WHERE i.id_type OPERATOR(pg_catalog.=) erase.id_type AND i.value OPERATOR(pg_catalog.=) norm;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'identifier % % is not known', id_type, value
+            USING ERRCODE = 'no_data_found',
+                  DETAIL = 'cdp holds no profile with this identifier.',
+                  HINT = 'Check the value; the ERP''s own rows are erased through the sources'' erase statements.';
+    END IF;
+    -- lock the profile against concurrent merges
+    PERFORM 1 FROM cdp.profiles p WHERE p.profile_id OPERATOR(pg_catalog.=) pid FOR UPDATE;
+    SELECT array_agg(i.id_type ORDER BY i.identifier_id), array_agg(i.value ORDER BY i.identifier_id)
+      INTO types, vals
+      FROM cdp.identifiers i WHERE i.profile_id OPERATOR(pg_catalog.=) pid;
+
+    INSERT INTO cdp.erasure_log (reason, identifiers, id_types)
+    VALUES (reason, cardinality(types), (SELECT array_agg(DISTINCT t) FROM unnest(types) t))
+    RETURNING erasure_id INTO eid;
+    PERFORM set_config('cdp_erasure.id', eid::text, true);
+
+    -- 1. the ERP's own rows, through each source's erase statement
+    FOR src IN SELECT s.relation, s.erase_statement FROM cdp.sources s
+                WHERE s.erase_statement IS NOT NULL ORDER BY s.source_id
+    LOOP
+        total := 0;
+        FOR i IN 1 .. cardinality(types) LOOP
+            EXECUTE src.erase_statement USING types[i], vals[i];
+            GET DIAGNOSTICS n = ROW_COUNT;
+            total := total OPERATOR(pg_catalog.+) n;
+        END LOOP;
+        rep := rep OPERATOR(pg_catalog.||) jsonb_build_array(jsonb_build_object('table', 'source ' || src.relation::text, 'rows', total));
+    END LOOP;
+
+    -- 2. the ledger: rows become tombstones of this erasure
+    UPDATE cdp.consent_ledger l
+       SET id_type = 'erased', value = 'erasure ' || eid::text, proof = NULL, erasure_id = eid
+      FROM unnest(types, vals) AS x(t, v)
+     WHERE l.id_type OPERATOR(pg_catalog.=) x.t AND l.value OPERATOR(pg_catalog.=) x.v;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    rep := rep OPERATOR(pg_catalog.||) jsonb_build_array(jsonb_build_object('table', 'cdp.consent_ledger (tombstoned)', 'rows', n));
+
+    -- 3. every other cdp table with a profile_id or (id_type, value) column,
+    -- found in the catalog so that modules added later are covered; a table
+    -- still referenced by another is retried after the others
+    SELECT array_agg(c.oid::regclass ORDER BY c.relname) INTO pending
+      FROM pg_class c
+     WHERE c.relnamespace OPERATOR(pg_catalog.=) 'cdp'::regnamespace AND c.relkind IN ('r', 'p')
+       AND c.oid NOT IN ('cdp.profiles'::regclass, 'cdp.identifiers'::regclass, 'cdp.consent_ledger'::regclass)
+       AND (EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid
+                       AND a.attname OPERATOR(pg_catalog.=) 'profile_id' AND NOT a.attisdropped)
+            OR (SELECT count(*) FROM pg_attribute a WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid
+                       AND a.attname IN ('id_type', 'value') AND NOT a.attisdropped) OPERATOR(pg_catalog.=) 2);
+    pending := coalesce(pending, '{}');
+    FOR pass IN 1 .. cardinality(pending) OPERATOR(pg_catalog.+) 1 LOOP
+        EXIT WHEN cardinality(pending) OPERATOR(pg_catalog.=) 0;
+        failed := '{}';
+        FOREACH rel IN ARRAY pending LOOP
+            BEGIN
+                IF EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid OPERATOR(pg_catalog.=) rel
+                              AND a.attname OPERATOR(pg_catalog.=) 'profile_id' AND NOT a.attisdropped) THEN
+                    EXECUTE format('DELETE FROM %s WHERE profile_id OPERATOR(pg_catalog.=) $1', rel) USING pid;
+                ELSE
+                    EXECUTE format('DELETE FROM %s t USING unnest($1, $2) AS x(t, v) '
+                                   'WHERE t.id_type OPERATOR(pg_catalog.=) x.t AND t.value OPERATOR(pg_catalog.=) x.v', rel)
+                        USING types, vals;
+                END IF;
+                GET DIAGNOSTICS n = ROW_COUNT;
+                rep := rep OPERATOR(pg_catalog.||) jsonb_build_array(jsonb_build_object('table', rel::text, 'rows', n));
+            EXCEPTION WHEN foreign_key_violation THEN
+                failed := failed OPERATOR(pg_catalog.||) rel;
+            END;
+        END LOOP;
+        IF cardinality(failed) OPERATOR(pg_catalog.=) cardinality(pending) THEN
+            RAISE EXCEPTION 'erasure cannot delete from %: rows there are still referenced', failed
+                USING ERRCODE = 'foreign_key_violation',
+                      HINT = 'A table outside cdp references a cdp table; let its foreign key cascade.';
+        END IF;
+        pending := failed;
+    END LOOP;
+
+    -- 4. the identity graph
+    DELETE FROM cdp.identifiers i WHERE i.profile_id OPERATOR(pg_catalog.=) pid;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    rep := rep OPERATOR(pg_catalog.||) jsonb_build_array(jsonb_build_object('table', 'cdp.identifiers', 'rows', n));
+    DELETE FROM cdp.profiles p WHERE p.profile_id OPERATOR(pg_catalog.=) pid;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    rep := rep OPERATOR(pg_catalog.||) jsonb_build_array(jsonb_build_object('table', 'cdp.profiles', 'rows', n));
+
+    UPDATE cdp.erasure_log e SET report = rep WHERE e.erasure_id OPERATOR(pg_catalog.=) eid;
+    PERFORM set_config('cdp_erasure.id', '', true);
+    RETURN QUERY SELECT r ->> 'table', (r ->> 'rows')::bigint FROM jsonb_array_elements(rep) r;
+END
+$fn$;
+COMMENT ON FUNCTION cdp.erase(text, text, text) IS
+    'erases the person holding an identifier: their ERP rows (sources'' erase statements), every cdp table row of their profile, the identity graph; ledger rows become tombstones; logs who/when/why; returns rows removed per table';
+
+-- pseudonymised views for BI: PII identifier values replaced by their keyed
+-- pseudonym (cdp.pseudonymize), other types shown as they are
+CREATE VIEW cdp.identifiers_pseudonymized AS
+    SELECT i.identifier_id, i.id_type,
+           CASE WHEN t.is_pii THEN cdp.pseudonymize(i.value) ELSE i.value END AS value,
+           t.is_pii AS pseudonymized, i.profile_id, i.first_seen, i.last_seen, i.source
+      FROM cdp.identifiers i
+      JOIN cdp.identifier_types t ON t.id_type OPERATOR(pg_catalog.=) i.id_type;
+COMMENT ON VIEW cdp.identifiers_pseudonymized IS 'cdp.identifiers for BI: values of PII types (email, phone, MAC) replaced by their keyed pseudonym';
+
+CREATE VIEW cdp.consent_ledger_pseudonymized AS
+    SELECT l.event_id, l.id_type,
+           CASE WHEN coalesce(t.is_pii, false) THEN cdp.pseudonymize(l.value) ELSE l.value END AS value,
+           l.purpose, l.event, l.recorded_at, l.confirmed_at, l.source, l.erasure_id
+      FROM cdp.consent_ledger l
+      LEFT JOIN cdp.identifier_types t ON t.id_type OPERATOR(pg_catalog.=) l.id_type;
+COMMENT ON VIEW cdp.consent_ledger_pseudonymized IS 'the consent ledger for BI and audits: PII identifier values pseudonymised, proof left out';
+
+-- roles are cluster-wide: created when missing, never dropped with the extension
+DO $roles$
+DECLARE
+    r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['cdp_admin', 'cdp_writer', 'cdp_analyst'] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) r) THEN
+            EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
+        END IF;
+    END LOOP;
+END
+$roles$;
+
+-- functions that let a role do one thing without holding table privileges
+-- run as the extension's owner; all pin search_path
+ALTER FUNCTION cdp.identify(text, text, text, timestamptz) SECURITY DEFINER;
+ALTER FUNCTION cdp.resolve(text, text) SECURITY DEFINER;
+ALTER FUNCTION cdp.record_consent(text, text, text, boolean, timestamptz, text, jsonb) SECURITY DEFINER;
+ALTER FUNCTION cdp.confirm_consent(text, text, text, timestamptz) SECURITY DEFINER;
+ALTER FUNCTION cdp.has_consent(bigint, text, timestamptz) SECURITY DEFINER;
+
+REVOKE ALL ON ALL TABLES IN SCHEMA cdp FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION cdp.identify(text, text, text, timestamptz), cdp.resolve(text, text),
+    cdp.record_consent(text, text, text, boolean, timestamptz, text, jsonb),
+    cdp.confirm_consent(text, text, text, timestamptz), cdp.has_consent(bigint, text, timestamptz),
+    cdp.erase(text, text, text), cdp.load_consents(), cdp.refresh_consent(),
+    cdp.add_source(text, regclass, text), cdp.drop_source(text, regclass)
+    FROM PUBLIC;
+-- internal helpers that write or read raw data: nobody calls them directly
+-- (triggers and SECURITY DEFINER callers run them as the owner)
+REVOKE EXECUTE ON FUNCTION cdp._consent_recompute(bigint[]), cdp._consent_ledger_guard(),
+    cdp._consent_ledger_inserted(), cdp._consent_identifiers_changed(), cdp._consent_source(),
+    cdp.consent_fold_at(bigint, timestamptz)
+    FROM PUBLIC;
+
+GRANT USAGE ON SCHEMA cdp TO cdp_admin, cdp_writer, cdp_analyst;
+
+-- admin: everything, except forging erasures or rewriting the ledger
+GRANT ALL ON ALL TABLES IN SCHEMA cdp TO cdp_admin;
+GRANT ALL ON ALL SEQUENCES IN SCHEMA cdp TO cdp_admin;
+REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON cdp.erasure_log FROM cdp_admin;
+REVOKE UPDATE, DELETE, TRUNCATE ON cdp.consent_ledger FROM cdp_admin;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA cdp TO cdp_admin;
+
+-- writer (shop, POS, app): record identifiers and consent, check consent
+GRANT EXECUTE ON FUNCTION cdp.identify(text, text, text, timestamptz), cdp.resolve(text, text),
+    cdp.record_consent(text, text, text, boolean, timestamptz, text, jsonb),
+    cdp.confirm_consent(text, text, text, timestamptz), cdp.has_consent(bigint, text, timestamptz)
+    TO cdp_writer;
+GRANT SELECT ON cdp.purposes TO cdp_writer;
+
+-- analyst (BI): profiles, models, purposes, pseudonymised identifiers and ledger
+GRANT SELECT ON cdp.profiles, cdp.identifier_types, cdp.purposes, cdp.consent_state,
+    cdp.identifiers_pseudonymized, cdp.consent_ledger_pseudonymized TO cdp_analyst;
+GRANT EXECUTE ON FUNCTION cdp.has_consent(bigint, text, timestamptz) TO cdp_analyst;
+-- (consent_audience, the fold and the pure functions stay executable by
+-- PUBLIC: they only read what the caller's table privileges allow)
