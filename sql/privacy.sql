@@ -43,10 +43,13 @@ SELECT p.oid::regprocedure AS not_for_public
 SELECT count(*) AS functions_admin_cannot_run FROM pg_proc p
  WHERE p.pronamespace = 'cdp'::regnamespace AND NOT has_function_privilege('cdp_admin', p.oid, 'EXECUTE');
 
--- hardening: every function that is not C pins search_path
+-- hardening: every function that is not C pins search_path, or has a
+-- SQL-standard body (BEGIN ATOMIC / RETURN), whose names are bound when it
+-- is created
 SELECT p.oid::regprocedure AS function_without_search_path
   FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
  WHERE p.pronamespace = 'cdp'::regnamespace AND l.lanname <> 'c' AND p.prokind = 'f'
+   AND p.prosqlbody IS NULL
    AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) c WHERE c LIKE 'search\_path=%')
  ORDER BY p.oid::regprocedure::text;
 SELECT p.oid::regprocedure AS security_definer FROM pg_proc p

@@ -227,5 +227,31 @@ GRANT SELECT ON cdp.purposes TO cdp_writer;
 GRANT SELECT ON cdp.profiles, cdp.identifier_types, cdp.purposes, cdp.consent_state,
     cdp.identifiers_pseudonymized, cdp.consent_ledger_pseudonymized TO cdp_analyst;
 GRANT EXECUTE ON FUNCTION cdp.has_consent(bigint, text, timestamptz) TO cdp_analyst;
+
+-- models (RFM/CLV, affinity, cross-sell, segments, refresh runs): analysts
+-- read them; none holds raw identifiers
+GRANT SELECT ON cdp.rfm, cdp.clv_model, cdp.rfm_segments, cdp.profile_affinities, cdp.affinities,
+    cdp.affinity_weights, cdp.affinity_kinds, cdp.affinity_one_off, cdp.cross_sell_rules,
+    cdp.profile_360, cdp.segments, cdp.segment_composition, cdp.segment_members,
+    cdp.segment_history, cdp.segment_refreshes, cdp.trigger_kinds,
+    cdp.refresh_steps, cdp.refresh_runs, cdp.refresh_run_steps
+    TO cdp_analyst;
+-- recomputing models and scheduling them is the admin's job
+REVOKE EXECUTE ON FUNCTION cdp.refresh_rfm(timestamptz, float8, float8),
+    cdp.refresh_affinity(timestamptz, interval), cdp.refresh_cross_sell(float8, float8, bigint),
+    cdp.refresh(), cdp.schedule_refresh(text), cdp.unschedule_refresh()
+    FROM PUBLIC;
+-- recommendations: the shop and BI ask for them without reading the
+-- affinity tables or the ERP's stock views themselves
+ALTER FUNCTION cdp.recommend(bigint, integer, text) SECURITY DEFINER;
+ALTER FUNCTION cdp.next_best(bigint, integer, text) SECURITY DEFINER;
+ALTER FUNCTION cdp.preferences(bigint) SECURITY DEFINER;
+REVOKE EXECUTE ON FUNCTION cdp.recommend(bigint, integer, text), cdp.next_best(bigint, integer, text),
+    cdp.preferences(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp.recommend(bigint, integer, text), cdp.next_best(bigint, integer, text),
+    cdp.preferences(bigint) TO cdp_writer, cdp_analyst;
+-- segment predicates run as cdp_segment_reader: the admin must be able to
+-- switch to it (create/alter/drop/refresh_segments are not for PUBLIC)
+GRANT cdp_segment_reader TO cdp_admin;
 -- (consent_audience, the fold and the pure functions stay executable by
 -- PUBLIC: they only read what the caller's table privileges allow)
