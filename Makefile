@@ -11,7 +11,8 @@ MODULE_big = cdp
 OBJS = \
 	src/cdp.o \
 	src/normalize.o \
-	src/pseudonym.o
+	src/pseudonym.o \
+	src/stitch.o
 
 # SQL declarations live beside their C module and are assembled, in this
 # order (later modules may use earlier ones), into the install script.
@@ -20,7 +21,8 @@ SQL_MODULES = \
 	src/normalize.sql \
 	src/pseudonym.sql \
 	src/sources.sql \
-	src/identity_core.sql
+	src/identity_core.sql \
+	src/identity.sql
 
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 EXTRA_CLEAN = $(EXTENSION)--$(EXTVERSION).sql
@@ -30,10 +32,15 @@ REGRESS = \
 	version \
 	encoding \
 	normalize \
-	sources
+	sources \
+	identity \
+	stitch
 
 # isolation specs and TAP tests live under test/
-ISOLATION =
+ISOLATION = \
+	link_overlap \
+	link_during_stitch \
+	unlink_during_link
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output
 PROVE_TESTS = $(wildcard test/t/*.pl)
 ifneq ($(PROVE_TESTS),)
