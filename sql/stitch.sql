@@ -134,6 +134,9 @@ SELECT profiles, splits FROM cdp.stitch();
 SET cdp.stitch_progress_level = 'loud';
 RESET cdp.stitch_progress_level;
 
+-- the internal entry point refuses NULL queries
+SELECT * FROM cdp._stitch_run(NULL, NULL, NULL, NULL);
+
 -- invariants after all that
 SELECT count(*) AS orphans FROM cdp.identifiers i LEFT JOIN cdp.profiles p USING (profile_id) WHERE p.profile_id IS NULL;
 SELECT count(*) AS empty_profiles FROM cdp.profiles p WHERE NOT EXISTS (SELECT 1 FROM cdp.identifiers i WHERE i.profile_id = p.profile_id);

@@ -742,9 +742,9 @@ Datum
 cdp_stitch_run(PG_FUNCTION_ARGS)
 {
 	bool		scoped = !PG_ARGISNULL(0);
-	char	   *node_sql = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	char	   *edge_sql = text_to_cstring(PG_GETARG_TEXT_PP(2));
-	char	   *via = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	char	   *node_sql;
+	char	   *edge_sql;
+	char	   *via;
 	TupleDesc	rdesc;
 	StitchState *st;
 	MemoryContext cxt,
@@ -766,6 +766,15 @@ cdp_stitch_run(PG_FUNCTION_ARGS)
 	Datum		result[10];
 	bool		rnulls[10] = {0};
 	HeapTuple	rtup;
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("cdp._stitch_run needs its identifier query, link query and caller"),
+				 errhint("Call cdp.stitch() or cdp.unlink() instead.")));
+	node_sql = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	edge_sql = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	via = text_to_cstring(PG_GETARG_TEXT_PP(3));
 
 	if (get_call_result_type(fcinfo, NULL, &rdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "cdp._stitch_run must return a composite");
