@@ -233,6 +233,9 @@ DECLARE
     gone    bigint;
     breach  text;
     r       record;
+    attempts integer := 0;
+    k1      bigint;
+    k2      bigint;
 BEGIN
     IF type_a IS NULL OR value_a IS NULL OR type_b IS NULL OR value_b IS NULL OR observed_at IS NULL THEN
         RAISE EXCEPTION 'identifier types, values and observed_at of a link must not be NULL'
@@ -247,9 +250,23 @@ BEGIN
                   HINT = 'Use cdp.identify() to record a single identifier.';
     END IF;
     PERFORM pg_catalog.pg_advisory_xact_lock_shared(4408400, 1);
+    k1 := LEAST(pg_catalog.hashtextextended(type_a || ':' || na, 0), pg_catalog.hashtextextended(type_b || ':' || nb, 0));
+    k2 := GREATEST(pg_catalog.hashtextextended(type_a || ':' || na, 0), pg_catalog.hashtextextended(type_b || ':' || nb, 0));
 
     LOOP
+        attempts := attempts + 1;
         BEGIN
+            -- Per-identifier advisory locks (cdp.identify takes the same):
+            -- sessions recording the same new identifiers queue here rather
+            -- than deadlock on each other's uncommitted inserts.  Never wait
+            -- for one while holding the other from this call: if the second
+            -- is busy, the block is rolled back (releasing the first) and we
+            -- wait for the second alone.
+            PERFORM pg_catalog.pg_advisory_xact_lock(k1);
+            IF k2 OPERATOR(pg_catalog.<>) k1 AND NOT pg_catalog.pg_try_advisory_xact_lock(k2) THEN
+                RAISE EXCEPTION USING ERRCODE = 'lock_not_available';
+            END IF;
+
             SELECT i.identifier_id, i.profile_id INTO ia, pa FROM cdp.identifiers i
              WHERE i.id_type OPERATOR(pg_catalog.=) type_a AND i.value OPERATOR(pg_catalog.=) na;
             SELECT i.identifier_id, i.profile_id INTO ib, pb FROM cdp.identifiers i
@@ -343,9 +360,17 @@ BEGIN
                    source = COALESCE(EXCLUDED.source, l.source),
                    removed_at = NULL;
             RETURN pa;
-        EXCEPTION WHEN unique_violation OR deadlock_detected THEN
-            -- a concurrent link recorded one of the identifiers first: start over
-            NULL;
+        EXCEPTION WHEN lock_not_available THEN
+            PERFORM pg_catalog.pg_advisory_xact_lock(k2);
+            attempts := attempts - 1;
+        WHEN unique_violation OR deadlock_detected THEN
+            -- a concurrent writer recorded one of the identifiers first, or two
+            -- transactions hold identifiers the other needs: start over; a
+            -- deadlock that retrying cannot resolve (each transaction holds what
+            -- the other needs from earlier statements) goes to the caller
+            IF attempts OPERATOR(pg_catalog.>=) 5 THEN
+                RAISE;
+            END IF;
         END;
     END LOOP;
 END

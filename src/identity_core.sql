@@ -118,6 +118,8 @@ BEGIN
     norm := cdp._normalize_id(id_type, value);
     -- shared with other writers, exclusive for cdp.stitch() (identity.sql)
     PERFORM pg_catalog.pg_advisory_xact_lock_shared(4408400, 1);
+    -- the per-identifier lock cdp.link takes too (identity.sql)
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended(id_type || ':' || norm, 0));
     LOOP
         -- lock order everywhere: the profile row first, then its identifiers
         PERFORM 1 FROM cdp.profiles p
