@@ -12,6 +12,7 @@ OBJS = \
 	src/cdp.o \
 	src/normalize.o \
 	src/pseudonym.o \
+	src/stitch.o \
 	src/consent.o \
 	src/rfm.o \
 	src/clv.o \
@@ -26,6 +27,7 @@ SQL_MODULES = \
 	src/pseudonym.sql \
 	src/sources.sql \
 	src/identity_core.sql \
+	src/identity.sql \
 	src/refresh.sql \
 	src/consent.sql \
 	src/clv.sql \
@@ -45,6 +47,8 @@ REGRESS = \
 	encoding \
 	normalize \
 	sources \
+	identity \
+	stitch \
 	consent \
 	consent_fold \
 	erasure \
@@ -58,6 +62,9 @@ REGRESS = \
 
 # isolation specs and TAP tests live under test/
 ISOLATION = \
+	link_overlap \
+	link_during_stitch \
+	unlink_during_link \
 	segment_refresh
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output
 PROVE_TESTS = $(wildcard test/t/*.pl)

@@ -15,6 +15,7 @@
 #include "utils/guc.h"
 
 #include "cdp.h"
+#include "stitch.h"
 #include "compat.h"
 
 PG_MODULE_MAGIC;
@@ -53,6 +54,8 @@ _PG_init(void)
 							   NULL,
 							   PGC_SUSET, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							   NULL, NULL, NULL);
+
+	cdp_stitch_define_gucs();
 
 	MarkGUCPrefixReserved("cdp");
 }

@@ -116,7 +116,16 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
     norm := cdp._normalize_id(id_type, value);
+    -- shared with other writers, exclusive for cdp.stitch() (identity.sql)
+    PERFORM pg_catalog.pg_advisory_xact_lock_shared(4408400, 1);
+    -- the per-identifier lock cdp.link takes too (identity.sql)
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended(id_type || ':' || norm, 0));
     LOOP
+        -- lock order everywhere: the profile row first, then its identifiers
+        PERFORM 1 FROM cdp.profiles p
+          JOIN cdp.identifiers i ON i.profile_id OPERATOR(pg_catalog.=) p.profile_id
+         WHERE i.id_type OPERATOR(pg_catalog.=) identify.id_type AND i.value OPERATOR(pg_catalog.=) norm
+           FOR KEY SHARE OF p;
         UPDATE cdp.identifiers i
            SET last_seen = GREATEST(i.last_seen, observed_at),
                first_seen = LEAST(i.first_seen, observed_at)

@@ -1,0 +1,20 @@
+/*
+ * stitch.h — identity stitching (stitch.c): union-find over the identity
+ * graph and the settings that steer it.
+ */
+#ifndef CDP_STITCH_H
+#define CDP_STITCH_H
+
+/* cdp.stitch_progress_level: message level of stitch progress reports */
+extern int	cdp_stitch_progress_level;
+
+/* cdp.stitch_progress_every: edges between two progress reports */
+extern int	cdp_stitch_progress_every;
+
+/* cdp.giant_component_size: components this large are flagged */
+extern int	cdp_giant_component_size;
+
+/* Defines the cdp.stitch_* settings; called from _PG_init. */
+extern void cdp_stitch_define_gucs(void);
+
+#endif							/* CDP_STITCH_H */

@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# identity.sh — benchmark of identity stitching, in one run:
+#   1. cdp.stitch() on a synthetic identity graph (default 200,000 customers,
+#      about 1M links) against (a) the plain-SQL way warehouse CDPs use:
+#      iterative minimum-label propagation until nothing changes, and (b) the
+#      floor: merely reading the links (normalised) and writing one row per
+#      identifier.  All three start from the same registered source view.
+#   2. cdp.link() throughput and latency with pgbench, 2 clients, 30 s.
+#   3. peak memory (VmHWM) of the backend that ran cdp.stitch().
+#
+#   bash test/bench/identity.sh [customers] [pgbench seconds]
+#
+# The graph: per customer an ERP number, an email, a loyalty card, a phone,
+# 1-3 web cookies seen at login, a device for every third one; 2% of the
+# emails are shared by two customers (families), so limits block merges.
+. "$(dirname "$0")/../lib/common.sh"
+
+CUSTOMERS=${1:-200000}
+SECONDS_PGBENCH=${2:-30}
+case "$CUSTOMERS$SECONDS_PGBENCH" in (*[!0-9]*|'') echo "usage: $0 [customers] [pgbench seconds]" >&2; exit 2;; esac
+
+cdp_install_packages
+cdp_build
+cdp_start_cluster "shared_buffers = 256MB" "work_mem = 64MB" "maintenance_work_mem = 256MB" "max_wal_size = 4GB" \
+                  "cron.database_name = 'postgres'"
+export PGDATABASE=postgres
+cdp_psql -c 'CREATE EXTENSION cdp'
+
+say "building the graph: $CUSTOMERS customers"
+cdp_psql <<SQL
+CREATE SCHEMA bench;
+CREATE TABLE bench.links (type_a text, value_a text, type_b text, value_b text, source text, observed_at timestamptz);
+INSERT INTO bench.links
+SELECT * FROM (
+    SELECT 'erp_customer', c::text, 'email', 'Kunde' || (CASE WHEN c % 50 = 0 THEN c - 1 ELSE c END) || '@AlpenMail.de',
+           'crm', '2024-01-01'::timestamptz + c * interval '1 minute' FROM generate_series(1, $CUSTOMERS) c
+    UNION ALL
+    SELECT 'erp_customer', c::text, 'loyalty_card', 'GS-' || (100000 + c), 'crm', '2024-01-01'::timestamptz + c * interval '1 minute'
+      FROM generate_series(1, $CUSTOMERS) c
+    UNION ALL
+    SELECT 'erp_customer', c::text, 'phone', '0171 ' || (1000000 + c), 'crm', '2024-01-01'::timestamptz + c * interval '1 minute'
+      FROM generate_series(1, $CUSTOMERS) c
+    UNION ALL
+    SELECT 'cookie', 'ck-' || c || '-' || k, 'erp_customer', c::text, 'web login', '2025-01-01'::timestamptz + (c * 7 + k) * interval '1 second'
+      FROM generate_series(1, $CUSTOMERS) c, generate_series(1, 1 + c % 3) k
+    UNION ALL
+    SELECT 'device', 'dev-' || c, 'erp_customer', c::text, 'app login', '2025-06-01'::timestamptz + c * interval '1 second'
+      FROM generate_series(1, $CUSTOMERS) c WHERE c % 3 = 0
+) l;
+ANALYZE bench.links;
+SELECT cdp.add_source('identity_links', 'bench.links');
+SELECT count(*) AS links FROM bench.links;
+SQL
+
+ms() { date +%s%3N; }
+
+say "1. cdp.stitch() (first run: every identifier and profile is new)"
+cdp_psql -c CHECKPOINT
+t0=$(ms)
+cdp_psql -At > "$CDP_TMP/stitch.out" <<'SQL'
+SELECT pg_backend_pid() AS pid \gset
+SELECT row_to_json(s) FROM cdp.stitch() s;
+SELECT 'VmHWM ' || (regexp_match(pg_read_file('/proc/' || :pid || '/status'), 'VmHWM:\s+(\d+ kB)'))[1];
+SQL
+t1=$(ms)
+STITCH_MS=$((t1 - t0))
+cat "$CDP_TMP/stitch.out"
+t0=$(ms)
+cdp_psql -At -c 'SELECT row_to_json(s) FROM cdp.stitch() s'
+t1=$(ms)
+RESTITCH_MS=$((t1 - t0))
+
+say "2. floor: read the links, normalise, write one row per identifier"
+cdp_psql -c CHECKPOINT
+t0=$(ms)
+cdp_psql <<'SQL'
+CREATE TABLE bench.floor_ids AS
+SELECT DISTINCT id_type, value FROM (
+    SELECT l.type_a AS id_type, cdp.try_normalize(t.normalizer, l.value_a) AS value
+      FROM bench.links l JOIN cdp.identifier_types t ON t.id_type = l.type_a WHERE NOT cdp.is_junk(t.normalizer, l.value_a)
+    UNION ALL
+    SELECT l.type_b, cdp.try_normalize(t.normalizer, l.value_b)
+      FROM bench.links l JOIN cdp.identifier_types t ON t.id_type = l.type_b WHERE NOT cdp.is_junk(t.normalizer, l.value_b)
+) x WHERE value IS NOT NULL;
+SQL
+t1=$(ms)
+FLOOR_MS=$((t1 - t0))
+
+say "3. plain SQL: iterative minimum-label propagation until nothing changes"
+cdp_psql -c CHECKPOINT
+t0=$(ms)
+cdp_psql <<'SQL'
+CREATE TABLE bench.norm AS
+SELECT l.type_a, cdp.try_normalize(ta.normalizer, l.value_a) AS value_a,
+       l.type_b, cdp.try_normalize(tb.normalizer, l.value_b) AS value_b
+  FROM bench.links l
+  JOIN cdp.identifier_types ta ON ta.id_type = l.type_a
+  JOIN cdp.identifier_types tb ON tb.id_type = l.type_b
+ WHERE NOT cdp.is_junk(ta.normalizer, l.value_a) AND NOT cdp.is_junk(tb.normalizer, l.value_b);
+CREATE TABLE bench.ids AS
+SELECT row_number() OVER () AS id, id_type, value
+  FROM (SELECT type_a AS id_type, value_a AS value FROM bench.norm WHERE value_a IS NOT NULL
+        UNION SELECT type_b, value_b FROM bench.norm WHERE value_b IS NOT NULL) x;
+CREATE UNIQUE INDEX ON bench.ids (id_type, value);
+CREATE TABLE bench.edges AS
+SELECT a.id AS a, b.id AS b FROM bench.norm n
+  JOIN bench.ids a ON a.id_type = n.type_a AND a.value = n.value_a
+  JOIN bench.ids b ON b.id_type = n.type_b AND b.value = n.value_b;
+INSERT INTO bench.edges SELECT b, a FROM bench.edges;
+CREATE INDEX ON bench.edges (a);
+CREATE TABLE bench.labels AS SELECT id, id AS label FROM bench.ids;
+CREATE UNIQUE INDEX ON bench.labels (id);
+ANALYZE bench.edges; ANALYZE bench.labels;
+DO $$
+DECLARE n bigint; rounds int := 0;
+BEGIN
+    LOOP
+        UPDATE bench.labels l SET label = m.label
+          FROM (SELECT e.a, min(l2.label) AS label FROM bench.edges e JOIN bench.labels l2 ON l2.id = e.b GROUP BY e.a) m
+         WHERE l.id = m.a AND m.label < l.label;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        rounds := rounds + 1;
+        EXIT WHEN n = 0;
+    END LOOP;
+    RAISE NOTICE 'label propagation: % rounds', rounds;
+END $$;
+CREATE TABLE bench.sql_identifiers AS
+SELECT i.id_type, i.value, l.label AS profile FROM bench.ids i JOIN bench.labels l USING (id);
+SQL
+t1=$(ms)
+SQL_MS=$((t1 - t0))
+cdp_psql -At -c "SELECT 'plain SQL: ' || count(DISTINCT profile) || ' profiles (no limits), ' || count(*) || ' identifiers' FROM bench.sql_identifiers"
+
+say "4. cdp.link() with pgbench: 2 clients, ${SECONDS_PGBENCH} s"
+cat > "$CDP_TMP/link.sql" <<'SQL'
+\set i random(1, 5000000)
+\set e random(1, 500000)
+SELECT cdp.link('cookie', 'pb-' || :i, 'email', 'pb' || :e || '@alpenmail.de', 'pgbench');
+SQL
+chown postgres: "$CDP_TMP/link.sql"
+( cd "$CDP_TMP" && su postgres -s /bin/sh -c "'$PGBIN/pgbench' -h '$PGHOST' -p $PGPORT -n -c 2 -j 2 -T $SECONDS_PGBENCH -l --log-prefix=link -f link.sql postgres" ) > "$CDP_TMP/pgbench.out" 2>&1
+grep -E "tps|latency|transactions actually" "$CDP_TMP/pgbench.out"
+P99=$(cat "$CDP_TMP"/link.* | awk '{print $3}' | sort -n | awk '{a[NR]=$1} END {print a[int(NR*0.99)]/1000}')
+TPS=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$CDP_TMP/pgbench.out" | head -1)
+
+say "results ($CUSTOMERS customers)"
+printf 'cdp.stitch() first run          %8d ms\n' "$STITCH_MS"
+printf 'cdp.stitch() again (no change)  %8d ms\n' "$RESTITCH_MS"
+printf 'plain-SQL label propagation     %8d ms   -> stitch is %.1fx faster\n' "$SQL_MS" "$(awk -v a="$SQL_MS" -v b="$STITCH_MS" 'BEGIN {print a / b}')"
+printf 'read links + one row/identifier %8d ms   -> stitch takes %.2fx of that\n' "$FLOOR_MS" "$(awk -v a="$STITCH_MS" -v b="$FLOOR_MS" 'BEGIN {print a / b}')"
+printf 'cdp.link() 2 clients            %8s links/s, p99 %s ms\n' "$TPS" "$P99"
+grep VmHWM "$CDP_TMP/stitch.out" | sed 's/^/stitch backend peak memory       /'
