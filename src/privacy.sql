@@ -250,6 +250,13 @@ REVOKE EXECUTE ON FUNCTION cdp.recommend(bigint, integer, text), cdp.next_best(b
     cdp.preferences(bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cdp.recommend(bigint, integer, text), cdp.next_best(bigint, integer, text),
     cdp.preferences(bigint) TO cdp_writer, cdp_analyst;
+-- identity graph: the shop records links (as it records identifiers);
+-- undoing links and restitching is the admin's; links, the merge history
+-- and cdp.profile_identifiers hold raw identifiers, so analysts see none
+ALTER FUNCTION cdp.link(text, text, text, text, text, timestamptz) SECURITY DEFINER;
+REVOKE EXECUTE ON FUNCTION cdp.link(text, text, text, text, text, timestamptz),
+    cdp.unlink(text, text, text, text), cdp.stitch() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp.link(text, text, text, text, text, timestamptz) TO cdp_writer;
 -- segment predicates run as cdp_segment_reader: the admin must be able to
 -- switch to it (create/alter/drop/refresh_segments are not for PUBLIC)
 GRANT cdp_segment_reader TO cdp_admin;
