@@ -64,6 +64,30 @@ SELECT article_id FROM cdp.next_best(:other_buyer);
 SELECT p.profile_id = :runner AS runner_in_campaign
   FROM cdp.profiles p WHERE NOT cdp.owns(p.profile_id, 'GC-1000') ORDER BY p.profile_id;
 
+-- a console owner is offered accessories, never another console: two
+-- baskets bought both consoles, so a rule GC-1000 -> GC-2000 exists; once
+-- the articles source says both are category:consoles (a one-off category,
+-- cdp.affinity_one_off), GC-2000 is no longer offered to Jonas
+INSERT INTO xsell.lines VALUES ('20', 10, 'GC-1000'), ('20', 10, 'GC-2000'), ('21', 11, 'GC-1000'), ('21', 11, 'GC-2000');
+INSERT INTO xsell.stock VALUES ('GC-2000', 'M01', 2);
+SELECT cdp.refresh_cross_sell(0.01, 0.1, 2) > 0 AS rules_stored;
+SELECT cdp.refresh_affinity('2026-11-20', '90 days') > 0 AS refreshed;
+SELECT article_id FROM cdp.next_best(:jonas) ORDER BY 1;
+CREATE VIEW xsell.cdp_articles AS
+    SELECT * FROM (VALUES ('GC-1000', ARRAY['category:consoles']), ('GC-2000', ARRAY['category:consoles']),
+                          ('GC-ACC-01', ARRAY['category:accessories']), ('GC-ACC-02', ARRAY['category:accessories']))
+           v(article_id, attributes);
+SELECT cdp.add_source('articles', 'xsell.cdp_articles') > 0 AS registered;
+SELECT article_id FROM cdp.next_best(:jonas) ORDER BY 1;
+-- recommend leaves other consoles out the same way: his affinity for
+-- category:consoles would rank GC-2000 first, were consoles not one-off
+SELECT cdp.refresh_affinity('2026-11-20', '90 days') > 0 AS refreshed;
+SELECT article_id, matched FROM cdp.recommend(:jonas, 10, 'M01') ORDER BY 1;
+BEGIN;
+DELETE FROM cdp.affinity_one_off WHERE attribute = 'category:consoles';
+SELECT article_id, matched FROM cdp.recommend(:jonas, 10, 'M01') ORDER BY 1;
+ROLLBACK;
+
 -- bad input
 SELECT * FROM cdp.association_rules(1.5, 0.1, 2);
 SELECT * FROM cdp.association_rules(0.1, -0.1, 2);

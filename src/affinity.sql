@@ -316,14 +316,21 @@ BEGIN
         ), must AS (
             SELECT DISTINCT a.kind FROM aff a JOIN cdp.affinity_kinds k ON k.kind = a.kind WHERE k.must_match
         ), st AS (
-            SELECT s.article_id, sum(s.quantity) AS q FROM (%s) s
+            SELECT s.article_id, sum(s.quantity) AS q FROM (%2$s) s
              WHERE $2 IS NULL OR s.location = $2
              GROUP BY s.article_id HAVING sum(s.quantity) > 0
+        ), owned AS (
+            -- one-off attributes (category:consoles) of what the profile bought:
+            -- whoever owns a console is offered no other console
+            SELECT DISTINCT o.attribute
+              FROM (%3$s) a2
+              JOIN aff b ON b.kind = 'bought' AND b.value = a2.article_id
+              JOIN cdp.affinity_one_off o ON o.attribute = ANY (a2.attributes)
         ), cand AS (
             SELECT a.article_id, a.name, a.attributes, st.q,
                    COALESCE(a.one_off, false)
                    OR EXISTS (SELECT 1 FROM cdp.affinity_one_off o WHERE o.attribute = ANY (a.attributes)) AS one_off
-              FROM (%s) a JOIN st ON st.article_id = a.article_id
+              FROM (%3$s) a JOIN st ON st.article_id = a.article_id
         )
         SELECT c.article_id, c.name, sum(m.eff)::float8, c.q,
                string_agg(m.attr || CASE WHEN m.is_latest THEN ' (latest)' ELSE '' END, ', ' ORDER BY m.eff DESC, m.attr)
@@ -331,13 +338,14 @@ BEGIN
           CROSS JOIN LATERAL unnest(c.attributes) x(attr)
           JOIN eff m ON m.attr = x.attr
          WHERE NOT (c.one_off AND EXISTS (SELECT 1 FROM aff b WHERE b.kind = 'bought' AND b.value = c.article_id))
+           AND NOT c.attributes && ARRAY(SELECT owned.attribute FROM owned)
            AND NOT EXISTS (SELECT 1 FROM unnest(c.attributes) y(attr)
                              JOIN must ON must.kind = split_part(y.attr, ':', 1)
                             WHERE NOT EXISTS (SELECT 1 FROM aff b WHERE b.attr = y.attr))
          GROUP BY c.article_id, c.name, c.q
          ORDER BY 3 DESC, 1
          LIMIT $3
-        $q$, cdp.source_sql('stock'), cdp.source_sql('articles'))
+        $q$, NULL, cdp.source_sql('stock'), cdp.source_sql('articles'))
     USING profile_id, location, k;
 END
 $fn$;

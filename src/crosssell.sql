@@ -91,11 +91,22 @@ BEGIN
             SELECT s.article_id FROM (%s) s
              WHERE $2 IS NULL OR s.location = $2
              GROUP BY s.article_id HAVING sum(s.quantity) > 0
+        ), arts AS (
+            SELECT a.article_id, a.attributes FROM (%s) a
+        ), owned AS (
+            -- one-off attributes (category:consoles) of what the profile
+            -- bought: a console owner is offered accessories, not consoles
+            SELECT DISTINCT o.attribute
+              FROM arts a JOIN bought b ON b.article_id = a.article_id
+              JOIN cdp.affinity_one_off o ON o.attribute = ANY (a.attributes)
         ), cand AS (
             SELECT DISTINCT ON (r.consequent) r.consequent, r.confidence, r.lift, r.antecedent
               FROM cdp.cross_sell_rules r
              WHERE r.antecedent IN (SELECT b.article_id FROM bought b)
                AND r.consequent NOT IN (SELECT b.article_id FROM bought b)
+               AND NOT EXISTS (SELECT 1 FROM arts a
+                                WHERE a.article_id = r.consequent
+                                  AND a.attributes && ARRAY(SELECT owned.attribute FROM owned))
                AND ($2 IS NULL OR r.consequent IN (SELECT st.article_id FROM st))
              ORDER BY r.consequent, r.confidence DESC, r.lift DESC, r.antecedent
         )
@@ -105,7 +116,7 @@ BEGIN
           FROM cand c
          ORDER BY c.confidence DESC, c.lift DESC, c.consequent
          LIMIT $3
-        $q$, cdp.source_sql('stock'))
+        $q$, cdp.source_sql('stock'), cdp.source_sql('articles'))
     USING profile_id, location, k;
 END
 $fn$;
