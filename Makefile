@@ -27,15 +27,15 @@ SQL_MODULES = \
 	src/pseudonym.sql \
 	src/sources.sql \
 	src/identity_core.sql \
-	src/identity.sql \
 	src/refresh.sql \
+	src/identity.sql \
 	src/consent.sql \
 	src/clv.sql \
 	src/rfm.sql \
 	src/affinity.sql \
 	src/crosssell.sql \
-	src/profile360.sql \
 	src/segments.sql \
+	src/profile360.sql \
 	src/privacy.sql
 
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql

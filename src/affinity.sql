@@ -351,3 +351,8 @@ END
 $fn$;
 COMMENT ON FUNCTION cdp.recommend(bigint, integer, text) IS
     'the k in-stock articles (at the location, when given) that best match the profile''s affinities, with the matched attributes; leaves out one-off articles it bought and sizes it has no affinity for';
+
+-- the nightly pipeline: affinities as of now
+INSERT INTO cdp.refresh_steps (step_order, step, command, description) VALUES
+    (400, 'affinity', 'SELECT cdp.refresh_affinity()::bigint',
+     'decayed affinities per profile');

@@ -474,3 +474,8 @@ BEGIN
 END
 $fn$;
 COMMENT ON FUNCTION cdp.consent_audience(text) IS 'profiles with consent for a purpose now (the bitmask, with the ledger asked only where a grant has expired since)';
+
+-- the nightly pipeline: recompute consent state (expired grants, changed purposes)
+INSERT INTO cdp.refresh_steps (step_order, step, command, description) VALUES
+    (200, 'consent', 'SELECT cdp.refresh_consent()::bigint',
+     'recompute every profile''s consent state, so expired grants drop out');

@@ -122,3 +122,8 @@ END
 $fn$;
 COMMENT ON FUNCTION cdp.next_best(bigint, integer, text) IS
     'next-best articles for a profile from the cross-sell rules of what it bought (in stock at the location, when given), with the reason';
+
+-- the nightly pipeline: basket rules
+INSERT INTO cdp.refresh_steps (step_order, step, command, description) VALUES
+    (500, 'cross_sell', 'SELECT cdp.refresh_cross_sell()::bigint',
+     'association rules from order baskets');

@@ -432,3 +432,8 @@ END
 $fn$;
 COMMENT ON FUNCTION cdp.unlink(text, text, text, text) IS
     'removes the link between two identifiers (for good: also from sources) and splits the profile it held together; returns how many profiles it is now (0: they were not in one profile)';
+
+-- the nightly pipeline (cdp.refresh) restitches first: every model reads the identity map
+INSERT INTO cdp.refresh_steps (step_order, step, command, description) VALUES
+    (100, 'stitch', 'SELECT (s.moved OPERATOR(pg_catalog.+) s.created)::bigint FROM cdp.stitch() s',
+     'recompute profiles from all links and identity_links sources');

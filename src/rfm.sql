@@ -285,3 +285,8 @@ END
 $fn$;
 COMMENT ON FUNCTION cdp.refresh_rfm(timestamptz, float8, float8) IS
     'rebuilds cdp.rfm (scores, segments, P(alive), expected purchases and CLV over horizon_weeks) and cdp.clv_model from all orders sources up to as_of; returns profiles, attributed orders and orders whose identifier is not in cdp.identifiers';
+
+-- the nightly pipeline: RFM scores, segments and CLV as of now
+INSERT INTO cdp.refresh_steps (step_order, step, command, description) VALUES
+    (300, 'rfm', 'SELECT r.profiles FROM cdp.refresh_rfm() r',
+     'RFM scores, segments, BG/NBD and Gamma-Gamma fits, CLV');

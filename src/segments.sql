@@ -25,7 +25,7 @@ END
 $roles$;
 COMMENT ON ROLE cdp_segment_reader IS 'cdp: the role segment predicates run as; may only read cdp.profile_360';
 GRANT USAGE ON SCHEMA cdp TO cdp_segment_reader;
-GRANT SELECT ON cdp.profile_360 TO cdp_segment_reader;
+
 
 CREATE TABLE cdp.trigger_kinds (
     kind           text PRIMARY KEY,
