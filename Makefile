@@ -30,7 +30,8 @@ REGRESS = \
 	version \
 	encoding \
 	normalize \
-	sources
+	sources \
+	erp_generator
 
 # isolation specs and TAP tests live under test/
 ISOLATION =
