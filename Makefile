@@ -47,6 +47,7 @@ REGRESS = \
 	encoding \
 	normalize \
 	sources \
+	erp_generator \
 	identity \
 	stitch \
 	consent \
