@@ -722,6 +722,8 @@ INSERT INTO erp.web_events (event_id, channel, cookie_id, device_id, customer_no
     (1003, 'web', 'ck-erika-laptop', NULL, NULL, 'article_view', 'RS-002-BLU-39', '2026-11-10 21:08 Europe/Berlin'),
     (1004, 'web', 'ck-erika-laptop', NULL, NULL, 'article_view', 'RJ-001-ORA-S', '2026-11-10 21:11 Europe/Berlin'),
     (1005, 'web', 'ck-erika-laptop', NULL, NULL, 'cart_add', 'RJ-001-ORA-S', '2026-11-10 21:13 Europe/Berlin'),
+    -- Erika, day 7 afternoon: logs in to the app on her phone before the shop visit
+    (1008, 'app', NULL, 'dev-erika-phone', 1, 'login', NULL, '2026-11-16 16:48 Europe/Berlin'),
     -- Erika, day 7 evening: logs in on her tablet
     (1011, 'web', 'ck-erika-tablet', NULL, NULL, 'page_view', NULL, '2026-11-16 20:14 Europe/Berlin'),
     (1012, 'web', 'ck-erika-tablet', NULL, 1, 'login', NULL, '2026-11-16 20:15 Europe/Berlin'),
