@@ -58,6 +58,7 @@ REGRESS = \
 	affinity \
 	crosssell \
 	segments \
+	audiences \
 	refresh \
 	privacy
 

@@ -257,8 +257,16 @@ ALTER FUNCTION cdp.link(text, text, text, text, text, timestamptz) SECURITY DEFI
 REVOKE EXECUTE ON FUNCTION cdp.link(text, text, text, text, text, timestamptz),
     cdp.unlink(text, text, text, text), cdp.stitch() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cdp.link(text, text, text, text, text, timestamptz) TO cdp_writer;
+-- audiences hand out raw identifiers (emails, phones, devices): the admin
+-- grants cdp.audience to the marketing tool's role explicitly
+ALTER FUNCTION cdp.audience(text, text) SECURITY DEFINER;
+REVOKE EXECUTE ON FUNCTION cdp.audience(text, text) FROM PUBLIC;
+GRANT SELECT ON cdp.purpose_channels TO cdp_analyst;
 -- segment predicates run as cdp_segment_reader: the admin must be able to
 -- switch to it (create/alter/drop/refresh_segments are not for PUBLIC)
 GRANT cdp_segment_reader TO cdp_admin;
+-- cdp.profile_360's consent columns call has_consent once a grant in the
+-- mask has expired; functions in a view run with the reader's privileges
+GRANT EXECUTE ON FUNCTION cdp.has_consent(bigint, text, timestamptz) TO cdp_segment_reader;
 -- (consent_audience, the fold and the pure functions stay executable by
 -- PUBLIC: they only read what the caller's table privileges allow)
