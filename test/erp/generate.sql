@@ -379,8 +379,13 @@ FROM (
     CROSS JOIN LATERAL (
         SELECT random() AS r1, random() AS r2, random() AS r3,
                -- the day (local, Europe/Berlin) of the order, after the customer was created
+               -- 45% of the customers drop out: they buy only in the first
+               -- 15-85% of their time (a hash of the customer number, so no
+               -- random() draw is added and the rest of the data stays put)
                floor(greatest(extract(epoch FROM p.created_at), :erp_t0)
-                     + random() * (:erp_t1 - 86400 - greatest(extract(epoch FROM p.created_at), :erp_t0))) AS day,
+                     + random() * (:erp_t1 - 86400 - greatest(extract(epoch FROM p.created_at), :erp_t0))
+                       * CASE WHEN (p.cno::bigint * 7919) % 100 < 45
+                              THEN 0.15 + ((p.cno::bigint * 104729) % 71) / 100.0 ELSE 1.0 END) AS day,
                random() AS r_time,
                1 + floor(random() * 4)::int AS n_lines,
                CASE WHEN random() < 0.07 THEN (ARRAY[5, 10, 10, 20])[1 + floor(random() * 4)::int] END AS coupon_value
