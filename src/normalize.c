@@ -278,6 +278,62 @@ norm_phone(const char *raw, int len, int country_code, const char **why)
 	return p;
 }
 
+/*
+ * The fast path of norm_name for what most names in a German ERP are made
+ * of: ASCII and the umlauts and ß.  Gives exactly what the transliterator
+ * gives for them (ä -> ae, ß -> ss, lower case) without calling it, which
+ * is about ten times slower; NULL when any other character occurs.
+ */
+static char *
+german_ascii(const char *raw, int len)
+{
+	char	   *out = palloc(len * 2 + 1);
+	char	   *o = out;
+
+	for (int i = 0; i < len; i++)
+	{
+		unsigned char c = (unsigned char) raw[i];
+
+		if (c < 0x80)
+			*o++ = (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
+		else if (c == 0xC3 && i + 1 < len)
+		{
+			const char *rep;
+
+			switch ((unsigned char) raw[++i])
+			{
+				case 0xA4:		/* ä */
+				case 0x84:		/* Ä */
+					rep = "ae";
+					break;
+				case 0xB6:		/* ö */
+				case 0x96:		/* Ö */
+					rep = "oe";
+					break;
+				case 0xBC:		/* ü */
+				case 0x9C:		/* Ü */
+					rep = "ue";
+					break;
+				case 0x9F:		/* ß */
+					rep = "ss";
+					break;
+				default:
+					pfree(out);
+					return NULL;
+			}
+			*o++ = rep[0];
+			*o++ = rep[1];
+		}
+		else
+		{
+			pfree(out);
+			return NULL;
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
 /* Name: transliterated to lower-case ASCII (Müller, Mueller, MÜLLER meet). */
 static char *
 norm_name(const char *raw, int len, const char **why)
@@ -287,13 +343,18 @@ norm_name(const char *raw, int len, const char **why)
 				tlen,
 				limit,
 				cap;
-	UChar	   *u = to_uchar(raw, len, &ulen);
+	UChar	   *u;
 	UChar	   *t;
 	char	   *ascii,
 			   *out,
 			   *o;
 	bool		space = false;
 
+	ascii = german_ascii(raw, len);
+	if (ascii != NULL)
+		goto collapse;
+
+	u = to_uchar(raw, len, &ulen);
 	if (name_translit == NULL)
 	{
 		static const char *id = "NFKC; de-ASCII; Any-Latin; Latin-ASCII; Lower";
@@ -320,6 +381,7 @@ norm_name(const char *raw, int len, const char **why)
 	icu_check(status, "transliteration");
 	ascii = from_uchar(t, tlen);
 
+collapse:
 	/* letters and digits kept; apostrophes dropped; other runs become one space */
 	out = o = palloc(strlen(ascii) + 1);
 	for (char *p = ascii; *p; p++)
