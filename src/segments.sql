@@ -328,16 +328,30 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
-    vals    text;
+    cols    text;
+    selects text;
     caller  text := CURRENT_USER;
     err     text := NULL;
 BEGIN
-    SELECT string_agg(format('(%s, (%s))', s.segment_id, s.predicate), ', ' ORDER BY s.segment_id) INTO vals
+    -- read cdp.profile_360 once, only the columns some predicate names (a
+    -- word match: a column named only inside a string costs a little time,
+    -- never a wrong result), then test each predicate on that copy
+    SELECT string_agg(format('p.%I', a.attname), ', ' ORDER BY a.attnum) INTO cols
+      FROM pg_attribute a
+     WHERE a.attrelid OPERATOR(pg_catalog.=) 'cdp.profile_360'::regclass
+       AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+       AND a.attname OPERATOR(pg_catalog.<>) 'profile_id'
+       AND EXISTS (SELECT 1 FROM cdp.segments s
+                    WHERE s.segment_id OPERATOR(pg_catalog.=) ANY (ids)
+                      AND s.predicate OPERATOR(pg_catalog.~*) ('\m' OPERATOR(pg_catalog.||) a.attname OPERATOR(pg_catalog.||) '\M'));
+    SELECT string_agg(format('SELECT %s, p.profile_id FROM p WHERE (%s)', s.segment_id, s.predicate),
+                      ' UNION ALL ' ORDER BY s.segment_id) INTO selects
       FROM cdp.segments s WHERE s.segment_id OPERATOR(pg_catalog.=) ANY (ids);
     PERFORM pg_catalog.set_config('role', 'cdp_segment_reader', true);
     BEGIN
-        EXECUTE format('INSERT INTO pg_temp._cdp_seg_new (segment_id, profile_id) '
-                       'SELECT v.id, p.profile_id FROM cdp.profile_360 p, LATERAL (VALUES %s) v(id, hit) WHERE v.hit', vals);
+        EXECUTE format('WITH p AS MATERIALIZED (SELECT p.profile_id%s FROM cdp.profile_360 p) '
+                       'INSERT INTO pg_temp._cdp_seg_new (segment_id, profile_id) %s',
+                       COALESCE(', ' OPERATOR(pg_catalog.||) cols, ''), selects);
     EXCEPTION WHEN OTHERS THEN
         err := SQLERRM;
     END;
@@ -353,6 +367,7 @@ CREATE FUNCTION cdp.refresh_segments(name text DEFAULT NULL)
 RETURNS TABLE (segment text, members bigint, entered bigint, exited bigint, seconds numeric, error text)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET work_mem = '128MB'          -- the diff hashes all members at once
 AS $fn$
 DECLARE
     lock_class constant integer := 1667527216;   -- 'cdp0' as an integer: cdp's advisory lock space
@@ -417,7 +432,6 @@ BEGIN
             failed := failed OPERATOR(pg_catalog.||) jsonb_build_object(s.segment_id::text, err);
         END IF;
     END LOOP;
-    CREATE INDEX ON pg_temp._cdp_seg_new (segment_id, profile_id);
     ANALYZE pg_temp._cdp_seg_new;
 
     -- composition, in dependency order: included segments' members are
