@@ -65,7 +65,7 @@ rate() { awk -v n="$1" -v t="$2" 'BEGIN { printf "%.0f", (t > 0 ? n * 1000 / t :
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 echo
 printf '%-58s %10s %14s\n' "current consent, $N profiles" "ms" "checks/s"
-printf '%-58s %10s %14s\n' "cdp.has_consent (bitmask, plpgsql, per row)" "$bitmask" "$(rate "$N" "$bitmask")"
+printf '%-58s %10s %14s\n' "cdp.has_consent (C, bitmask, per row in WHERE)" "$bitmask" "$(rate "$N" "$bitmask")"
 printf '%-58s %10s %14s\n' "plain SQL: lateral latest ledger row per profile" "$lateral" "$(rate "$N" "$lateral")"
 printf '%-58s %10s %14s\n' "plain SQL: DISTINCT ON over the ledger (set)" "$distincton" "$(rate "$N" "$distincton")"
 printf '%-58s %10s %14s\n' "cdp.consent_audience (bitmask, set)" "$maskset" "$(rate "$N" "$maskset")"
