@@ -15,7 +15,15 @@ cdp_install_packages
 cdp_build
 CDP_PORT=${CDP_PORT:-55747} cdp_start_cluster "cron.database_name = 'postgres'" "max_parallel_workers_per_gather = 0"
 q() { cdp_psql -At -c "$1"; }
-ms() { local t0 t1; t0=$(date +%s%N); cdp_psql -At -c "$1" >/dev/null; t1=$(date +%s%N); echo $(( (t1 - t0) / 1000000 )); }
+# best of two runs: the machine is shared, the first run also sets hint bits
+ms() {
+    local t0 t1 best=0 r
+    for r in 1 2; do
+        t0=$(date +%s%N); cdp_psql -At -c "$1" >/dev/null; t1=$(date +%s%N)
+        if [ "$best" -eq 0 ] || [ $(( (t1 - t0) / 1000000 )) -lt "$best" ]; then best=$(( (t1 - t0) / 1000000 )); fi
+    done
+    echo "$best"
+}
 
 say "setting up $N profiles, 2 identifiers each, ~3 consent events per profile"
 cdp_psql <<SQL
@@ -30,7 +38,7 @@ SELECT 'email', 'p' || g || '@beispiel.de', 'email_marketing', 'grant', '2026-01
 UNION ALL SELECT 'email', 'p' || g || '@beispiel.de', 'email_marketing', 'confirm', '2026-01-02'::timestamptz, NULL FROM generate_series(1, $N) g WHERE g % 5 <> 0
 UNION ALL SELECT 'device', 'dev-' || g, 'email_marketing', 'revoke', '2026-03-01'::timestamptz, 'app' FROM generate_series(1, $N) g WHERE g % 7 = 0
 UNION ALL SELECT 'device', 'dev-' || g, 'personalization', 'grant', '2026-02-01'::timestamptz, 'app' FROM generate_series(1, $N) g WHERE g % 2 = 0;
-ANALYZE;
+VACUUM ANALYZE;
 SQL
 q "SELECT 'ledger rows: ' || count(*) FROM cdp.consent_ledger"
 q "SELECT 'profiles with state: ' || count(*) FROM cdp.consent_state"
