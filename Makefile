@@ -14,6 +14,7 @@ OBJS = \
 	src/pseudonym.o \
 	src/stitch.o \
 	src/consent.o \
+	src/privacy.o \
 	src/rfm.o \
 	src/clv.o \
 	src/affinity.o \
@@ -67,6 +68,7 @@ ISOLATION = \
 	link_overlap \
 	link_during_stitch \
 	unlink_during_link \
+	consent_during_link \
 	segment_refresh
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output
 PROVE_TESTS = $(wildcard test/t/*.pl)

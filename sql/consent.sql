@@ -52,21 +52,23 @@ SELECT cdp.has_consent(:phone, 'in_store_tracking') AS now,
        cdp.has_consent(:phone, 'in_store_tracking', '2028-11-16 17:59+00') AS before_expiry,
        cdp.has_consent(:phone, 'in_store_tracking', '2028-11-16 18:00+00') AS at_expiry;
 
--- merge: the app device joins Erika's profile (what cdp.link will do:
--- move the identifiers, delete the absorbed profile); conflicting consents
--- resolve to the newest event per purpose across both profiles
+-- merge: cdp.link joins the app device's profile to Erika's (the older
+-- one survives); conflicting consents resolve to the newest event per
+-- purpose across both profiles
 SELECT cdp.record_consent('device', 'dev-erika-phone', 'personalization', true, '2026-11-17 08:00+00', 'app') > 0 AS recorded;
 SELECT cdp.record_consent('device', 'dev-erika-phone', 'email_marketing', false, '2026-11-13 08:00+00', 'app') > 0 AS recorded;
 SELECT p, cdp.has_consent(:erika, p) AS erika, cdp.has_consent(:phone, p) AS phone
   FROM unnest(ARRAY['email_marketing', 'personalization', 'in_store_tracking']) p;
-UPDATE cdp.identifiers SET profile_id = :erika WHERE profile_id = :phone;
-DELETE FROM cdp.profiles WHERE profile_id = :phone;
+SELECT cdp.link('email', 'erika.mustermann@web.de', 'device', 'dev-erika-phone', 'app') = :erika AS merged_into_erika;
+SELECT count(*) AS absorbed_profile_left FROM cdp.profiles WHERE profile_id = :phone;
 SELECT p, cdp.has_consent(:erika, p) AS merged
   FROM unnest(ARRAY['email_marketing', 'personalization', 'in_store_tracking', 'push']) p;
 SELECT count(*) AS states_of_absorbed FROM cdp.consent_state WHERE profile_id = :phone;
--- and a split gives each part its own identifiers' events back
-INSERT INTO cdp.profiles DEFAULT VALUES RETURNING profile_id AS split \gset
-UPDATE cdp.identifiers SET profile_id = :split WHERE id_type = 'device' AND value = 'dev-erika-phone';
+-- and a split (cdp.unlink of the wrong link) gives each part its own
+-- identifiers' events back
+SELECT cdp.unlink('email', 'erika.mustermann@web.de', 'device', 'dev-erika-phone') AS profiles_now;
+SELECT cdp.resolve('device', 'dev-erika-phone') AS split \gset
+SELECT :split <> :erika AS split_apart;
 SELECT p, cdp.has_consent(:erika, p) AS erika, cdp.has_consent(:split, p) AS split
   FROM unnest(ARRAY['email_marketing', 'personalization', 'in_store_tracking']) p;
 -- cdp.identify's last_seen updates do not recompute anything

@@ -9,13 +9,17 @@ RESET client_min_messages;
 \set VERBOSITY default
 SET timezone = 'UTC';
 
--- Erika (email, phone, card, cookie; merged the way cdp.link will) and Jonas
+-- Erika (email, phone, card, cookie, seen apart first, then merged by
+-- cdp.link, which leaves their raw values in cdp.profile_merges) and Jonas
 SELECT cdp.identify('email', 'erika.mustermann@web.de') AS erika \gset
-SELECT cdp.identify('phone', '+49 171 2345678') AS p2 \gset
-SELECT cdp.identify('loyalty_card', 'GS-4711-0001') AS p3 \gset
-SELECT cdp.identify('cookie', 'ck-erika-laptop') AS p4 \gset
-UPDATE cdp.identifiers SET profile_id = :erika WHERE profile_id IN (:p2, :p3, :p4);
-DELETE FROM cdp.profiles WHERE profile_id IN (:p2, :p3, :p4);
+SELECT cdp.identify('phone', '+49 171 2345678') <> :erika AS own_profile;
+SELECT cdp.identify('loyalty_card', 'GS-4711-0001') <> :erika AS own_profile;
+SELECT cdp.identify('cookie', 'ck-erika-laptop') <> :erika AS own_profile;
+SELECT cdp.link('email', 'erika.mustermann@web.de', 'phone', '+49 171 2345678', 'app') = :erika AS merged;
+SELECT cdp.link('phone', '+49 171 2345678', 'loyalty_card', 'GS-4711-0001', 'pos') = :erika AS merged;
+SELECT cdp.link('loyalty_card', 'GS-4711-0001', 'cookie', 'ck-erika-laptop', 'web') = :erika AS merged;
+SELECT count(*) AS identifiers_of_erika FROM cdp.identifiers WHERE profile_id = :erika;
+SELECT action, count(*) FROM cdp.profile_merges GROUP BY action;
 SELECT cdp.record_consent('email', 'erika.mustermann@web.de', 'email_marketing', true, '2026-11-14 08:45+00', 'web_form', '{"ip": "192.0.2.1"}') > 0 AS ok;
 SELECT cdp.record_consent('phone', '+49 171 2345678', 'sms', true, '2026-11-14 08:46+00', 'app') > 0 AS ok;
 SELECT cdp.record_consent('email', 'jonas.becker@beispiel.de', 'sms', true, '2026-11-01 10:00+00', 'pos') > 0 AS ok;
@@ -66,11 +70,58 @@ SELECT count(*) AS rows_mentioning_erika
   FROM (SELECT to_jsonb(t)::text AS r FROM cdp.identifiers t UNION ALL
         SELECT to_jsonb(t)::text FROM cdp.consent_ledger t UNION ALL
         SELECT to_jsonb(t)::text FROM cdp.erasure_log t UNION ALL
+        SELECT to_jsonb(t)::text FROM cdp.profile_merges t UNION ALL
         SELECT to_jsonb(t)::text FROM cdp.test_observations t) a
  WHERE r ~* 'erika|2345678|4711-0001|ck-erika';
 -- Jonas still has his consent, and the ledger is closed again
 SELECT cdp.has_consent(:jonas, 'sms') AS jonas_sms;
 DELETE FROM cdp.consent_ledger;
+
+-- erase statements run as the role that registered the source, never as
+-- cdp.erase's owner (a superuser): an admin's statement cannot touch a
+-- table the admin may not, and the admin cannot name another registrant
+CREATE TABLE erp_test.payroll (employee text, salary int);    -- the admin has no rights on it
+INSERT INTO erp_test.payroll VALUES ('someone', 5000);
+CREATE TABLE erp_test.erase_audit (run_as name, id_type text);
+GRANT USAGE ON SCHEMA erp_test TO cdp_admin;
+GRANT INSERT ON erp_test.erase_audit TO cdp_admin;
+CREATE VIEW erp_test.cdp_app_consents AS SELECT * FROM erp_test.cdp_newsletter;
+CREATE VIEW erp_test.cdp_shop_consents AS SELECT * FROM erp_test.cdp_newsletter;
+CREATE VIEW erp_test.cdp_pos_consents AS SELECT * FROM erp_test.cdp_newsletter;
+SET ROLE cdp_admin;
+SELECT cdp.add_source('consents', 'erp_test.cdp_app_consents',
+                      'DELETE FROM erp_test.payroll WHERE $1 IS NOT NULL AND $2 IS NOT NULL') > 0 AS admin_registered;
+INSERT INTO cdp.sources (kind, relation, erase_statement, registered_by)
+VALUES ('consents', 'erp_test.cdp_shop_consents', 'INSERT INTO erp_test.erase_audit SELECT current_user, $1 WHERE $2 IS NOT NULL', 'postgres');
+SELECT relation, registered_by FROM cdp.sources ORDER BY source_id;
+-- the admin cannot take over a statement the superuser registered either
+UPDATE cdp.sources SET erase_statement = 'DELETE FROM erp_test.payroll WHERE $1 <> $2'
+ WHERE relation = 'erp_test.cdp_newsletter'::regclass RETURNING relation, registered_by;
+SELECT * FROM cdp.erase('email', 'jonas.becker@beispiel.de', 'ticket 4712');
+RESET ROLE;
+SELECT * FROM cdp.erase('email', 'jonas.becker@beispiel.de', 'ticket 4712');
+SELECT * FROM erp_test.payroll;
+SELECT cdp.resolve('email', 'jonas.becker@beispiel.de') = :jonas AS jonas_still_there;
+-- without the payroll statement the erasure runs, the audit one as the admin
+SET ROLE cdp_admin;
+SELECT cdp.drop_source('consents', 'erp_test.cdp_app_consents');
+UPDATE cdp.sources SET erase_statement = 'DELETE FROM erp_test.newsletter WHERE $1 = ''email'' AND cdp.try_normalize(''email'', mail) = $2'
+ WHERE relation = 'erp_test.cdp_newsletter'::regclass;
+RESET ROLE;
+GRANT SELECT, DELETE ON erp_test.newsletter TO cdp_admin;
+SELECT * FROM cdp.erase('email', 'jonas.becker@beispiel.de', 'ticket 4712') WHERE table_name LIKE 'source%' ORDER BY 1;
+SELECT * FROM erp_test.erase_audit;
+SELECT * FROM erp_test.payroll;
+-- a source whose registrant was dropped cannot be erased through
+CREATE ROLE cdp_test_gone;
+INSERT INTO cdp.sources (kind, relation, erase_statement, registered_by)
+VALUES ('consents', 'erp_test.cdp_pos_consents', 'SELECT $1, $2', 'cdp_test_gone');
+DROP ROLE cdp_test_gone;
+SELECT cdp.identify('email', 'kim@beispiel.de') > 0 AS kim;
+SELECT * FROM cdp.erase('email', 'kim@beispiel.de', 'ticket 4713');
+REVOKE ALL ON SCHEMA erp_test FROM cdp_admin;
+REVOKE ALL ON ALL TABLES IN SCHEMA erp_test FROM cdp_admin;
+
 -- erasing again: she is unknown now
 SELECT * FROM cdp.erase('email', 'erika.mustermann@web.de', 'ticket 4711 again');
 

@@ -61,6 +61,9 @@ SELECT cdp.identify('email', 'erika.mustermann@web.de', 'shop', '2026-11-14 08:0
 SELECT cdp.record_consent('email', 'erika.mustermann@web.de', 'email_marketing', true, '2026-11-14 08:45+00', 'web_form') > 0 AS recorded;
 SELECT cdp.confirm_consent('email', 'erika.mustermann@web.de', 'email_marketing', '2026-11-14 09:02+00') > 0 AS confirmed;
 SELECT cdp.has_consent(:erika, 'email_marketing') AS consent, cdp.resolve('email', 'Erika.Mustermann@web.de') = :erika AS resolves;
+-- (the past comes from the ledger, which the writer cannot read itself)
+SELECT cdp.has_consent(:erika, 'email_marketing', '2026-11-14 09:00+00') AS pending_then,
+       cdp.has_consent(:erika, 'email_marketing', '2026-11-14 09:02+00') AS confirmed_then;
 -- ... and nothing else
 SELECT * FROM cdp.identifiers;
 SELECT * FROM cdp.consent_ledger;
@@ -70,6 +73,19 @@ SELECT * FROM cdp.erase('email', 'erika.mustermann@web.de', 'writer tries');
 SELECT * FROM cdp.load_consents();
 SELECT cdp.add_source('consents', 'pg_class');
 RESET ROLE;
+
+-- cdp.has_consent runs as its caller (SECURITY INVOKER): a role allowed to
+-- execute it but not to read cdp.consent_state gets no answer
+CREATE ROLE cdp_test_checker;
+GRANT USAGE ON SCHEMA cdp TO cdp_test_checker;
+GRANT SELECT ON cdp.purposes TO cdp_test_checker;
+GRANT EXECUTE ON FUNCTION cdp.has_consent(bigint, text, timestamptz) TO cdp_test_checker;
+SET ROLE cdp_test_checker;
+SELECT cdp.has_consent(:erika, 'email_marketing');
+SELECT cdp._consent_mask_at(:erika, now());
+RESET ROLE;
+DROP OWNED BY cdp_test_checker;
+DROP ROLE cdp_test_checker;
 
 -- the analyst: profiles, models, pseudonymised identifiers, never raw PII
 SET cdp.pseudonym_key = 'regress-key-0123456789';

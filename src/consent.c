@@ -12,11 +12,31 @@
  * purposes seen and a slot per purpose.  Combining two states applies the
  * same rule slot by slot, so the order in which partial states meet does
  * not matter.
+ *
+ * cdp.has_consent lives here too: it runs in WHERE clauses over millions of
+ * profiles, so it is C rather than PL/pgSQL.  The present is answered by one
+ * primary-key lookup in cdp.consent_state (no SPI, no security-definer
+ * switch), the purpose's bit is looked up once per call site and query, and
+ * only a past time or an expired grant goes to the ledger through the
+ * security-definer SQL function cdp._consent_mask_at.
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "executor/spi.h"
 #include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "consent.h"
@@ -48,6 +68,7 @@ PG_FUNCTION_INFO_V1(cdp_consent_fold_trans);
 PG_FUNCTION_INFO_V1(cdp_consent_fold_combine);
 PG_FUNCTION_INFO_V1(cdp_consent_mask);
 PG_FUNCTION_INFO_V1(cdp_consent_valid_until);
+PG_FUNCTION_INFO_V1(cdp_has_consent);
 
 /* Allocates an empty state with room for capacity slots in the current context. */
 static ConsentState *
@@ -290,4 +311,198 @@ cdp_consent_valid_until(PG_FUNCTION_ARGS)
 	if (until == DT_NOEND)
 		PG_RETURN_NULL();
 	PG_RETURN_TIMESTAMPTZ(until);
+}
+
+/* What cdp.has_consent keeps per call site for the life of a query (fn_extra). */
+typedef struct HasConsentCache
+{
+	Oid			state_rel;		/* cdp.consent_state */
+	Oid			state_idx;		/* its primary key index */
+	AttrNumber	att_profile_id;
+	AttrNumber	att_mask;
+	AttrNumber	att_valid_until;
+	AttrNumber	att_computed_at;
+	Oid			checked_user;	/* role SELECT was last checked for */
+	text	   *purpose;		/* purpose of the cached bit (NULL: none yet) */
+	int			bit;
+} HasConsentCache;
+
+/* Saved plans of the two SQL calls (revalidated by the plan cache). */
+static SPIPlanPtr purpose_bit_plan = NULL;
+static SPIPlanPtr mask_at_plan = NULL;
+
+/* Column number of a consent_state column; can't-happen error when missing. */
+static AttrNumber
+consent_state_attnum(Oid relid, const char *name)
+{
+	AttrNumber	a = get_attnum(relid, name);
+
+	if (a == InvalidAttrNumber)
+		elog(ERROR, "cdp.consent_state has no column \"%s\"", name);
+	return a;
+}
+
+/* Builds the per-call-site cache: the state table, its index and columns. */
+static HasConsentCache *
+has_consent_cache(FunctionCallInfo fcinfo)
+{
+	HasConsentCache *c = (HasConsentCache *) fcinfo->flinfo->fn_extra;
+	Oid			nsp;
+	Relation	rel;
+
+	if (c != NULL)
+		return c;
+	c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(HasConsentCache));
+	nsp = get_namespace_oid("cdp", false);
+	c->state_rel = get_relname_relid("consent_state", nsp);
+	if (!OidIsValid(c->state_rel))
+		elog(ERROR, "cdp.consent_state does not exist");
+	rel = table_open(c->state_rel, AccessShareLock);
+	c->state_idx = RelationGetPrimaryKeyIndex(rel);
+	table_close(rel, NoLock);
+	if (!OidIsValid(c->state_idx))
+		elog(ERROR, "cdp.consent_state has no primary key");
+	c->att_profile_id = consent_state_attnum(c->state_rel, "profile_id");
+	c->att_mask = consent_state_attnum(c->state_rel, "mask");
+	c->att_valid_until = consent_state_attnum(c->state_rel, "valid_until");
+	c->att_computed_at = consent_state_attnum(c->state_rel, "computed_at");
+	c->checked_user = InvalidOid;
+	fcinfo->flinfo->fn_extra = c;
+	return c;
+}
+
+/*
+ * The bit of a purpose, through cdp._purpose_bit (which raises the errors
+ * for NULL and unknown purposes); cached while the purpose stays the same.
+ */
+static int
+has_consent_bit(HasConsentCache *c, FunctionCallInfo fcinfo)
+{
+	text	   *purpose = PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1);
+	Datum		arg;
+	char		argnull;
+	Oid			argtype = TEXTOID;
+	bool		isnull;
+	int			bit;
+
+	if (purpose != NULL && c->purpose != NULL &&
+		VARSIZE_ANY_EXHDR(purpose) == VARSIZE_ANY_EXHDR(c->purpose) &&
+		memcmp(VARDATA_ANY(purpose), VARDATA_ANY(c->purpose), VARSIZE_ANY_EXHDR(purpose)) == 0)
+		return c->bit;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (purpose_bit_plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare("SELECT cdp._purpose_bit($1)", 1, &argtype);
+
+		if (p == NULL || SPI_keepplan(p) != 0)
+			elog(ERROR, "cannot prepare the purpose lookup: %s", SPI_result_code_string(SPI_result));
+		purpose_bit_plan = p;
+	}
+	arg = purpose != NULL ? PointerGetDatum(purpose) : (Datum) 0;
+	argnull = purpose != NULL ? ' ' : 'n';
+	if (SPI_execute_plan(purpose_bit_plan, &arg, &argnull, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "purpose lookup returned no row");
+	bit = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (isnull || bit < 0 || bit >= CDP_CONSENT_MAX_BITS)
+		elog(ERROR, "purpose lookup returned an invalid bit");
+	SPI_finish();
+
+	if (c->purpose != NULL)
+		pfree(c->purpose);
+	c->purpose = (text *) MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, VARSIZE_ANY(purpose));
+	memcpy(c->purpose, purpose, VARSIZE_ANY(purpose));
+	c->bit = bit;
+	return bit;
+}
+
+/* The consent mask of a profile at a time, folded from the ledger. */
+static int64
+has_consent_mask_at(int64 profile_id, TimestampTz at)
+{
+	Oid			argtypes[2] = {INT8OID, TIMESTAMPTZOID};
+	Datum		args[2];
+	bool		isnull;
+	int64		mask;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (mask_at_plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare("SELECT cdp._consent_mask_at($1, $2)", 2, argtypes);
+
+		if (p == NULL || SPI_keepplan(p) != 0)
+			elog(ERROR, "cannot prepare the ledger lookup: %s", SPI_result_code_string(SPI_result));
+		mask_at_plan = p;
+	}
+	args[0] = Int64GetDatum(profile_id);
+	args[1] = TimestampTzGetDatum(at);
+	if (SPI_execute_plan(mask_at_plan, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "ledger lookup returned no row");
+	mask = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	return isnull ? 0 : mask;
+}
+
+/*
+ * cdp.has_consent(profile_id, purpose, at): the bitmask of cdp.consent_state
+ * while it is valid at that time (at >= computed_at and before valid_until),
+ * the ledger otherwise; false for a profile without any consent event.
+ * SECURITY INVOKER: the caller needs SELECT on cdp.consent_state, which
+ * holds no personal data.
+ */
+Datum
+cdp_has_consent(PG_FUNCTION_ARGS)
+{
+	HasConsentCache *c = has_consent_cache(fcinfo);
+	int			bit = has_consent_bit(c, fcinfo);
+	int64		profile_id;
+	TimestampTz at;
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
+	int64		mask = 0;
+	TimestampTz valid_until = 0;
+	TimestampTz computed_at = 0;
+	bool		until_null = true;
+	bool		isnull;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(2))
+		PG_RETURN_NULL();
+	profile_id = PG_GETARG_INT64(0);
+	at = PG_GETARG_TIMESTAMPTZ(2);
+
+	if (c->checked_user != GetUserId())
+	{
+		AclResult	r = pg_class_aclcheck(c->state_rel, GetUserId(), ACL_SELECT);
+
+		if (r != ACLCHECK_OK)
+			aclcheck_error(r, OBJECT_TABLE, get_rel_name(c->state_rel));
+		c->checked_user = GetUserId();
+	}
+
+	rel = table_open(c->state_rel, AccessShareLock);
+	ScanKeyInit(&key, c->att_profile_id, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(profile_id));
+	scan = systable_beginscan(rel, c->state_idx, true, GetActiveSnapshot(), 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		TupleDesc	d = RelationGetDescr(rel);
+
+		found = true;
+		mask = DatumGetInt64(heap_getattr(tup, c->att_mask, d, &isnull));
+		computed_at = DatumGetTimestampTz(heap_getattr(tup, c->att_computed_at, d, &isnull));
+		valid_until = DatumGetTimestampTz(heap_getattr(tup, c->att_valid_until, d, &until_null));
+	}
+	systable_endscan(scan);
+	table_close(rel, NoLock);
+
+	if (!found)
+		PG_RETURN_BOOL(false);	/* no consent event at all */
+	if (!(at >= computed_at && (until_null || at < valid_until)))
+		mask = has_consent_mask_at(profile_id, at);
+	PG_RETURN_BOOL((((uint64) mask) & (UINT64CONST(1) << bit)) != 0);
 }

@@ -137,10 +137,19 @@ END;
 COMMENT ON FUNCTION cdp.consent_fold_at(bigint, timestamptz) IS 'consent_fold state of a profile''s ledger events up to a time (over the identifiers the profile holds now)';
 
 -- cdp._consent_recompute: rebuilds the state rows of the given profiles.
+-- Two transactions recording events for two identifiers of one profile
+-- would each fold the ledger without the other's uncommitted event (and
+-- collide on the state's primary key): the first statement locks the
+-- profile rows (ascending, FOR NO KEY UPDATE: cdp.identify's KEY SHARE
+-- still passes, cdp.link's FOR UPDATE waits), and the fold after it takes
+-- a fresh snapshot that holds the committed events of whoever came first.
 CREATE FUNCTION cdp._consent_recompute(profile_ids bigint[]) RETURNS void
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
+    SELECT pg_catalog.count(*) FROM (SELECT p.profile_id FROM cdp.profiles p
+                                      WHERE p.profile_id IN (SELECT pg_catalog.unnest(_consent_recompute.profile_ids))
+                                      ORDER BY p.profile_id FOR NO KEY UPDATE) l;
     DELETE FROM cdp.consent_state s WHERE s.profile_id IN (SELECT pg_catalog.unnest(_consent_recompute.profile_ids));
     INSERT INTO cdp.consent_state (profile_id, mask, valid_until, computed_at, fold)
     SELECT f.profile_id, cdp.consent_mask(f.fold, pg_catalog.now()), cdp.consent_valid_until(f.fold, pg_catalog.now()),
@@ -341,38 +350,42 @@ $fn$;
 COMMENT ON FUNCTION cdp.confirm_consent(text, text, text, timestamptz) IS
     'records the confirmation of a double opt-in (the click in the confirmation mail); returns the ledger event id';
 
-CREATE FUNCTION cdp.has_consent(profile_id bigint, purpose text, at timestamptz DEFAULT pg_catalog.now())
-RETURNS boolean
-LANGUAGE plpgsql STABLE PARALLEL SAFE
+-- cdp._consent_mask_at: the mask a profile's ledger gives at a time (the
+-- past, or the present once a grant in the state has expired); run by
+-- cdp.has_consent, SECURITY DEFINER (privacy.sql) because the ledger and
+-- the identifiers hold raw identifiers the callers may not read.
+CREATE FUNCTION cdp._consent_mask_at(profile_id bigint, at timestamptz) RETURNS bigint
+LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
-DECLARE
-    s  record;
 BEGIN
-    -- one lookup for the purpose's bit and the profile's state
-    SELECT p.bit, c.mask, c.valid_until, c.computed_at, c.profile_id IS NOT NULL AS has_state INTO s
-      FROM cdp.purposes p
-      LEFT JOIN cdp.consent_state c ON c.profile_id OPERATOR(pg_catalog.=) has_consent.profile_id
-     WHERE p.purpose OPERATOR(pg_catalog.=) has_consent.purpose;
-    IF NOT FOUND THEN
-        PERFORM cdp._purpose_bit(purpose);      -- raises the error that names the purposes
-    END IF;
-    IF profile_id IS NULL OR at IS NULL THEN
-        RETURN NULL;
-    END IF;
-    IF NOT s.has_state THEN
-        RETURN false;       -- no consent event at all
-    END IF;
-    IF at OPERATOR(pg_catalog.>=) s.computed_at
-       AND (s.valid_until IS NULL OR at OPERATOR(pg_catalog.<) s.valid_until) THEN
-        RETURN (s.mask OPERATOR(pg_catalog.&) (1::bigint OPERATOR(pg_catalog.<<) s.bit)) OPERATOR(pg_catalog.<>) 0;
-    END IF;
-    RETURN (coalesce(cdp.consent_mask(cdp.consent_fold_at(profile_id, at), at), 0)
-            OPERATOR(pg_catalog.&) (1::bigint OPERATOR(pg_catalog.<<) s.bit)) OPERATOR(pg_catalog.<>) 0;
+    -- the body of cdp.consent_fold_at, inline: PL/pgSQL keeps the plan for
+    -- the session, where a SQL function called once per query replans it
+    RETURN coalesce(cdp.consent_mask(
+        (SELECT cdp.consent_fold(p.bit,
+                                 CASE l.event WHEN 'grant' THEN true WHEN 'revoke' THEN false END,
+                                 l.recorded_at,
+                                 CASE WHEN l.confirmed_at OPERATOR(pg_catalog.<=) _consent_mask_at.at THEN l.confirmed_at END,
+                                 l.recorded_at OPERATOR(pg_catalog.+) p.valid_for,
+                                 p.double_opt_in)
+           FROM cdp.identifiers i
+           JOIN cdp.consent_ledger l ON l.id_type OPERATOR(pg_catalog.=) i.id_type AND l.value OPERATOR(pg_catalog.=) i.value
+           JOIN cdp.purposes p ON p.purpose OPERATOR(pg_catalog.=) l.purpose
+          WHERE i.profile_id OPERATOR(pg_catalog.=) _consent_mask_at.profile_id
+            AND l.recorded_at OPERATOR(pg_catalog.<=) _consent_mask_at.at),
+        _consent_mask_at.at), 0);
 END
 $fn$;
+COMMENT ON FUNCTION cdp._consent_mask_at(bigint, timestamptz) IS 'internal: consent mask of a profile at a time, folded from the ledger (for cdp.has_consent)';
+
+-- cdp.has_consent (consent.c): C, SECURITY INVOKER; one primary-key lookup
+-- in cdp.consent_state for the present, cdp._consent_mask_at for the past.
+-- Not STRICT: a NULL or unknown purpose is an error even for a NULL profile.
+CREATE FUNCTION cdp.has_consent(profile_id bigint, purpose text, at timestamptz DEFAULT pg_catalog.now())
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'cdp_has_consent' LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cdp.has_consent(bigint, text, timestamptz) IS
-    'whether a profile has consent for a purpose at a time (default now): from the state bitmask for the present, from the ledger for the past';
+    'whether a profile has consent for a purpose at a time (default now): from the state bitmask for the present, from the ledger for the past; needs SELECT on cdp.consent_state';
 
 -- source kind: consent rows from the ERP, loaded with cdp.load_consents()
 INSERT INTO cdp.source_kinds VALUES ('consents', 'consent grants and revokes recorded by the ERP, web form, app or till');

@@ -20,6 +20,35 @@ COMMENT ON COLUMN cdp.erasure_log.id_types IS 'the types of the erased identifie
 SELECT pg_catalog.pg_extension_config_dump('cdp.erasure_log', '');
 SELECT pg_catalog.pg_extension_config_dump('cdp.erasure_log_erasure_id_seq', '');
 
+-- cdp._run_erase_statement (privacy.c): runs a source's erase statement as
+-- the role that registered the source.
+CREATE FUNCTION cdp._run_erase_statement(role name, statement text, id_type text, value text) RETURNS bigint
+AS 'MODULE_PATHNAME', 'cdp_run_erase_statement' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION cdp._run_erase_statement(name, text, text, text) IS
+    'internal: runs an erase statement ($1 type, $2 value) as the given role (the caller must have its privileges); returns the rows it processed';
+
+-- who registered an erase statement is who it runs as: a role other than a
+-- superuser cannot name somebody else in cdp.sources.registered_by, neither
+-- on INSERT nor by changing a statement another role registered (superusers
+-- may, so that a dump restores the column as it was)
+CREATE FUNCTION cdp._sources_registrant() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    IF NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER)
+       AND (TG_OP OPERATOR(pg_catalog.=) 'INSERT'
+            OR NEW.erase_statement IS DISTINCT FROM OLD.erase_statement
+            OR NEW.registered_by IS DISTINCT FROM OLD.registered_by) THEN
+        NEW.registered_by := CURRENT_USER;
+    END IF;
+    RETURN NEW;
+END
+$fn$;
+COMMENT ON FUNCTION cdp._sources_registrant() IS 'internal: sets cdp.sources.registered_by to the role that inserts a source or changes its erase statement (unless a superuser does)';
+CREATE TRIGGER sources_registrant BEFORE INSERT OR UPDATE ON cdp.sources
+    FOR EACH ROW EXECUTE FUNCTION cdp._sources_registrant();
+
 -- cdp.erase: see the README ("Consent and privacy") for the steps.
 --
 -- SECURITY DEFINER because it must do what no role may do on its own: turn
@@ -79,13 +108,15 @@ BEGIN
     PERFORM set_config('cdp_erasure.id', eid::text, true);
 
     -- 1. the ERP's own rows, through each source's erase statement
-    FOR src IN SELECT s.relation, s.erase_statement FROM cdp.sources s
+    --    each runs as the role that registered the source, never as this
+    --    function's owner: registering a statement must not let an admin
+    --    run SQL as superuser (privacy.c)
+    FOR src IN SELECT s.relation, s.erase_statement, s.registered_by FROM cdp.sources s
                 WHERE s.erase_statement IS NOT NULL ORDER BY s.source_id
     LOOP
         total := 0;
         FOR i IN 1 .. cardinality(types) LOOP
-            EXECUTE src.erase_statement USING types[i], vals[i];
-            GET DIAGNOSTICS n = ROW_COUNT;
+            n := cdp._run_erase_statement(src.registered_by, src.erase_statement, types[i], vals[i]);
             total := total OPERATOR(pg_catalog.+) n;
         END LOOP;
         rep := rep OPERATOR(pg_catalog.||) jsonb_build_array(jsonb_build_object('table', 'source ' || src.relation::text, 'rows', total));
@@ -99,7 +130,15 @@ BEGIN
     GET DIAGNOSTICS n = ROW_COUNT;
     rep := rep OPERATOR(pg_catalog.||) jsonb_build_array(jsonb_build_object('table', 'cdp.consent_ledger (tombstoned)', 'rows', n));
 
-    -- 3. every other cdp table with a profile_id or (id_type, value) column,
+    -- 3. the merge history names the linked identifiers' raw values
+    DELETE FROM cdp.profile_merges m
+     WHERE EXISTS (SELECT 1 FROM unnest(types, vals) AS x(t, v)
+                    WHERE (m.type_a OPERATOR(pg_catalog.=) x.t AND m.value_a OPERATOR(pg_catalog.=) x.v)
+                       OR (m.type_b OPERATOR(pg_catalog.=) x.t AND m.value_b OPERATOR(pg_catalog.=) x.v));
+    GET DIAGNOSTICS n = ROW_COUNT;
+    rep := rep OPERATOR(pg_catalog.||) jsonb_build_array(jsonb_build_object('table', 'cdp.profile_merges', 'rows', n));
+
+    -- 4. every other cdp table with a profile_id or (id_type, value) column,
     -- found in the catalog so that modules added later are covered; a table
     -- still referenced by another is retried after the others
     SELECT array_agg(c.oid::regclass ORDER BY c.relname) INTO pending
@@ -138,7 +177,7 @@ BEGIN
         pending := failed;
     END LOOP;
 
-    -- 4. the identity graph
+    -- 5. the identity graph
     DELETE FROM cdp.identifiers i WHERE i.profile_id OPERATOR(pg_catalog.=) pid;
     GET DIAGNOSTICS n = ROW_COUNT;
     rep := rep OPERATOR(pg_catalog.||) jsonb_build_array(jsonb_build_object('table', 'cdp.identifiers', 'rows', n));
@@ -191,26 +230,33 @@ ALTER FUNCTION cdp.identify(text, text, text, timestamptz) SECURITY DEFINER;
 ALTER FUNCTION cdp.resolve(text, text) SECURITY DEFINER;
 ALTER FUNCTION cdp.record_consent(text, text, text, boolean, timestamptz, text, jsonb) SECURITY DEFINER;
 ALTER FUNCTION cdp.confirm_consent(text, text, text, timestamptz) SECURITY DEFINER;
-ALTER FUNCTION cdp.has_consent(bigint, text, timestamptz) SECURITY DEFINER;
+-- cdp.has_consent is SECURITY INVOKER (C, hot in WHERE clauses): its
+-- callers read cdp.consent_state (no personal data) themselves; only the
+-- ledger path for past times runs as the owner
+ALTER FUNCTION cdp._consent_mask_at(bigint, timestamptz) SECURITY DEFINER;
 
 REVOKE ALL ON ALL TABLES IN SCHEMA cdp FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION cdp.identify(text, text, text, timestamptz), cdp.resolve(text, text),
     cdp.record_consent(text, text, text, boolean, timestamptz, text, jsonb),
     cdp.confirm_consent(text, text, text, timestamptz), cdp.has_consent(bigint, text, timestamptz),
     cdp.erase(text, text, text), cdp.load_consents(), cdp.refresh_consent(),
-    cdp.add_source(text, regclass, text), cdp.drop_source(text, regclass)
+    cdp.add_source(text, regclass, text), cdp.drop_source(text, regclass),
+    cdp._run_erase_statement(name, text, text, text)
     FROM PUBLIC;
 -- internal helpers that write or read raw data: nobody calls them directly
 -- (triggers and SECURITY DEFINER callers run them as the owner)
 REVOKE EXECUTE ON FUNCTION cdp._consent_recompute(bigint[]), cdp._consent_ledger_guard(),
     cdp._consent_ledger_inserted(), cdp._consent_identifiers_changed(), cdp._consent_source(),
-    cdp.consent_fold_at(bigint, timestamptz)
+    cdp.consent_fold_at(bigint, timestamptz), cdp._consent_mask_at(bigint, timestamptz)
     FROM PUBLIC;
 
 GRANT USAGE ON SCHEMA cdp TO cdp_admin, cdp_writer, cdp_analyst;
 
 -- admin: everything, except forging erasures or rewriting the ledger
 GRANT ALL ON ALL TABLES IN SCHEMA cdp TO cdp_admin;
+-- not TRIGGER: a trigger the admin put on a cdp table would run its
+-- function as the owner whenever a SECURITY DEFINER function writes there
+REVOKE TRIGGER ON ALL TABLES IN SCHEMA cdp FROM cdp_admin;
 GRANT ALL ON ALL SEQUENCES IN SCHEMA cdp TO cdp_admin;
 REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON cdp.erasure_log FROM cdp_admin;
 REVOKE UPDATE, DELETE, TRUNCATE ON cdp.consent_ledger FROM cdp_admin;
@@ -219,14 +265,16 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA cdp TO cdp_admin;
 -- writer (shop, POS, app): record identifiers and consent, check consent
 GRANT EXECUTE ON FUNCTION cdp.identify(text, text, text, timestamptz), cdp.resolve(text, text),
     cdp.record_consent(text, text, text, boolean, timestamptz, text, jsonb),
-    cdp.confirm_consent(text, text, text, timestamptz), cdp.has_consent(bigint, text, timestamptz)
+    cdp.confirm_consent(text, text, text, timestamptz), cdp.has_consent(bigint, text, timestamptz),
+    cdp._consent_mask_at(bigint, timestamptz)
     TO cdp_writer;
-GRANT SELECT ON cdp.purposes TO cdp_writer;
+GRANT SELECT ON cdp.purposes, cdp.consent_state TO cdp_writer;
 
 -- analyst (BI): profiles, models, purposes, pseudonymised identifiers and ledger
 GRANT SELECT ON cdp.profiles, cdp.identifier_types, cdp.purposes, cdp.consent_state,
     cdp.identifiers_pseudonymized, cdp.consent_ledger_pseudonymized TO cdp_analyst;
-GRANT EXECUTE ON FUNCTION cdp.has_consent(bigint, text, timestamptz) TO cdp_analyst;
+GRANT EXECUTE ON FUNCTION cdp.has_consent(bigint, text, timestamptz), cdp._consent_mask_at(bigint, timestamptz)
+    TO cdp_analyst;
 
 -- models (RFM/CLV, affinity, cross-sell, segments, refresh runs): analysts
 -- read them; none holds raw identifiers
@@ -267,6 +315,9 @@ GRANT SELECT ON cdp.purpose_channels TO cdp_analyst;
 GRANT cdp_segment_reader TO cdp_admin;
 -- cdp.profile_360's consent columns call has_consent once a grant in the
 -- mask has expired; functions in a view run with the reader's privileges
-GRANT EXECUTE ON FUNCTION cdp.has_consent(bigint, text, timestamptz) TO cdp_segment_reader;
+-- (SECURITY INVOKER: it reads the purposes and the consent state as that role)
+GRANT EXECUTE ON FUNCTION cdp.has_consent(bigint, text, timestamptz), cdp._consent_mask_at(bigint, timestamptz)
+    TO cdp_segment_reader;
+GRANT SELECT ON cdp.purposes, cdp.consent_state TO cdp_segment_reader;
 -- (consent_audience, the fold and the pure functions stay executable by
 -- PUBLIC: they only read what the caller's table privileges allow)

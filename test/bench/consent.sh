@@ -15,7 +15,15 @@ cdp_install_packages
 cdp_build
 CDP_PORT=${CDP_PORT:-55747} cdp_start_cluster "cron.database_name = 'postgres'" "max_parallel_workers_per_gather = 0"
 q() { cdp_psql -At -c "$1"; }
-ms() { local t0 t1; t0=$(date +%s%N); cdp_psql -At -c "$1" >/dev/null; t1=$(date +%s%N); echo $(( (t1 - t0) / 1000000 )); }
+# best of two runs: the machine is shared, the first run also sets hint bits
+ms() {
+    local t0 t1 best=0 r
+    for r in 1 2; do
+        t0=$(date +%s%N); cdp_psql -At -c "$1" >/dev/null; t1=$(date +%s%N)
+        if [ "$best" -eq 0 ] || [ $(( (t1 - t0) / 1000000 )) -lt "$best" ]; then best=$(( (t1 - t0) / 1000000 )); fi
+    done
+    echo "$best"
+}
 
 say "setting up $N profiles, 2 identifiers each, ~3 consent events per profile"
 cdp_psql <<SQL
@@ -30,7 +38,7 @@ SELECT 'email', 'p' || g || '@beispiel.de', 'email_marketing', 'grant', '2026-01
 UNION ALL SELECT 'email', 'p' || g || '@beispiel.de', 'email_marketing', 'confirm', '2026-01-02'::timestamptz, NULL FROM generate_series(1, $N) g WHERE g % 5 <> 0
 UNION ALL SELECT 'device', 'dev-' || g, 'email_marketing', 'revoke', '2026-03-01'::timestamptz, 'app' FROM generate_series(1, $N) g WHERE g % 7 = 0
 UNION ALL SELECT 'device', 'dev-' || g, 'personalization', 'grant', '2026-02-01'::timestamptz, 'app' FROM generate_series(1, $N) g WHERE g % 2 = 0;
-ANALYZE;
+VACUUM ANALYZE;
 SQL
 q "SELECT 'ledger rows: ' || count(*) FROM cdp.consent_ledger"
 q "SELECT 'profiles with state: ' || count(*) FROM cdp.consent_state"
@@ -65,7 +73,7 @@ rate() { awk -v n="$1" -v t="$2" 'BEGIN { printf "%.0f", (t > 0 ? n * 1000 / t :
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 echo
 printf '%-58s %10s %14s\n' "current consent, $N profiles" "ms" "checks/s"
-printf '%-58s %10s %14s\n' "cdp.has_consent (bitmask, plpgsql, per row)" "$bitmask" "$(rate "$N" "$bitmask")"
+printf '%-58s %10s %14s\n' "cdp.has_consent (C, bitmask, per row in WHERE)" "$bitmask" "$(rate "$N" "$bitmask")"
 printf '%-58s %10s %14s\n' "plain SQL: lateral latest ledger row per profile" "$lateral" "$(rate "$N" "$lateral")"
 printf '%-58s %10s %14s\n' "plain SQL: DISTINCT ON over the ledger (set)" "$distincton" "$(rate "$N" "$distincton")"
 printf '%-58s %10s %14s\n' "cdp.consent_audience (bitmask, set)" "$maskset" "$(rate "$N" "$maskset")"

@@ -19,9 +19,10 @@ SELECT cdp.identify('email', ' Erika.Mustermann@Web.DE ');
 SELECT cdp.identify('phone', '0171 2345678');
 SELECT cdp.identify('loyalty_card', 'GS-4711-0001');
 SELECT cdp.identify('cookie', 'ck-erika-laptop');
--- merged as cdp.link will do it
-UPDATE cdp.identifiers SET profile_id = (SELECT min(profile_id) FROM cdp.profiles);
-DELETE FROM cdp.profiles WHERE profile_id > (SELECT min(profile_id) FROM cdp.profiles);
+-- merged by cdp.link, which keeps the linked values in cdp.profile_merges
+SELECT cdp.link('email', 'erika.mustermann@web.de', 'phone', '0171 2345678', 'app');
+SELECT cdp.link('phone', '0171 2345678', 'loyalty_card', 'GS-4711-0001', 'pos');
+SELECT cdp.link('loyalty_card', 'GS-4711-0001', 'cookie', 'ck-erika-laptop', 'web');
 SELECT cdp.record_consent('email', 'erika.mustermann@web.de', 'email_marketing', true, now() - interval '1 day', 'web_form', '{"email": "erika.mustermann@web.de"}');
 SELECT cdp.confirm_consent('email', 'erika.mustermann@web.de', 'email_marketing');
 SELECT cdp.record_consent('phone', '0171 2345678', 'sms', true);
@@ -49,11 +50,16 @@ sub dump_db
 my $before = dump_db();
 like($before, qr/erika\.mustermann\@web\.de/i, 'before erasure the dump holds her email');
 like($before, qr/ck-erika-laptop/, 'and her cookie');
+is($node->safe_psql('postgres', "SELECT count(DISTINCT profile_id) || ' ' || count(*) FROM cdp.identifiers WHERE value <> 'jonas.becker\@beispiel.de'"),
+	'1 4', 'cdp.link merged her four identifiers into one profile');
+is($node->safe_psql('postgres', "SELECT count(*) FROM cdp.profile_merges WHERE action = 'merge'"),
+	'3', 'the merge history names her identifiers three times');
 
 my $report = $node->safe_psql('postgres',
 	"SELECT string_agg(table_name || '=' || rows_removed, ' ' ORDER BY table_name) FROM cdp.erase('loyalty_card', 'GS-4711-0001', 'Art. 17 request, ticket 4711')");
 like($report, qr/cdp\.identifiers=4/, 'erasure removed her four identifiers');
 like($report, qr/source erp\.cdp_newsletter=1/, 'and her ERP newsletter row');
+like($report, qr/cdp\.profile_merges=3/, 'and the merge history rows naming her');
 
 my $after = dump_db();
 foreach my $v (@erika)
