@@ -48,6 +48,29 @@ CREATE AGGREGATE cdp.rfm_agg(ordered_at timestamptz, amount numeric) (
 COMMENT ON AGGREGATE cdp.rfm_agg(timestamptz, numeric) IS
     'one customer''s orders summarised for RFM and CLV (cdp.rfm_summary); orders on the same UTC day count as one purchase day; NULL times are skipped, NULL amounts count as 0';
 
+-- the same summary in two steps: cdp.rfm_state_agg per identifier (the bytea
+-- state, no final function), then cdp.rfm_merge per profile over those
+-- states with the combine function.  cdp.refresh_rfm uses it to normalise
+-- each distinct identifier once instead of every order row.
+CREATE AGGREGATE cdp.rfm_state_agg(ordered_at timestamptz, amount numeric) (
+    SFUNC = cdp._rfm_trans,
+    STYPE = bytea,
+    COMBINEFUNC = cdp._rfm_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE cdp.rfm_state_agg(timestamptz, numeric) IS
+    'the unfinished state of cdp.rfm_agg (a versioned bytea) for merging with cdp.rfm_merge; same rules as cdp.rfm_agg';
+
+CREATE AGGREGATE cdp.rfm_merge(state bytea) (
+    SFUNC = cdp._rfm_combine,
+    STYPE = bytea,
+    COMBINEFUNC = cdp._rfm_combine,
+    FINALFUNC = cdp._rfm_final,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE cdp.rfm_merge(bytea) IS
+    'merges states of cdp.rfm_state_agg (e.g. of several identifiers of one profile) into the cdp.rfm_summary that cdp.rfm_agg would give for all their orders; NULL states are skipped';
+
 CREATE FUNCTION cdp.rfm_recency(summary cdp.rfm_summary, as_of timestamptz, unit interval DEFAULT '1 day') RETURNS float8
     AS 'MODULE_PATHNAME', 'cdp_rfm_recency' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION cdp.rfm_recency(cdp.rfm_summary, timestamptz, interval) IS 'time from the last order to as_of, in units (exact, not in whole days)';
@@ -197,36 +220,47 @@ BEGIN
     END IF;
     wk := power(1 OPERATOR(pg_catalog.+) annual_discount_rate, 1.0 OPERATOR(pg_catalog./) 52) OPERATOR(pg_catalog.-) 1;
 
-    DROP TABLE IF EXISTS pg_temp.cdp_rfm_summary;
+    -- orders are summarised per raw identifier first (a parallel aggregate
+    -- over the big scan), so only the distinct identifiers are normalised
+    -- and looked up; the states of a profile's identifiers are then merged.
+    -- and the summary's fields and the model inputs as plain columns (the
+    -- sorts below read them); the row of profile_id NULL holds the orders
+    -- no profile was found for.
+    DROP TABLE IF EXISTS pg_temp.cdp_rfm_inputs;
     EXECUTE format($q$
-        CREATE TEMP TABLE cdp_rfm_summary AS
-        SELECT i.profile_id, cdp.rfm_agg(o.ordered_at, o.amount) AS s
-          FROM (%s) o
-          LEFT JOIN cdp.identifier_types t ON t.id_type OPERATOR(pg_catalog.=) o.id_type
-          LEFT JOIN cdp.identifiers i ON i.id_type OPERATOR(pg_catalog.=) o.id_type
-                AND i.value OPERATOR(pg_catalog.=) cdp.try_normalize(t.normalizer, o.id_value)
-         WHERE o.ordered_at OPERATOR(pg_catalog.<=) %L::timestamptz
-         GROUP BY i.profile_id$q$, cdp.source_sql('orders'), as_of);
+        CREATE TEMP TABLE cdp_rfm_inputs AS
+        WITH per_id AS (
+            SELECT o.id_type, o.id_value, cdp.rfm_state_agg(o.ordered_at, o.amount) AS st,
+                   count(*) AS n
+              FROM (%1$s) o
+             WHERE o.ordered_at OPERATOR(pg_catalog.<=) %2$L::timestamptz
+             GROUP BY o.id_type, o.id_value),
+        merged AS (
+            SELECT i.profile_id, cdp.rfm_merge(p.st) FILTER (WHERE i.profile_id IS NOT NULL) AS s,
+                   sum(p.n)::bigint AS n
+              FROM per_id p
+              LEFT JOIN cdp.identifier_types t ON t.id_type OPERATOR(pg_catalog.=) p.id_type
+              LEFT JOIN cdp.identifiers i ON i.id_type OPERATOR(pg_catalog.=) p.id_type
+                    AND i.value OPERATOR(pg_catalog.=) cdp.try_normalize(t.normalizer, p.id_value)
+             GROUP BY i.profile_id)
+        SELECT m.profile_id, m.n, (m.s).first_purchase, (m.s).last_purchase, (m.s).orders, (m.s).purchase_days,
+               (m.s).spend, (m.s).mean_repeat_spend,
+               cdp.bgnbd_x(m.s) AS x,
+               cdp.bgnbd_t_x(m.s, '1 week') AS t_x,
+               cdp.bgnbd_t(m.s, %2$L::timestamptz, '1 week') AS t_cal,
+               (cdp.bgnbd_t(m.s, %2$L::timestamptz, '1 day') OPERATOR(pg_catalog.-) cdp.bgnbd_t_x(m.s, '1 day'))::integer AS recency_days
+          FROM merged m$q$, cdp.source_sql('orders'), as_of);
 
-    SELECT coalesce(sum((c.s).orders) FILTER (WHERE c.profile_id IS NULL), 0)::bigint,
-           coalesce(sum((c.s).orders) FILTER (WHERE c.profile_id IS NOT NULL), 0)::bigint,
+    SELECT coalesce(sum(c.n) FILTER (WHERE c.profile_id IS NULL), 0)::bigint,
+           coalesce(sum(c.n) FILTER (WHERE c.profile_id IS NOT NULL), 0)::bigint,
            count(*) FILTER (WHERE c.profile_id IS NOT NULL)
       INTO unattributed_orders, orders, profiles
-      FROM pg_temp.cdp_rfm_summary c;
-    DELETE FROM pg_temp.cdp_rfm_summary c WHERE c.profile_id IS NULL;
-
-    DROP TABLE IF EXISTS pg_temp.cdp_rfm_inputs;
-    CREATE TEMP TABLE cdp_rfm_inputs AS
-    SELECT c.profile_id, c.s,
-           cdp.bgnbd_x(c.s) AS x,
-           cdp.bgnbd_t_x(c.s, '1 week') AS t_x,
-           cdp.bgnbd_t(c.s, refresh_rfm.as_of, '1 week') AS t_cal,
-           (cdp.bgnbd_t(c.s, refresh_rfm.as_of, '1 day') OPERATOR(pg_catalog.-) cdp.bgnbd_t_x(c.s, '1 day'))::integer AS recency_days
-      FROM pg_temp.cdp_rfm_summary c;
+      FROM pg_temp.cdp_rfm_inputs c;
+    DELETE FROM pg_temp.cdp_rfm_inputs c WHERE c.profile_id IS NULL;
 
     SELECT (cdp.bgnbd_fit(i.x, i.t_x, i.t_cal)).* INTO bg FROM pg_temp.cdp_rfm_inputs i;
-    SELECT (cdp.gammagamma_fit(i.x, (i.s).mean_repeat_spend)).* INTO gg
-      FROM pg_temp.cdp_rfm_inputs i WHERE (i.s).mean_repeat_spend OPERATOR(pg_catalog.>) 0;
+    SELECT (cdp.gammagamma_fit(i.x, i.mean_repeat_spend)).* INTO gg
+      FROM pg_temp.cdp_rfm_inputs i WHERE i.mean_repeat_spend OPERATOR(pg_catalog.>) 0;
 
     DELETE FROM cdp.clv_model;
     INSERT INTO cdp.clv_model (as_of, time_unit, horizon, annual_discount_rate,
@@ -249,12 +283,13 @@ BEGIN
         SELECT i.*,
                (1 OPERATOR(pg_catalog.+) ((5 OPERATOR(pg_catalog.*) (rank() OVER (ORDER BY i.recency_days DESC) OPERATOR(pg_catalog.-) 1))
                   OPERATOR(pg_catalog./) count(*) OVER ()))::smallint AS r_score,
-               (1 OPERATOR(pg_catalog.+) ((5 OPERATOR(pg_catalog.*) (rank() OVER (ORDER BY (i.s).orders) OPERATOR(pg_catalog.-) 1))
+               (1 OPERATOR(pg_catalog.+) ((5 OPERATOR(pg_catalog.*) (rank() OVER (ORDER BY i.orders) OPERATOR(pg_catalog.-) 1))
                   OPERATOR(pg_catalog./) count(*) OVER ()))::smallint AS f_score,
-               (1 OPERATOR(pg_catalog.+) ((5 OPERATOR(pg_catalog.*) (rank() OVER (ORDER BY (i.s).spend) OPERATOR(pg_catalog.-) 1))
+               (1 OPERATOR(pg_catalog.+) ((5 OPERATOR(pg_catalog.*) (rank() OVER (ORDER BY i.spend) OPERATOR(pg_catalog.-) 1))
                   OPERATOR(pg_catalog./) count(*) OVER ()))::smallint AS m_score
           FROM pg_temp.cdp_rfm_inputs i),
-    segmap AS (
+    -- materialised: the segment of each of the 125 score triples, once
+    segmap AS MATERIALIZED (
         SELECT r.r, f.f, m.m,
                coalesce((SELECT g.segment FROM cdp.rfm_segments g
                           WHERE r.r OPERATOR(pg_catalog.>=) g.r_min AND r.r OPERATOR(pg_catalog.<=) g.r_max
@@ -266,13 +301,13 @@ BEGIN
         SELECT sc.*, g.segment,
                CASE WHEN bg.converged THEN cdp.bgnbd_p_alive(bg.r, bg.alpha, bg.a, bg.b, sc.x, sc.t_x, sc.t_cal) END AS p_alive,
                CASE WHEN bg.converged THEN cdp.bgnbd_expected_purchases(bg.r, bg.alpha, bg.a, bg.b, sc.x, sc.t_x, sc.t_cal, horizon_weeks) END AS expected_purchases,
-               CASE WHEN gg.converged THEN cdp.gammagamma_expected_spend(gg.p, gg.q, gg.gamma, sc.x, (sc.s).mean_repeat_spend)
+               CASE WHEN gg.converged THEN cdp.gammagamma_expected_spend(gg.p, gg.q, gg.gamma, sc.x, sc.mean_repeat_spend)
                     -- without a Gamma-Gamma fit: the customer's own spend per purchase day
-                    ELSE (sc.s).spend OPERATOR(pg_catalog./) (sc.s).purchase_days END AS expected_spend
+                    ELSE sc.spend OPERATOR(pg_catalog./) sc.purchase_days END AS expected_spend
           FROM scored sc
           JOIN segmap g ON g.r OPERATOR(pg_catalog.=) sc.r_score AND g.f OPERATOR(pg_catalog.=) sc.f_score
                        AND g.m OPERATOR(pg_catalog.=) sc.m_score)
-    SELECT v.profile_id, (v.s).first_purchase, (v.s).last_purchase, v.recency_days, (v.s).orders, (v.s).purchase_days, (v.s).spend,
+    SELECT v.profile_id, v.first_purchase, v.last_purchase, v.recency_days, v.orders, v.purchase_days, v.spend,
            v.r_score, v.f_score, v.m_score, v.segment, v.p_alive, v.expected_purchases, v.expected_spend,
            CASE WHEN bg.converged AND v.expected_spend IS NOT NULL
                 THEN cdp.clv(bg.r, bg.alpha, bg.a, bg.b, v.x, v.t_x, v.t_cal, v.expected_spend, horizon_weeks, wk, 4) END,
@@ -280,7 +315,6 @@ BEGIN
       FROM valued v;
 
     DROP TABLE pg_temp.cdp_rfm_inputs;
-    DROP TABLE pg_temp.cdp_rfm_summary;
 END
 $fn$;
 COMMENT ON FUNCTION cdp.refresh_rfm(timestamptz, float8, float8) IS
