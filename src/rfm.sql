@@ -279,15 +279,30 @@ BEGIN
     DELETE FROM cdp.rfm;
     INSERT INTO cdp.rfm (profile_id, first_purchase, last_purchase, recency_days, orders, purchase_days, monetary,
                          r_score, f_score, m_score, segment, p_alive, expected_purchases, expected_spend, clv, as_of)
-    WITH scored AS (
-        SELECT i.*,
-               (1 OPERATOR(pg_catalog.+) ((5 OPERATOR(pg_catalog.*) (rank() OVER (ORDER BY i.recency_days DESC) OPERATOR(pg_catalog.-) 1))
-                  OPERATOR(pg_catalog./) count(*) OVER ()))::smallint AS r_score,
-               (1 OPERATOR(pg_catalog.+) ((5 OPERATOR(pg_catalog.*) (rank() OVER (ORDER BY i.orders) OPERATOR(pg_catalog.-) 1))
-                  OPERATOR(pg_catalog./) count(*) OVER ()))::smallint AS f_score,
-               (1 OPERATOR(pg_catalog.+) ((5 OPERATOR(pg_catalog.*) (rank() OVER (ORDER BY i.spend) OPERATOR(pg_catalog.-) 1))
-                  OPERATOR(pg_catalog./) count(*) OVER ()))::smallint AS m_score
-          FROM pg_temp.cdp_rfm_inputs i),
+    -- score = 1 + floor(5 * (profiles with a worse value) / profiles): the
+    -- count of worse values is a running sum over the distinct values, so
+    -- only those are sorted, not the profiles
+    WITH cnt AS (SELECT count(*) AS n FROM pg_temp.cdp_rfm_inputs),
+    rs AS (
+        SELECT d.v, (1 OPERATOR(pg_catalog.+) ((5 OPERATOR(pg_catalog.*)
+                    ((sum(d.c) OVER (ORDER BY d.v DESC))::bigint OPERATOR(pg_catalog.-) d.c)) OPERATOR(pg_catalog./) cnt.n))::smallint AS score
+          FROM (SELECT i.recency_days AS v, count(*) AS c FROM pg_temp.cdp_rfm_inputs i GROUP BY 1) d, cnt),
+    fs AS (
+        SELECT d.v, (1 OPERATOR(pg_catalog.+) ((5 OPERATOR(pg_catalog.*)
+                    ((sum(d.c) OVER (ORDER BY d.v))::bigint OPERATOR(pg_catalog.-) d.c)) OPERATOR(pg_catalog./) cnt.n))::smallint AS score
+          FROM (SELECT i.orders AS v, count(*) AS c FROM pg_temp.cdp_rfm_inputs i GROUP BY 1) d, cnt),
+    ms AS (
+        SELECT d.v, (1 OPERATOR(pg_catalog.+) ((5 OPERATOR(pg_catalog.*)
+                    ((sum(d.c) OVER (ORDER BY d.v))::bigint OPERATOR(pg_catalog.-) d.c)) OPERATOR(pg_catalog./) cnt.n))::smallint AS score
+          FROM (SELECT i.spend AS v, count(*) AS c FROM pg_temp.cdp_rfm_inputs i GROUP BY 1) d, cnt),
+    -- materialised: joined first to the three small score tables, then once
+    -- to the segment map (the planner cannot see how small they are)
+    scored AS MATERIALIZED (
+        SELECT i.*, rs.score AS r_score, fs.score AS f_score, ms.score AS m_score
+          FROM pg_temp.cdp_rfm_inputs i
+          JOIN rs ON rs.v OPERATOR(pg_catalog.=) i.recency_days
+          JOIN fs ON fs.v OPERATOR(pg_catalog.=) i.orders
+          JOIN ms ON ms.v OPERATOR(pg_catalog.=) i.spend),
     -- materialised: the segment of each of the 125 score triples, once
     segmap AS MATERIALIZED (
         SELECT r.r, f.f, m.m,
@@ -312,7 +327,9 @@ BEGIN
            CASE WHEN bg.converged AND v.expected_spend IS NOT NULL
                 THEN cdp.clv(bg.r, bg.alpha, bg.a, bg.b, v.x, v.t_x, v.t_cal, v.expected_spend, horizon_weeks, wk, 4) END,
            refresh_rfm.as_of
-      FROM valued v;
+      FROM valued v
+     -- in key order: the primary key index is then filled from the right
+     ORDER BY v.profile_id;
 
     DROP TABLE pg_temp.cdp_rfm_inputs;
 END
