@@ -11,12 +11,14 @@
  * a bytea (sorted and merged whenever the buffer fills), so the state is
  * concrete, combinable and PARALLEL SAFE, and the fit evaluates the
  * likelihood once per distinct row instead of once per customer; the Gamma
- * function terms that depend only on x are computed once per distinct x.
- * The optimiser is Nelder-Mead on the logarithms of the parameters (so they
- * stay positive), restarted from the best point until it stops improving.
- * Fits never return NaN: on data that cannot identify the model (no rows,
- * no repeat purchases, no observation time, a parameter running off to 0 or
- * infinity) they return NULL parameters, converged = false and a message.
+ * and digamma terms that depend only on x are computed once per distinct x,
+ * log(alpha + t) once per distinct time.  The optimiser is BFGS on the
+ * logarithms of the parameters (so they stay positive) with the analytic
+ * gradient; Nelder-Mead with restarts is the fallback when BFGS fails or
+ * ends on a boundary.  Fits never return NaN: on data that cannot identify
+ * the model (no rows, no repeat purchases, no observation time, a parameter
+ * running off to 0 or infinity, or a "maximum" that is one end of a flat
+ * ridge) they return NULL parameters, converged = false and a message.
  */
 #include "postgres.h"
 

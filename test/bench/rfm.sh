@@ -72,6 +72,14 @@ END $$;
 SELECT count(*) FROM bench.orders;
 SELECT pg_temp.timed('bare GROUP BY',
   'SELECT count(*) FROM (SELECT customer, max(ts) AS l, count(*) AS n, sum(amount) AS m FROM bench.orders GROUP BY customer) s WHERE l IS NOT NULL AND n > 0 AND m IS NOT NULL');
+-- the plan of refresh_rfm's summary (default settings): Partial Aggregate
+-- per raw identifier over the big scan, then the lookup of the distinct ones
+EXPLAIN (COSTS OFF)
+  WITH per_id AS (SELECT o.id_type, o.id_value, cdp.rfm_state_agg(o.ordered_at, o.amount) AS st
+                    FROM bench.orders_src o GROUP BY 1, 2)
+  SELECT i.profile_id, cdp.rfm_merge(p.st) AS s FROM per_id p
+    JOIN cdp.identifiers i ON i.id_type = p.id_type AND i.value = cdp.try_normalize('erp_customer', p.id_value)
+   GROUP BY 1;
 SELECT pg_temp.timed('cdp.refresh_rfm', $q$SELECT cdp.refresh_rfm('2026-11-01 00:00+00')$q$);
 -- its parts: the attributed summary (per identifier, normalised once, merged
 -- per profile, as cdp.refresh_rfm does it) and the two fits
@@ -84,9 +92,11 @@ SELECT pg_temp.timed('  part: summary via identifier map', $q$CREATE TEMP TABLE 
 SELECT pg_temp.timed('  part: bgnbd_fit', $q$SELECT cdp.bgnbd_fit(cdp.bgnbd_x(s), cdp.bgnbd_t_x(s), cdp.bgnbd_t(s, '2026-11-01 00:00+00')) FROM parts$q$);
 SELECT pg_temp.timed('  part: gammagamma_fit', $q$SELECT cdp.gammagamma_fit(cdp.bgnbd_x(s), (s).mean_repeat_spend) FROM parts$q$);
 
--- parallel_tuple_cost keeps its default: with 0 the planner gathers every
--- row and aggregates in the leader (no Partial Aggregate)
+-- a small parallel_tuple_cost: with 0 the planner gathers every row and
+-- aggregates in the leader (no Partial Aggregate), with the default it may
+-- not go parallel at all for this many groups
 SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0.01;
 SET max_parallel_workers_per_gather = 0;
 SELECT pg_temp.timed('rfm_agg, no workers',
   'SELECT count(*) FROM (SELECT customer, cdp.rfm_agg(ts, amount) AS a FROM bench.orders GROUP BY customer) s WHERE a IS NOT NULL');
