@@ -116,8 +116,8 @@ ROLLBACK;
 
 -- the fits and the CLV columns: on this sample the likelihood keeps rising
 -- as a and b grow together (one drop-out probability for everybody, a
--- boundary of the BG/NBD model), so the fit says so instead of converging,
--- and the CLV columns stay NULL (the CDNOW section below has them)
+-- limit of the BG/NBD model), so the fit says so instead of claiming to
+-- have converged, and gives the best point found, which the refresh uses
 SELECT time_unit, horizon, bgnbd_converged, bgnbd_customers, gammagamma_converged, gammagamma_customers,
        unattributed_orders, r > 0 AND alpha > 0 AND a > 0 AND b > 0 AS bgnbd_positive, q > 1 AS q_above_1
   FROM cdp.clv_model;

@@ -1033,9 +1033,9 @@ fit_boundary(objective f, FitPrep *fp, int dim, const double *th, double fmin,
 			if (!(f(t, fp, NULL) > fmin + tol))
 			{
 				if (k < dim)
-					return psprintf("no maximum: the likelihood stays as high with %s running to %s (the data cannot identify the model)",
+					return psprintf("no maximum: the likelihood stays as high with %s running to %s (a limit of the model fits best; the parameters are the best point found)",
 									names[k], dir > 0 ? "infinity" : "zero");
-				return psprintf("no maximum: the likelihood stays as high with %s and %s both running to %s (the data cannot identify the model)",
+				return psprintf("no maximum: the likelihood stays as high with %s and %s both running to %s (a limit of the model fits best; the parameters are the best point found)",
 								names[pairs[k - dim][0]], names[pairs[k - dim][1]],
 								dir > 0 ? "infinity" : "zero");
 			}
@@ -1043,11 +1043,14 @@ fit_boundary(objective f, FitPrep *fp, int dim, const double *th, double fmin,
 	return NULL;
 }
 
-/* Builds the result row: params (NULL when failed), loglik, customers, converged, message. */
+/* Builds the result row: params (NULL when failed unless keep), loglik, customers, converged, message. */
 static Datum
 fit_result(FunctionCallInfo fcinfo, int np, const double *par, double loglik,
-		   double customers, const char *message)
+		   double customers, const char *message, bool keep)
 {
+	/* keep: parameters and loglik are shown despite the message */
+	bool		hide = message != NULL && !(keep && par != NULL);
+
 	TupleDesc	tupdesc;
 	Datum		values[8];
 	bool		nulls[8] = {false};
@@ -1058,11 +1061,11 @@ fit_result(FunctionCallInfo fcinfo, int np, const double *par, double loglik,
 	tupdesc = BlessTupleDesc(tupdesc);
 	for (i = 0; i < np; i++)
 	{
-		values[i] = Float8GetDatum(message ? 0 : par[i]);
-		nulls[i] = message != NULL;
+		values[i] = Float8GetDatum(hide ? 0 : par[i]);
+		nulls[i] = hide;
 	}
 	values[np] = Float8GetDatum(loglik);
-	nulls[np] = message != NULL;
+	nulls[np] = hide;
 	values[np + 1] = Int64GetDatum((int64) customers);
 	values[np + 2] = BoolGetDatum(message == NULL);
 	if (message)
@@ -1089,14 +1092,16 @@ fit_judge(int np, const double *th, double negll, const char *const *names)
 
 /*
  * Fits from th (updated to the arg min, *negll to the minimum); returns NULL
- * or why the fit failed.  When BFGS ends on a boundary or a flat ridge (it
+ * or why the fit failed, with *keep true when th is still worth reporting
+ * (the best point on a flat ridge, not a parameter beyond any sensible
+ * value).  When BFGS ends on a boundary or a flat ridge (it
  * can stop on a plateau where the gradient vanishes, e.g. a -> 0 in
  * BG/NBD), Nelder-Mead from the same start gets a second chance and the
  * better point is judged.
  */
 static const char *
 fit_solve(objective f, FitPrep *fp, int dim, double *th, double *negll,
-		  const char *const *names, int npairs, const int (*pairs)[2])
+		  const char *const *names, int npairs, const int (*pairs)[2], bool *keep)
 {
 	double		start[NM_MAXDIM],
 				th2[NM_MAXDIM],
@@ -1107,8 +1112,9 @@ fit_solve(objective f, FitPrep *fp, int dim, double *th, double *negll,
 	memcpy(start, th, sizeof(double) * dim);
 	*negll = minimise(f, fp, dim, th, &nm);
 	msg = fit_judge(dim, th, *negll, names);
+	*keep = false;
 	if (msg == NULL)
-		msg = fit_boundary(f, fp, dim, th, *negll, names, npairs, pairs);
+		*keep = (msg = fit_boundary(f, fp, dim, th, *negll, names, npairs, pairs)) != NULL;
 	if (msg == NULL || nm)
 		return msg;
 	memcpy(th2, start, sizeof(double) * dim);
@@ -1119,8 +1125,9 @@ fit_solve(objective f, FitPrep *fp, int dim, double *th, double *negll,
 	memcpy(th, th2, sizeof(double) * dim);
 	*negll = v2;
 	msg = fit_judge(dim, th, *negll, names);
+	*keep = false;
 	if (msg == NULL)
-		msg = fit_boundary(f, fp, dim, th, *negll, names, npairs, pairs);
+		*keep = (msg = fit_boundary(f, fp, dim, th, *negll, names, npairs, pairs)) != NULL;
 	return msg;
 }
 
@@ -1133,6 +1140,7 @@ cdp_bgnbd_final(PG_FUNCTION_ARGS)
 	static const int pairs[2][2] = {{0, 1}, {2, 3}};
 	FitState   *st;
 	FitPrep    *fp;
+	bool		keep;
 	double		customers = 0,
 				repeaters = 0,
 				maxT = 0,
@@ -1144,7 +1152,7 @@ cdp_bgnbd_final(PG_FUNCTION_ARGS)
 	int			i;
 
 	if (PG_ARGISNULL(0))
-		PG_RETURN_DATUM(fit_result(fcinfo, 4, NULL, 0, 0, "no customers"));
+		PG_RETURN_DATUM(fit_result(fcinfo, 4, NULL, 0, 0, "no customers", false));
 	st = fit_check(PG_GETARG_BYTEA_P(0), FIT_KIND_BGNBD);
 	fit_compact(st);
 	for (i = 0; i < st->nrows; i++)
@@ -1156,13 +1164,13 @@ cdp_bgnbd_final(PG_FUNCTION_ARGS)
 		sumT += st->rows[i].n * st->rows[i].k[2];
 	}
 	if (customers == 0)
-		PG_RETURN_DATUM(fit_result(fcinfo, 4, NULL, 0, 0, "no customers"));
+		PG_RETURN_DATUM(fit_result(fcinfo, 4, NULL, 0, 0, "no customers", false));
 	if (maxT == 0)
 		PG_RETURN_DATUM(fit_result(fcinfo, 4, NULL, 0, customers,
-								   "no observation time: T is 0 for every customer"));
+								   "no observation time: T is 0 for every customer", false));
 	if (repeaters == 0)
 		PG_RETURN_DATUM(fit_result(fcinfo, 4, NULL, 0, customers,
-								   "no repeat purchases: x is 0 for every customer, so the purchase rate cannot be estimated"));
+								   "no repeat purchases: x is 0 for every customer, so the purchase rate cannot be estimated", false));
 
 	/* start: r = 1, alpha = mean T, a = b = 1 */
 	th[0] = 0;
@@ -1170,10 +1178,10 @@ cdp_bgnbd_final(PG_FUNCTION_ARGS)
 	th[2] = 0;
 	th[3] = 0;
 	fp = fit_prepare(st);
-	msg = fit_solve(bgnbd_negll, fp, 4, th, &negll, names, 2, pairs);
+	msg = fit_solve(bgnbd_negll, fp, 4, th, &negll, names, 2, pairs, &keep);
 	for (i = 0; i < 4; i++)
 		par[i] = exp(th[i]);
-	PG_RETURN_DATUM(fit_result(fcinfo, 4, par, -negll, customers, msg));
+	PG_RETURN_DATUM(fit_result(fcinfo, 4, par, -negll, customers, msg, keep));
 }
 
 /* Final of cdp.gammagamma_fit: the maximum-likelihood (p, q, gamma). */
@@ -1185,6 +1193,7 @@ cdp_gammagamma_final(PG_FUNCTION_ARGS)
 	static const int pairs[1][2] = {{1, 2}};
 	FitState   *st;
 	FitPrep    *fp;
+	bool		keep;
 	double		customers = 0,
 				summ = 0;
 	double		th[3],
@@ -1195,7 +1204,7 @@ cdp_gammagamma_final(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_DATUM(fit_result(fcinfo, 3, NULL, 0, 0,
-								   "no repeat buyers: the model needs customers with x > 0"));
+								   "no repeat buyers: the model needs customers with x > 0", false));
 	st = fit_check(PG_GETARG_BYTEA_P(0), FIT_KIND_GG);
 	fit_compact(st);
 	for (i = 0; i < st->nrows; i++)
@@ -1205,20 +1214,20 @@ cdp_gammagamma_final(PG_FUNCTION_ARGS)
 	}
 	if (customers == 0)
 		PG_RETURN_DATUM(fit_result(fcinfo, 3, NULL, 0, 0,
-								   "no repeat buyers: the model needs customers with x > 0"));
+								   "no repeat buyers: the model needs customers with x > 0", false));
 	if (st->nrows == 1)
 		PG_RETURN_DATUM(fit_result(fcinfo, 3, NULL, 0, customers,
-								   "all repeat buyers have the same x and mean spend: spend does not vary, so the model cannot be fitted"));
+								   "all repeat buyers have the same x and mean spend: spend does not vary, so the model cannot be fitted", false));
 
 	/* start: p = 1, q = 1, gamma = mean spend */
 	th[0] = 0;
 	th[1] = 0;
 	th[2] = log(summ / customers);
 	fp = fit_prepare(st);
-	msg = fit_solve(gg_negll, fp, 3, th, &negll, names, 1, pairs);
+	msg = fit_solve(gg_negll, fp, 3, th, &negll, names, 1, pairs, &keep);
 	for (i = 0; i < 3; i++)
 		par[i] = exp(th[i]);
-	PG_RETURN_DATUM(fit_result(fcinfo, 3, par, -negll, customers, msg));
+	PG_RETURN_DATUM(fit_result(fcinfo, 3, par, -negll, customers, msg, keep));
 }
 
 /* ---- per-customer quantities ---- */

@@ -157,10 +157,10 @@ COMMENT ON COLUMN cdp.rfm.r_score IS '1 + floor(5 * (profiles with an older last
 COMMENT ON COLUMN cdp.rfm.f_score IS '1 + floor(5 * (profiles with fewer orders) / profiles), ties equal';
 COMMENT ON COLUMN cdp.rfm.m_score IS '1 + floor(5 * (profiles with less spend) / profiles), ties equal';
 COMMENT ON COLUMN cdp.rfm.segment IS 'first row of cdp.rfm_segments whose ranges hold the scores, else Others';
-COMMENT ON COLUMN cdp.rfm.p_alive IS 'BG/NBD probability that the customer is still active (NULL when the fit failed)';
+COMMENT ON COLUMN cdp.rfm.p_alive IS 'BG/NBD probability that the customer is still active (NULL when the fit gave no parameters)';
 COMMENT ON COLUMN cdp.rfm.expected_purchases IS 'BG/NBD expected purchase days in the horizon after as_of (default 52 weeks; see cdp.clv_model)';
-COMMENT ON COLUMN cdp.rfm.expected_spend IS 'Gamma-Gamma expected spend per purchase day; the customer''s own spend per purchase day when the Gamma-Gamma fit failed';
-COMMENT ON COLUMN cdp.rfm.clv IS 'expected spend x expected purchases per 4-week period over the horizon, discounted at the annual rate (see cdp.clv_model); NULL when a fit failed';
+COMMENT ON COLUMN cdp.rfm.expected_spend IS 'Gamma-Gamma expected spend per purchase day; the customer''s own spend per purchase day when the Gamma-Gamma fit gave no parameters or q <= 1';
+COMMENT ON COLUMN cdp.rfm.clv IS 'expected spend x expected purchases per 4-week period over the horizon, discounted at the annual rate (see cdp.clv_model); NULL when the BG/NBD fit gave no parameters';
 
 CREATE TABLE cdp.clv_model (
     as_of            timestamptz PRIMARY KEY,
@@ -203,6 +203,8 @@ DECLARE
     bg     cdp.bgnbd_params;
     gg     cdp.gammagamma_params;
     wk     float8;
+    use_bg boolean;
+    use_gg boolean;
 BEGIN
     IF as_of IS NULL OR NOT isfinite(as_of) THEN
         RAISE EXCEPTION 'as_of must be a finite time, not %', coalesce(as_of::text, 'NULL')
@@ -271,10 +273,12 @@ BEGIN
             bg.r, bg.alpha, bg.a, bg.b, bg.loglik, bg.customers, bg.converged, bg.message,
             gg.p, gg.q, gg.gamma, gg.loglik, gg.customers, gg.converged, gg.message,
             unattributed_orders);
+    -- the models are used when they gave parameters: a converged fit, or
+    -- the best point on a boundary (converged = false with a message: the
+    -- data fit a limit of the model best, e.g. one drop-out chance for all);
     -- the expected spend needs a finite mean: q > 1
-    IF gg.converged AND gg.q OPERATOR(pg_catalog.<=) 1 THEN
-        gg.converged := false;
-    END IF;
+    use_bg := bg.r IS NOT NULL;
+    use_gg := gg.p IS NOT NULL AND gg.q OPERATOR(pg_catalog.>) 1;
 
     DELETE FROM cdp.rfm;
     INSERT INTO cdp.rfm (profile_id, first_purchase, last_purchase, recency_days, orders, purchase_days, monetary,
@@ -314,9 +318,9 @@ BEGIN
           FROM generate_series(1, 5) r(r), generate_series(1, 5) f(f), generate_series(1, 5) m(m)),
     valued AS (
         SELECT sc.*, g.segment,
-               CASE WHEN bg.converged THEN cdp.bgnbd_p_alive(bg.r, bg.alpha, bg.a, bg.b, sc.x, sc.t_x, sc.t_cal) END AS p_alive,
-               CASE WHEN bg.converged THEN cdp.bgnbd_expected_purchases(bg.r, bg.alpha, bg.a, bg.b, sc.x, sc.t_x, sc.t_cal, horizon_weeks) END AS expected_purchases,
-               CASE WHEN gg.converged THEN cdp.gammagamma_expected_spend(gg.p, gg.q, gg.gamma, sc.x, sc.mean_repeat_spend)
+               CASE WHEN use_bg THEN cdp.bgnbd_p_alive(bg.r, bg.alpha, bg.a, bg.b, sc.x, sc.t_x, sc.t_cal) END AS p_alive,
+               CASE WHEN use_bg THEN cdp.bgnbd_expected_purchases(bg.r, bg.alpha, bg.a, bg.b, sc.x, sc.t_x, sc.t_cal, horizon_weeks) END AS expected_purchases,
+               CASE WHEN use_gg THEN cdp.gammagamma_expected_spend(gg.p, gg.q, gg.gamma, sc.x, sc.mean_repeat_spend)
                     -- without a Gamma-Gamma fit: the customer's own spend per purchase day
                     ELSE sc.spend OPERATOR(pg_catalog./) sc.purchase_days END AS expected_spend
           FROM scored sc
@@ -324,7 +328,7 @@ BEGIN
                        AND g.m OPERATOR(pg_catalog.=) sc.m_score)
     SELECT v.profile_id, v.first_purchase, v.last_purchase, v.recency_days, v.orders, v.purchase_days, v.spend,
            v.r_score, v.f_score, v.m_score, v.segment, v.p_alive, v.expected_purchases, v.expected_spend,
-           CASE WHEN bg.converged AND v.expected_spend IS NOT NULL
+           CASE WHEN use_bg AND v.expected_spend IS NOT NULL
                 THEN cdp.clv(bg.r, bg.alpha, bg.a, bg.b, v.x, v.t_x, v.t_cal, v.expected_spend, horizon_weeks, wk, 4) END,
            refresh_rfm.as_of
       FROM valued v
