@@ -11,12 +11,14 @@
  * a bytea (sorted and merged whenever the buffer fills), so the state is
  * concrete, combinable and PARALLEL SAFE, and the fit evaluates the
  * likelihood once per distinct row instead of once per customer; the Gamma
- * function terms that depend only on x are computed once per distinct x.
- * The optimiser is Nelder-Mead on the logarithms of the parameters (so they
- * stay positive), restarted from the best point until it stops improving.
- * Fits never return NaN: on data that cannot identify the model (no rows,
- * no repeat purchases, no observation time, a parameter running off to 0 or
- * infinity) they return NULL parameters, converged = false and a message.
+ * and digamma terms that depend only on x are computed once per distinct x,
+ * log(alpha + t) once per distinct time.  The optimiser is BFGS on the
+ * logarithms of the parameters (so they stay positive) with the analytic
+ * gradient; Nelder-Mead with restarts is the fallback when BFGS fails or
+ * ends on a boundary.  Fits never return NaN: on data that cannot identify
+ * the model (no rows, no repeat purchases, no observation time, a parameter
+ * running off to 0 or infinity, or a "maximum" that is one end of a flat
+ * ridge) they return NULL parameters, converged = false and a message.
  */
 #include "postgres.h"
 
@@ -307,6 +309,150 @@ cdp_fit_combine(PG_FUNCTION_ARGS)
 
 /* ---- likelihoods ---- */
 
+/*
+ * The fits evaluate the likelihood over a "prepared" histogram: the distinct
+ * rows grouped by x (they are sorted by x), and for BG/NBD the distinct
+ * times (t_x and T values) numbered, so that log(alpha + t) is computed once
+ * per distinct time and the Gamma-function terms once per distinct x.  Each
+ * evaluation also returns the analytic gradient for BFGS.
+ */
+typedef struct FitPrep
+{
+	int			nrows;
+	int			ngroups;
+	int		   *gstart;			/* ngroups + 1 row offsets of the x groups */
+	double	   *gx;				/* x of each group */
+	double	   *gn;				/* customers in each group */
+	double	   *n;				/* customers per row */
+	int		   *itx;			/* BG/NBD: index of t_x in tv */
+	int		   *iT;				/* BG/NBD: index of T in tv */
+	int			ntv;
+	double	   *tv;				/* BG/NBD: distinct times */
+	double	   *lt;				/* scratch: log(alpha + tv) */
+	double	   *it;				/* scratch: 1 / (alpha + tv) */
+	double	   *mx;				/* Gamma-Gamma: m * x per row */
+	double		s1;				/* Gamma-Gamma: sum n x (log m + log x) */
+	double		s0;				/* Gamma-Gamma: sum n log m */
+} FitPrep;
+
+/* objective: negative log-likelihood at log-parameters th; grad if not NULL */
+typedef double (*objective) (const double *th, FitPrep *fp, double *grad);
+
+/* Digamma for x > 0: recurrence up to 6, then the asymptotic series. */
+static double
+digamma(double x)
+{
+	double		r = 0,
+				f;
+
+	if (!(x > 0) || isinf(x))
+		return isinf(x) ? INFINITY : NAN;
+	while (x < 6)
+	{
+		r -= 1 / x;
+		x += 1;
+	}
+	f = 1 / (x * x);
+	return r + log(x) - 0.5 / x -
+		f * (1.0 / 12 - f * (1.0 / 120 - f * (1.0 / 252 - f * (1.0 / 240 - f * (1.0 / 132)))));
+}
+
+/* qsort comparator for doubles. */
+static int
+dbl_cmp(const void *pa, const void *pb)
+{
+	double		a = *(const double *) pa,
+				b = *(const double *) pb;
+
+	return a < b ? -1 : (a > b ? 1 : 0);
+}
+
+/* Index of v in the sorted distinct array tv (v is in it). */
+static int
+tv_index(const double *tv, int ntv, double v)
+{
+	int			lo = 0,
+				hi = ntv - 1;
+
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (tv[mid] < v)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Groups the compacted rows of st by x; BG/NBD also numbers the distinct times. */
+static FitPrep *
+fit_prepare(const FitState *st)
+{
+	FitPrep    *fp = palloc0(sizeof(FitPrep));
+	int			i,
+				g = 0;
+
+	fp->nrows = st->nrows;
+	fp->gstart = palloc(sizeof(int) * (st->nrows + 1));
+	fp->gx = palloc(sizeof(double) * st->nrows);
+	fp->gn = palloc0(sizeof(double) * st->nrows);
+	fp->n = palloc(sizeof(double) * st->nrows);
+	for (i = 0; i < st->nrows; i++)
+	{
+		if (i == 0 || st->rows[i].k[0] != st->rows[i - 1].k[0])
+		{
+			fp->gstart[g] = i;
+			fp->gx[g++] = st->rows[i].k[0];
+		}
+		fp->gn[g - 1] += st->rows[i].n;
+		fp->n[i] = st->rows[i].n;
+	}
+	fp->ngroups = g;
+	fp->gstart[g] = st->nrows;
+
+	if (st->kind == FIT_KIND_BGNBD)
+	{
+		int			m = 0;
+
+		fp->tv = palloc(sizeof(double) * 2 * st->nrows);
+		for (i = 0; i < st->nrows; i++)
+		{
+			fp->tv[2 * i] = st->rows[i].k[1];
+			fp->tv[2 * i + 1] = st->rows[i].k[2];
+		}
+		qsort(fp->tv, 2 * st->nrows, sizeof(double), dbl_cmp);
+		for (i = 0; i < 2 * st->nrows; i++)
+			if (m == 0 || fp->tv[i] != fp->tv[m - 1])
+				fp->tv[m++] = fp->tv[i];
+		fp->ntv = m;
+		fp->lt = palloc(sizeof(double) * m);
+		fp->it = palloc(sizeof(double) * m);
+		fp->itx = palloc(sizeof(int) * st->nrows);
+		fp->iT = palloc(sizeof(int) * st->nrows);
+		for (i = 0; i < st->nrows; i++)
+		{
+			fp->itx[i] = tv_index(fp->tv, m, st->rows[i].k[1]);
+			fp->iT[i] = tv_index(fp->tv, m, st->rows[i].k[2]);
+		}
+	}
+	else
+	{
+		fp->mx = palloc(sizeof(double) * st->nrows);
+		for (i = 0; i < st->nrows; i++)
+		{
+			double		x = st->rows[i].k[0],
+						lm = log(st->rows[i].k[1]);
+
+			fp->mx[i] = st->rows[i].k[1] * x;
+			fp->s1 += st->rows[i].n * x * (lm + log(x));
+			fp->s0 += st->rows[i].n * lm;
+		}
+	}
+	return fp;
+}
+
 /* log(exp(u) + exp(v)) without overflow. */
 static inline double
 logaddexp(double u, double v)
@@ -321,95 +467,375 @@ logaddexp(double u, double v)
 	return u + log1p(exp(v - u));
 }
 
-/* Negative BG/NBD log-likelihood at log-parameters th = log(r, alpha, a, b). */
+/*
+ * Negative BG/NBD log-likelihood at th = log(r, alpha, a, b), and its
+ * gradient in th.  Per customer
+ *   LL = lnG(r+x) - lnG(r) + r ln alpha + lnG(a+b) + lnG(b+x) - lnG(b)
+ *        - lnG(a+b+x) + ln(A + [x>0] B),
+ *   A = (alpha+T)^-(r+x),  B = a/(b+x-1) (alpha+t_x)^-(r+x);
+ * with w = B / (A + B) the partial derivatives are
+ *   d/dr     = psi(r+x) - psi(r) + ln alpha - (1-w) ln(alpha+T) - w ln(alpha+t_x)
+ *   d/dalpha = r/alpha - (r+x) ((1-w)/(alpha+T) + w/(alpha+t_x))
+ *   d/da     = psi(a+b) - psi(a+b+x) + w/a
+ *   d/db     = psi(a+b) + psi(b+x) - psi(b) - psi(a+b+x) - w/(b+x-1).
+ */
 static double
-bgnbd_negll(const double *th, const FitState *st)
+bgnbd_negll(const double *th, FitPrep *fp, double *grad)
 {
 	double		r = exp(th[0]),
 				alpha = exp(th[1]),
 				a = exp(th[2]),
 				b = exp(th[3]);
 	double		ll = 0,
-				lnalpha = log(alpha);
-	double		cur_x = -1,
-				gx = 0,
-				lnodds = 0;
+				lnalpha = th[1],
+				lna = th[2];
 	double		lg_r = lgamma(r),
 				lg_b = lgamma(b),
-				lg_ab = lgamma(a + b),
-				lna = log(a);
-	int			i;
+				lg_ab = lgamma(a + b);
+	double		ps_r = 0,
+				ps_b = 0,
+				ps_ab = 0;
+	double		gr = 0,
+				galpha = 0,
+				ga = 0,
+				gb = 0;
+	int			g,
+				i;
 
-	for (i = 0; i < st->nrows; i++)
+	if (!isfinite(r) || !isfinite(alpha) || !isfinite(a) || !isfinite(b) ||
+		r <= 0 || alpha <= 0 || a <= 0 || b <= 0)
+		return INFINITY;
+	for (i = 0; i < fp->ntv; i++)
 	{
-		const FitRow *row = &st->rows[i];
-		double		x = row->k[0],
-					tx = row->k[1],
-					T = row->k[2];
-		double		l;
+		fp->lt[i] = log(alpha + fp->tv[i]);
+		fp->it[i] = 1 / (alpha + fp->tv[i]);
+	}
+	if (grad)
+	{
+		ps_r = digamma(r);
+		ps_b = digamma(b);
+		ps_ab = digamma(a + b);
+	}
+	for (g = 0; g < fp->ngroups; g++)
+	{
+		double		x = fp->gx[g],
+					rx = r + x,
+					c,
+					lnodds = 0,
+					s_l = 0,
+					s_i = 0,
+					s_w = 0,
+					s_ll = 0;
 
-		if (x != cur_x)
-		{
-			/* ln A1 + ln A2 depend on x only: once per distinct x */
-			cur_x = x;
-			gx = lgamma(r + x) - lg_r + r * lnalpha +
-				lg_ab + lgamma(b + x) - lg_b - lgamma(a + b + x);
-			lnodds = x > 0 ? lna - log(b + x - 1) : 0;
-		}
-		l = -(r + x) * log(alpha + T);
+		/* the terms that depend on x only */
+		c = lgamma(rx) - lg_r + r * lnalpha +
+			lg_ab + lgamma(b + x) - lg_b - lgamma(a + b + x);
 		if (x > 0)
-			l = logaddexp(l, lnodds - (r + x) * log(alpha + tx));
-		ll += row->n * (gx + l);
+			lnodds = lna - log(b + x - 1);
+		for (i = fp->gstart[g]; i < fp->gstart[g + 1]; i++)
+		{
+			double		n = fp->n[i],
+						l1 = -rx * fp->lt[fp->iT[i]];
+
+			if (x > 0)
+			{
+				double		l2 = lnodds - rx * fp->lt[fp->itx[i]],
+							l = logaddexp(l1, l2),
+							w = exp(l2 - l);
+
+				s_ll += n * l;
+				if (grad)
+				{
+					s_l += n * ((1 - w) * fp->lt[fp->iT[i]] + w * fp->lt[fp->itx[i]]);
+					s_i += n * ((1 - w) * fp->it[fp->iT[i]] + w * fp->it[fp->itx[i]]);
+					s_w += n * w;
+				}
+			}
+			else
+			{
+				s_ll += n * l1;
+				if (grad)
+				{
+					s_l += n * fp->lt[fp->iT[i]];
+					s_i += n * fp->it[fp->iT[i]];
+				}
+			}
+		}
+		ll += fp->gn[g] * c + s_ll;
+		if (grad)
+		{
+			double		ps_abx = digamma(a + b + x),
+						gn = fp->gn[g];
+
+			gr += gn * (digamma(rx) - ps_r + lnalpha) - s_l;
+			galpha += gn * r / alpha - rx * s_i;
+			ga += gn * (ps_ab - ps_abx) + (x > 0 ? s_w / a : 0);
+			gb += gn * (ps_ab + digamma(b + x) - ps_b - ps_abx) -
+				(x > 0 ? s_w / (b + x - 1) : 0);
+		}
 	}
 	if (isnan(ll) || isinf(ll))
 		return INFINITY;
+	if (grad)
+	{
+		/* d(-LL)/d(log p) = -p dLL/dp */
+		grad[0] = -r * gr;
+		grad[1] = -alpha * galpha;
+		grad[2] = -a * ga;
+		grad[3] = -b * gb;
+	}
 	return -ll;
 }
 
-/* Negative Gamma-Gamma log-likelihood at log-parameters log(p, q, gamma). */
+/*
+ * Negative Gamma-Gamma log-likelihood at th = log(p, q, gamma) and its
+ * gradient.  Per repeat buyer with x repeat purchases of mean m
+ *   LL = lnG(px+q) - lnG(px) - lnG(q) + q ln gamma + (px-1) ln m + px ln x
+ *        - (px+q) ln(gamma + m x),
+ * where the sum of (px-1) ln m + px ln x over customers is p s1 - s0.
+ */
 static double
-gg_negll(const double *th, const FitState *st)
+gg_negll(const double *th, FitPrep *fp, double *grad)
 {
 	double		p = exp(th[0]),
 				q = exp(th[1]),
-				g = exp(th[2]);
-	double		ll = 0,
-				base = -lgamma(q) + q * log(g);
-	double		cur_x = -1,
-				gx = 0,
-				px = 0;
-	int			i;
+				gam = exp(th[2]);
+	double		ll,
+				lng = th[2],
+				lgq = lgamma(q),
+				ps_q = 0,
+				gp = 0,
+				gq = 0,
+				gg = 0;
+	int			g,
+				i;
 
-	for (i = 0; i < st->nrows; i++)
+	if (!isfinite(p) || !isfinite(q) || !isfinite(gam) || p <= 0 || q <= 0 || gam <= 0)
+		return INFINITY;
+	ll = p * fp->s1 - fp->s0;
+	if (grad)
 	{
-		const FitRow *row = &st->rows[i];
-		double		x = row->k[0],
-					m = row->k[1];
+		ps_q = digamma(q);
+		gp = fp->s1;
+	}
+	for (g = 0; g < fp->ngroups; g++)
+	{
+		double		x = fp->gx[g],
+					px = p * x,
+					gn = fp->gn[g],
+					s_l = 0,
+					s_i = 0;
 
-		if (x != cur_x)
+		for (i = fp->gstart[g]; i < fp->gstart[g + 1]; i++)
 		{
-			/* rows are sorted by x: the Gamma terms once per distinct x */
-			cur_x = x;
-			px = p * x;
-			gx = lgamma(px + q) - lgamma(px) + base + px * log(x);
+			double		d = gam + fp->mx[i];
+
+			s_l += fp->n[i] * log(d);
+			if (grad)
+				s_i += fp->n[i] / d;
 		}
-		ll += row->n * (gx + (px - 1) * log(m) - (px + q) * log(g + m * x));
+		ll += gn * (lgamma(px + q) - lgamma(px) - lgq + q * lng) - (px + q) * s_l;
+		if (grad)
+		{
+			double		ps_pxq = digamma(px + q);
+
+			gp += gn * x * (ps_pxq - digamma(px)) - x * s_l;
+			gq += gn * (ps_pxq - ps_q + lng) - s_l;
+			gg += gn * q / gam - (px + q) * s_i;
+		}
 	}
 	if (isnan(ll) || isinf(ll))
 		return INFINITY;
+	if (grad)
+	{
+		grad[0] = -p * gp;
+		grad[1] = -q * gq;
+		grad[2] = -gam * gg;
+	}
 	return -ll;
 }
 
-typedef double (*objective) (const double *th, const FitState *st);
-
 #define NM_MAXDIM 4
+
+/* result of bfgs() */
+#define BFGS_CONVERGED 0
+#define BFGS_BOUNDARY 1			/* a parameter ran beyond any sensible value */
+#define BFGS_FAILED 2
+
+/*
+ * BFGS on th (updated in place) with the analytic gradient and a
+ * backtracking (Armijo) line search; *fmin gets the objective at th.
+ * Converged when the largest gradient component is below 1e-8 (|f| + 1),
+ * or when no step can lower f any more and the gradient is below 1e-5
+ * (|f| + 1) (the minimum is found to machine precision).
+ */
+static int
+bfgs(objective f, FitPrep *fp, int dim, double *th, double *fmin)
+{
+	double		H[NM_MAXDIM][NM_MAXDIM];
+	double		g[NM_MAXDIM],
+				gn[NM_MAXDIM],
+				d[NM_MAXDIM],
+				xn[NM_MAXDIM],
+				s[NM_MAXDIM],
+				y[NM_MAXDIM],
+				Hy[NM_MAXDIM];
+	double		fx,
+				fn = 0;
+	int			i,
+				j,
+				iter;
+	bool		fresh = true;
+
+	fx = f(th, fp, g);
+	*fmin = fx;
+	if (!isfinite(fx))
+		return BFGS_FAILED;
+	for (i = 0; i < dim; i++)
+	{
+		if (!isfinite(g[i]))
+			return BFGS_FAILED;
+		for (j = 0; j < dim; j++)
+			H[i][j] = i == j ? 1 : 0;
+	}
+	for (iter = 0; iter < 1000; iter++)
+	{
+		double		gmax = 0,
+					slope = 0,
+					dmax = 0,
+					step = 1,
+					sy = 0,
+					yHy = 0;
+		bool		ok = false;
+
+		CHECK_FOR_INTERRUPTS();
+		for (i = 0; i < dim; i++)
+			gmax = Max(gmax, fabs(g[i]));
+		if (gmax <= 1e-8 * (fabs(fx) + 1))
+			break;
+		/* beyond any sensible value: the caller reports the boundary */
+		for (j = 0; j < dim; j++)
+			if (fabs(th[j]) > FIT_LOG_BOUND + 2)
+				return BFGS_BOUNDARY;
+		for (i = 0; i < dim; i++)
+		{
+			d[i] = 0;
+			for (j = 0; j < dim; j++)
+				d[i] -= H[i][j] * g[j];
+			slope += d[i] * g[i];
+		}
+		if (!(slope < 0))
+		{
+			/* not a descent direction: restart from steepest descent */
+			for (i = 0; i < dim; i++)
+			{
+				for (j = 0; j < dim; j++)
+					H[i][j] = i == j ? 1 : 0;
+				d[i] = -g[i];
+			}
+			slope = 0;
+			for (i = 0; i < dim; i++)
+				slope -= g[i] * g[i];
+			fresh = true;
+		}
+		/* at most 2 in any log-parameter per step */
+		for (i = 0; i < dim; i++)
+			dmax = Max(dmax, fabs(d[i]));
+		if (dmax > 2)
+			step = 2 / dmax;
+		for (j = 0; j < 60; j++)
+		{
+			for (i = 0; i < dim; i++)
+				xn[i] = th[i] + step * d[i];
+			fn = f(xn, fp, NULL);
+			if (isfinite(fn) && fn <= fx + 1e-4 * step * slope)
+			{
+				ok = true;
+				break;
+			}
+			step *= 0.5;
+		}
+		if (!ok)
+		{
+			if (gmax <= 1e-5 * (fabs(fx) + 1))
+				break;
+			for (j = 0; j < dim; j++)
+				if (fabs(th[j]) > FIT_LOG_BOUND)
+				{
+					/* stuck on a ridge running off to 0 or infinity */
+					*fmin = fx;
+					return BFGS_BOUNDARY;
+				}
+			if (!fresh)
+			{
+				/* a stale curvature estimate: retry from steepest descent */
+				for (i = 0; i < dim; i++)
+					for (j = 0; j < dim; j++)
+						H[i][j] = i == j ? 1 : 0;
+				fresh = true;
+				continue;
+			}
+			return BFGS_FAILED;
+		}
+		fn = f(xn, fp, gn);
+		for (i = 0; i < dim; i++)
+			if (!isfinite(gn[i]))
+				return BFGS_FAILED;
+		for (i = 0; i < dim; i++)
+		{
+			s[i] = xn[i] - th[i];
+			y[i] = gn[i] - g[i];
+			sy += s[i] * y[i];
+		}
+		if (sy > 1e-12)
+		{
+			/* first step: scale the identity to the curvature seen */
+			if (fresh)
+			{
+				double		yy = 0;
+
+				for (i = 0; i < dim; i++)
+					yy += y[i] * y[i];
+				for (i = 0; i < dim; i++)
+					H[i][i] = sy / yy;
+				fresh = false;
+			}
+			for (i = 0; i < dim; i++)
+			{
+				Hy[i] = 0;
+				for (j = 0; j < dim; j++)
+					Hy[i] += H[i][j] * y[j];
+				yHy += y[i] * Hy[i];
+			}
+			/* H += (1 + y'Hy/s'y) ss'/s'y - (Hy s' + s y'H)/s'y */
+			for (i = 0; i < dim; i++)
+				for (j = 0; j < dim; j++)
+					H[i][j] += (1 + yHy / sy) * s[i] * s[j] / sy -
+						(Hy[i] * s[j] + s[i] * Hy[j]) / sy;
+		}
+		memcpy(th, xn, sizeof(double) * dim);
+		memcpy(g, gn, sizeof(double) * dim);
+		fx = fn;
+		*fmin = fx;
+	}
+	*fmin = fx;
+	if (iter >= 1000)
+	{
+		for (j = 0; j < dim; j++)
+			if (fabs(th[j]) > FIT_LOG_BOUND)
+				return BFGS_BOUNDARY;
+		return BFGS_FAILED;
+	}
+	return BFGS_CONVERGED;
+}
 
 /*
  * Nelder-Mead from th (updated in place to the best point) with an initial
- * step in every coordinate; returns the objective at th.
+ * step in every coordinate; returns the objective at th.  The fallback when
+ * BFGS fails.
  */
 static double
-nelder_mead(objective f, const FitState *st, int dim, double *th, double step)
+nelder_mead(objective f, FitPrep *fp, int dim, double *th, double step)
 {
 	double		s[NM_MAXDIM + 1][NM_MAXDIM];
 	double		fv[NM_MAXDIM + 1];
@@ -424,7 +850,7 @@ nelder_mead(objective f, const FitState *st, int dim, double *th, double step)
 	{
 		for (j = 0; j < dim; j++)
 			s[i][j] = th[j] + (i == j + 1 ? step : 0);
-		fv[i] = f(s[i], st);
+		fv[i] = f(s[i], fp, NULL);
 	}
 	for (iter = 0; iter < 20000; iter++)
 	{
@@ -466,14 +892,14 @@ nelder_mead(objective f, const FitState *st, int dim, double *th, double step)
 			c[j] /= dim;
 			xr[j] = c[j] + (c[j] - s[hi][j]);
 		}
-		fr = f(xr, st);
+		fr = f(xr, fp, NULL);
 		if (fr < fv[lo])
 		{
 			double		fe;
 
 			for (j = 0; j < dim; j++)
 				xe[j] = c[j] + 2 * (c[j] - s[hi][j]);
-			fe = f(xe, st);
+			fe = f(xe, fp, NULL);
 			if (fe < fr)
 			{
 				memcpy(s[hi], xe, sizeof(double) * dim);
@@ -497,7 +923,7 @@ nelder_mead(objective f, const FitState *st, int dim, double *th, double step)
 
 			for (j = 0; j < dim; j++)
 				xe[j] = outside ? c[j] + 0.5 * (xr[j] - c[j]) : c[j] + 0.5 * (s[hi][j] - c[j]);
-			fc = f(xe, st);
+			fc = f(xe, fp, NULL);
 			if (fc < (outside ? fr : fv[hi]))
 			{
 				memcpy(s[hi], xe, sizeof(double) * dim);
@@ -512,7 +938,7 @@ nelder_mead(objective f, const FitState *st, int dim, double *th, double step)
 						continue;
 					for (j = 0; j < dim; j++)
 						s[i][j] = s[lo][j] + 0.5 * (s[i][j] - s[lo][j]);
-					fv[i] = f(s[i], st);
+					fv[i] = f(s[i], fp, NULL);
 				}
 			}
 		}
@@ -527,19 +953,36 @@ done:
 }
 
 /*
- * Minimises f from th with restarts until a restart improves by less than
- * 1e-10 (relative); returns the minimum, th holds the arg min.
+ * Minimises f from th: BFGS (unless *nm is already true), and when that
+ * fails Nelder-Mead with restarts until a restart improves by less than
+ * 1e-10 (relative), setting *nm; returns the minimum, th holds the arg min.
  */
 static double
-minimise(objective f, const FitState *st, int dim, double *th)
+minimise(objective f, FitPrep *fp, int dim, double *th, bool *nm)
 {
-	double		best = nelder_mead(f, st, dim, th, 1.0);
+	double		start[NM_MAXDIM],
+				bth[NM_MAXDIM],
+				best,
+				bv = INFINITY,
+				v;
 	int			k;
 
+	memcpy(start, th, sizeof(double) * dim);
+	if (!*nm)
+	{
+		k = bfgs(f, fp, dim, th, &bv);
+		elog(DEBUG2, "cdp model fit: BFGS status %d, f %.10g", k, bv);
+		if (k != BFGS_FAILED)
+			return bv;
+	}
+	*nm = true;
+	/* keep the better of where BFGS stopped and what Nelder-Mead finds */
+	memcpy(bth, th, sizeof(double) * dim);
+	memcpy(th, start, sizeof(double) * dim);
+	best = nelder_mead(f, fp, dim, th, 1.0);
 	for (k = 0; k < 20; k++)
 	{
-		double		v = nelder_mead(f, st, dim, th, k % 2 == 0 ? 0.1 : 0.5);
-
+		v = nelder_mead(f, fp, dim, th, k % 2 == 0 ? 0.1 : 0.5);
 		if (!(v < best - 1e-10 * (fabs(best) + 1e-10)))
 		{
 			best = Min(best, v);
@@ -548,14 +991,66 @@ minimise(objective f, const FitState *st, int dim, double *th)
 		}
 		best = Min(best, v);
 	}
+	elog(DEBUG2, "cdp model fit: Nelder-Mead f %.10g", best);
+	if (bv < best)
+	{
+		memcpy(th, bth, sizeof(double) * dim);
+		return bv;
+	}
 	return best;
 }
 
-/* Builds the result row: params (NULL when failed), loglik, customers, converged, message. */
+/*
+ * A maximum on the boundary of the parameter space: returns why when the
+ * likelihood does not fall by more than a small tolerance when a parameter
+ * (or a pair that can run off together while a ratio stays fixed) is moved
+ * a factor e^4 in either direction from the optimum th, else NULL.  Such a
+ * "maximum" is a point on a ridge that continues to 0 or infinity, e.g. a
+ * -> 0, b -> infinity in BG/NBD on data without drop-out.
+ */
+static const char *
+fit_boundary(objective f, FitPrep *fp, int dim, const double *th, double fmin,
+			 const char *const *names, int npairs, const int (*pairs)[2])
+{
+	double		tol = 1e-3 + 1e-9 * fabs(fmin);
+	int			k,
+				sgn,
+				i;
+
+	for (k = 0; k < dim + npairs; k++)
+		for (sgn = 1; sgn >= -1; sgn -= 2)
+		{
+			double		t[NM_MAXDIM];
+			/* probe first in the direction the parameter already leans */
+			int			dir = (k < dim && th[k] < 0) ? -sgn : sgn;
+
+			memcpy(t, th, sizeof(double) * dim);
+			if (k < dim)
+				t[k] += 4 * dir;
+			else
+				for (i = 0; i < 2; i++)
+					t[pairs[k - dim][i]] += 4 * dir;
+			if (!(f(t, fp, NULL) > fmin + tol))
+			{
+				if (k < dim)
+					return psprintf("no maximum: the likelihood stays as high with %s running to %s (a limit of the model fits best; the parameters are the best point found)",
+									names[k], dir > 0 ? "infinity" : "zero");
+				return psprintf("no maximum: the likelihood stays as high with %s and %s both running to %s (a limit of the model fits best; the parameters are the best point found)",
+								names[pairs[k - dim][0]], names[pairs[k - dim][1]],
+								dir > 0 ? "infinity" : "zero");
+			}
+		}
+	return NULL;
+}
+
+/* Builds the result row: params (NULL when failed unless keep), loglik, customers, converged, message. */
 static Datum
 fit_result(FunctionCallInfo fcinfo, int np, const double *par, double loglik,
-		   double customers, const char *message)
+		   double customers, const char *message, bool keep)
 {
+	/* keep: parameters and loglik are shown despite the message */
+	bool		hide = message != NULL && !(keep && par != NULL);
+
 	TupleDesc	tupdesc;
 	Datum		values[8];
 	bool		nulls[8] = {false};
@@ -566,11 +1061,11 @@ fit_result(FunctionCallInfo fcinfo, int np, const double *par, double loglik,
 	tupdesc = BlessTupleDesc(tupdesc);
 	for (i = 0; i < np; i++)
 	{
-		values[i] = Float8GetDatum(message ? 0 : par[i]);
-		nulls[i] = message != NULL;
+		values[i] = Float8GetDatum(hide ? 0 : par[i]);
+		nulls[i] = hide;
 	}
 	values[np] = Float8GetDatum(loglik);
-	nulls[np] = message != NULL;
+	nulls[np] = hide;
 	values[np + 1] = Int64GetDatum((int64) customers);
 	values[np + 2] = BoolGetDatum(message == NULL);
 	if (message)
@@ -595,12 +1090,57 @@ fit_judge(int np, const double *th, double negll, const char *const *names)
 	return NULL;
 }
 
+/*
+ * Fits from th (updated to the arg min, *negll to the minimum); returns NULL
+ * or why the fit failed, with *keep true when th is still worth reporting
+ * (the best point on a flat ridge, not a parameter beyond any sensible
+ * value).  When BFGS ends on a boundary or a flat ridge (it
+ * can stop on a plateau where the gradient vanishes, e.g. a -> 0 in
+ * BG/NBD), Nelder-Mead from the same start gets a second chance and the
+ * better point is judged.
+ */
+static const char *
+fit_solve(objective f, FitPrep *fp, int dim, double *th, double *negll,
+		  const char *const *names, int npairs, const int (*pairs)[2], bool *keep)
+{
+	double		start[NM_MAXDIM],
+				th2[NM_MAXDIM],
+				v2;
+	bool		nm = false;
+	const char *msg;
+
+	memcpy(start, th, sizeof(double) * dim);
+	*negll = minimise(f, fp, dim, th, &nm);
+	msg = fit_judge(dim, th, *negll, names);
+	*keep = false;
+	if (msg == NULL)
+		*keep = (msg = fit_boundary(f, fp, dim, th, *negll, names, npairs, pairs)) != NULL;
+	if (msg == NULL || nm)
+		return msg;
+	memcpy(th2, start, sizeof(double) * dim);
+	nm = true;
+	v2 = minimise(f, fp, dim, th2, &nm);
+	if (!(v2 < *negll))
+		return msg;
+	memcpy(th, th2, sizeof(double) * dim);
+	*negll = v2;
+	msg = fit_judge(dim, th, *negll, names);
+	*keep = false;
+	if (msg == NULL)
+		*keep = (msg = fit_boundary(f, fp, dim, th, *negll, names, npairs, pairs)) != NULL;
+	return msg;
+}
+
 /* Final of cdp.bgnbd_fit: the maximum-likelihood (r, alpha, a, b). */
 Datum
 cdp_bgnbd_final(PG_FUNCTION_ARGS)
 {
 	static const char *const names[] = {"r", "alpha", "a", "b"};
+	/* r, alpha -> infinity: no rate heterogeneity; a, b: none in drop-out */
+	static const int pairs[2][2] = {{0, 1}, {2, 3}};
 	FitState   *st;
+	FitPrep    *fp;
+	bool		keep;
 	double		customers = 0,
 				repeaters = 0,
 				maxT = 0,
@@ -612,7 +1152,7 @@ cdp_bgnbd_final(PG_FUNCTION_ARGS)
 	int			i;
 
 	if (PG_ARGISNULL(0))
-		PG_RETURN_DATUM(fit_result(fcinfo, 4, NULL, 0, 0, "no customers"));
+		PG_RETURN_DATUM(fit_result(fcinfo, 4, NULL, 0, 0, "no customers", false));
 	st = fit_check(PG_GETARG_BYTEA_P(0), FIT_KIND_BGNBD);
 	fit_compact(st);
 	for (i = 0; i < st->nrows; i++)
@@ -624,24 +1164,24 @@ cdp_bgnbd_final(PG_FUNCTION_ARGS)
 		sumT += st->rows[i].n * st->rows[i].k[2];
 	}
 	if (customers == 0)
-		PG_RETURN_DATUM(fit_result(fcinfo, 4, NULL, 0, 0, "no customers"));
+		PG_RETURN_DATUM(fit_result(fcinfo, 4, NULL, 0, 0, "no customers", false));
 	if (maxT == 0)
 		PG_RETURN_DATUM(fit_result(fcinfo, 4, NULL, 0, customers,
-								   "no observation time: T is 0 for every customer"));
+								   "no observation time: T is 0 for every customer", false));
 	if (repeaters == 0)
 		PG_RETURN_DATUM(fit_result(fcinfo, 4, NULL, 0, customers,
-								   "no repeat purchases: x is 0 for every customer, so the purchase rate cannot be estimated"));
+								   "no repeat purchases: x is 0 for every customer, so the purchase rate cannot be estimated", false));
 
 	/* start: r = 1, alpha = mean T, a = b = 1 */
 	th[0] = 0;
 	th[1] = log(Max(sumT / customers, 1e-6));
 	th[2] = 0;
 	th[3] = 0;
-	negll = minimise(bgnbd_negll, st, 4, th);
-	msg = fit_judge(4, th, negll, names);
+	fp = fit_prepare(st);
+	msg = fit_solve(bgnbd_negll, fp, 4, th, &negll, names, 2, pairs, &keep);
 	for (i = 0; i < 4; i++)
 		par[i] = exp(th[i]);
-	PG_RETURN_DATUM(fit_result(fcinfo, 4, par, -negll, customers, msg));
+	PG_RETURN_DATUM(fit_result(fcinfo, 4, par, -negll, customers, msg, keep));
 }
 
 /* Final of cdp.gammagamma_fit: the maximum-likelihood (p, q, gamma). */
@@ -649,7 +1189,11 @@ Datum
 cdp_gammagamma_final(PG_FUNCTION_ARGS)
 {
 	static const char *const names[] = {"p", "q", "gamma"};
+	/* q, gamma -> infinity: no heterogeneity in the customers' mean spend */
+	static const int pairs[1][2] = {{1, 2}};
 	FitState   *st;
+	FitPrep    *fp;
+	bool		keep;
 	double		customers = 0,
 				summ = 0;
 	double		th[3],
@@ -660,7 +1204,7 @@ cdp_gammagamma_final(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_DATUM(fit_result(fcinfo, 3, NULL, 0, 0,
-								   "no repeat buyers: the model needs customers with x > 0"));
+								   "no repeat buyers: the model needs customers with x > 0", false));
 	st = fit_check(PG_GETARG_BYTEA_P(0), FIT_KIND_GG);
 	fit_compact(st);
 	for (i = 0; i < st->nrows; i++)
@@ -670,20 +1214,20 @@ cdp_gammagamma_final(PG_FUNCTION_ARGS)
 	}
 	if (customers == 0)
 		PG_RETURN_DATUM(fit_result(fcinfo, 3, NULL, 0, 0,
-								   "no repeat buyers: the model needs customers with x > 0"));
+								   "no repeat buyers: the model needs customers with x > 0", false));
 	if (st->nrows == 1)
 		PG_RETURN_DATUM(fit_result(fcinfo, 3, NULL, 0, customers,
-								   "all repeat buyers have the same x and mean spend: spend does not vary, so the model cannot be fitted"));
+								   "all repeat buyers have the same x and mean spend: spend does not vary, so the model cannot be fitted", false));
 
 	/* start: p = 1, q = 1, gamma = mean spend */
 	th[0] = 0;
 	th[1] = 0;
 	th[2] = log(summ / customers);
-	negll = minimise(gg_negll, st, 3, th);
-	msg = fit_judge(3, th, negll, names);
+	fp = fit_prepare(st);
+	msg = fit_solve(gg_negll, fp, 3, th, &negll, names, 1, pairs, &keep);
 	for (i = 0; i < 3; i++)
 		par[i] = exp(th[i]);
-	PG_RETURN_DATUM(fit_result(fcinfo, 3, par, -negll, customers, msg));
+	PG_RETURN_DATUM(fit_result(fcinfo, 3, par, -negll, customers, msg, keep));
 }
 
 /* ---- per-customer quantities ---- */

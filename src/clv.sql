@@ -14,7 +14,7 @@ CREATE TYPE cdp.bgnbd_params AS (
     converged boolean,
     message   text
 );
-COMMENT ON TYPE cdp.bgnbd_params IS 'a BG/NBD fit: r, alpha (purchase rate ~ Gamma(r, alpha)), a, b (dropout probability ~ Beta(a, b)), log-likelihood, customers; NULL parameters with converged = false and a message when the data cannot identify the model';
+COMMENT ON TYPE cdp.bgnbd_params IS 'a BG/NBD fit: r, alpha (purchase rate ~ Gamma(r, alpha)), a, b (dropout probability ~ Beta(a, b)), log-likelihood, customers; NULL parameters with converged = false and a message when the data cannot identify the model; converged = false, a message and the best point found when the likelihood is highest on a boundary (a limit of the model)';
 
 CREATE TYPE cdp.gammagamma_params AS (
     p         float8,
@@ -25,7 +25,7 @@ CREATE TYPE cdp.gammagamma_params AS (
     converged boolean,
     message   text
 );
-COMMENT ON TYPE cdp.gammagamma_params IS 'a Gamma-Gamma spend fit: p, q, gamma, log-likelihood, repeat buyers used; NULL parameters with converged = false and a message when it failed';
+COMMENT ON TYPE cdp.gammagamma_params IS 'a Gamma-Gamma spend fit: p, q, gamma, log-likelihood, repeat buyers used; NULL parameters with converged = false and a message when it failed; converged = false, a message and the best point found when the likelihood is highest on a boundary';
 
 CREATE FUNCTION cdp._bgnbd_trans(bytea, integer, float8, float8) RETURNS bytea
     AS 'MODULE_PATHNAME', 'cdp_bgnbd_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;

@@ -7,7 +7,9 @@
  * The models count purchase *days* (same-day orders merged, as Fader, Hardie
  * & Lee do), so the state keeps a sorted array of the customer's distinct UTC
  * purchase days with orders and spend per day; that is what makes two
- * partial states combinable (a day may appear in both).  The state is a
+ * partial states combinable (a day may appear in both).  Spend is summed
+ * exactly (double-double), so the result is the same float8 whatever order
+ * rows arrive in and however a parallel plan or cdp.rfm_merge splits them.  The state is a
  * bytea with a format version byte, so PostgreSQL runs the aggregate as a
  * Parallel Aggregate and Citus can push it down.  The aggregate holds no
  * clock: its result is absolute (first and last purchase, counts, spend);
@@ -28,7 +30,7 @@
 
 #include "rfm.h"
 
-#define RFM_STATE_VERSION 1
+#define RFM_STATE_VERSION 2
 #define RFM_MIN_CAPACITY 4
 
 /* one distinct purchase day of a customer */
@@ -36,7 +38,8 @@ typedef struct RfmDay
 {
 	int32		day;			/* UTC day number */
 	int32		orders;			/* orders on that day */
-	double		amount;			/* spend on that day */
+	double		amount;			/* spend on that day ... */
+	double		amount_lo;		/* ... plus this: an exact double-double sum */
 } RfmDay;
 
 /* the aggregate state: a bytea whose payload is this header + days */
@@ -51,7 +54,6 @@ typedef struct RfmState
 	int64		orders;
 	TimestampTz first_ts;
 	TimestampTz last_ts;
-	double		total;
 	RfmDay		days[FLEXIBLE_ARRAY_MEMBER];	/* sorted by day */
 } RfmState;
 
@@ -76,16 +78,28 @@ cdp_utc_day(TimestampTz ts)
 	return (int32) d;
 }
 
-/* Allocates an empty state with room for capacity days in context cxt. */
+/*
+ * Allocates an empty state with room for at least capacity days in context
+ * cxt; the room is rounded up to fill a power-of-two allocation (what the
+ * allocator hands out anyway).
+ */
 static RfmState *
 rfm_alloc(MemoryContext cxt, int32 capacity)
 {
-	Size		sz;
+	Size		sz,
+				chunk = 256;
 	RfmState   *st;
 
 	if (capacity < RFM_MIN_CAPACITY)
 		capacity = RFM_MIN_CAPACITY;
 	sz = add_size(RFM_HDRSZ, mul_size((Size) capacity, sizeof(RfmDay)));
+	while (chunk < sz && chunk <= MaxAllocSize / 2)
+		chunk *= 2;
+	if (chunk >= sz && chunk <= MaxAllocSize)
+	{
+		capacity = (int32) ((chunk - RFM_HDRSZ) / sizeof(RfmDay));
+		sz = RFM_HDRSZ + (Size) capacity * sizeof(RfmDay);
+	}
 	if (sz > MaxAllocSize)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -118,6 +132,25 @@ rfm_check(bytea *b)
 	return st;
 }
 
+/*
+ * Adds x to the double-double (*hi, *lo) (Knuth's two-sum).  Sums of order
+ * amounts this way are exact for any realistic amounts, so a day's spend
+ * and the total do not depend on the order rows arrive in or on how a
+ * parallel plan splits them: cdp.rfm_merge and parallel plans give the very
+ * same float8 as one serial pass.
+ */
+static inline void
+dd_add(double *hi, double *lo, double x)
+{
+	double		s = *hi + x,
+				bb = s - *hi,
+				e = (*hi - (s - bb)) + (x - bb);
+
+	e += *lo;
+	*hi = s + e;
+	*lo = e - (*hi - s);
+}
+
 /* Index of day in the sorted days array, or -(insertion point) - 1. */
 static int
 rfm_find(const RfmState *st, int32 day)
@@ -146,7 +179,7 @@ rfm_find(const RfmState *st, int32 day)
 
 /*
  * Adds orders/amount on a day; returns the state, which is a new copy in cxt
- * when it had to grow (the old one is left for nodeAgg to free).
+ * when it had to grow (the executor copies it and frees the old one).
  */
 static RfmState *
 rfm_add_day(MemoryContext cxt, RfmState *st, int32 day, int32 orders, double amount)
@@ -156,23 +189,26 @@ rfm_add_day(MemoryContext cxt, RfmState *st, int32 day, int32 orders, double amo
 	if (i >= 0)
 	{
 		st->days[i].orders += orders;
-		st->days[i].amount += amount;
+		dd_add(&st->days[i].amount, &st->days[i].amount_lo, amount);
 		return st;
 	}
 	i = -i - 1;
 	if (st->ndays == st->capacity)
 	{
 		RfmState   *bigger;
+		int32		cap;
 
 		if (st->capacity > (int32) (MaxAllocSize / sizeof(RfmDay) / 2))
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 					 errmsg("cdp.rfm_agg state is too large"),
 					 errdetail("One customer has %d distinct purchase days.", st->ndays)));
+
 		bigger = rfm_alloc(cxt, st->capacity * 2);
+		cap = bigger->capacity;
 		memcpy(((char *) bigger) + VARHDRSZ, ((char *) st) + VARHDRSZ,
 			   RFM_HDRSZ - VARHDRSZ + (Size) st->ndays * sizeof(RfmDay));
-		bigger->capacity = st->capacity * 2;
+		bigger->capacity = cap;
 		st = bigger;
 	}
 	if (i < st->ndays)
@@ -180,6 +216,7 @@ rfm_add_day(MemoryContext cxt, RfmState *st, int32 day, int32 orders, double amo
 	st->days[i].day = day;
 	st->days[i].orders = orders;
 	st->days[i].amount = amount;
+	st->days[i].amount_lo = 0;
 	st->ndays++;
 	return st;
 }
@@ -188,12 +225,17 @@ rfm_add_day(MemoryContext cxt, RfmState *st, int32 day, int32 orders, double amo
 Datum
 cdp_rfm_trans(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcxt;
 	RfmState   *st;
 	TimestampTz ts;
 	double		amount = 0.0;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
+	/*
+	 * The state is updated in place; when it is new or has to grow, the new
+	 * copy is made in the per-call context: the executor copies a returned
+	 * state that is not the one it passed into the aggregate context and
+	 * frees the old one, so a copy made there directly would only leak.
+	 */
+	if (!AggCheckCallContext(fcinfo, NULL))
 		elog(ERROR, "cdp_rfm_trans called in non-aggregate context");
 
 	st = PG_ARGISNULL(0) ? NULL : (RfmState *) PG_GETARG_POINTER(0);
@@ -223,10 +265,9 @@ cdp_rfm_trans(PG_FUNCTION_ARGS)
 	}
 
 	if (st == NULL)
-		st = rfm_alloc(aggcxt, RFM_MIN_CAPACITY);
-	st = rfm_add_day(aggcxt, st, cdp_utc_day(ts), 1, amount);
+		st = rfm_alloc(CurrentMemoryContext, RFM_MIN_CAPACITY);
+	st = rfm_add_day(CurrentMemoryContext, st, cdp_utc_day(ts), 1, amount);
 	st->orders++;
-	st->total += amount;
 	if (ts < st->first_ts)
 		st->first_ts = ts;
 	if (ts > st->last_ts)
@@ -238,7 +279,6 @@ cdp_rfm_trans(PG_FUNCTION_ARGS)
 Datum
 cdp_rfm_combine(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcxt;
 	RfmState   *a;
 	RfmState   *b;
 	RfmState   *m;
@@ -246,7 +286,7 @@ cdp_rfm_combine(PG_FUNCTION_ARGS)
 				j,
 				n;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
+	if (!AggCheckCallContext(fcinfo, NULL))
 		elog(ERROR, "cdp_rfm_combine called in non-aggregate context");
 	if (PG_ARGISNULL(1))
 	{
@@ -255,18 +295,13 @@ cdp_rfm_combine(PG_FUNCTION_ARGS)
 		PG_RETURN_POINTER(PG_GETARG_POINTER(0));
 	}
 	b = rfm_check(PG_GETARG_BYTEA_P(1));
+	/* the executor copies a returned state that is not its own: no copy here */
 	if (PG_ARGISNULL(0))
-	{
-		a = rfm_alloc(aggcxt, b->ndays);
-		memcpy(((char *) a) + VARHDRSZ, ((char *) b) + VARHDRSZ,
-			   RFM_HDRSZ - VARHDRSZ + (Size) b->ndays * sizeof(RfmDay));
-		a->capacity = Max(b->ndays, RFM_MIN_CAPACITY);
-		PG_RETURN_POINTER(a);
-	}
+		PG_RETURN_POINTER(b);
 	a = rfm_check(PG_GETARG_BYTEA_P(0));
 
 	/* merge the two sorted day arrays into a fresh state */
-	m = rfm_alloc(aggcxt, a->ndays + b->ndays);
+	m = rfm_alloc(CurrentMemoryContext, a->ndays + b->ndays);
 	i = j = n = 0;
 	while (i < a->ndays || j < b->ndays)
 	{
@@ -278,13 +313,13 @@ cdp_rfm_combine(PG_FUNCTION_ARGS)
 		{
 			m->days[n] = a->days[i++];
 			m->days[n].orders += b->days[j].orders;
-			m->days[n].amount += b->days[j++].amount;
+			dd_add(&m->days[n].amount, &m->days[n].amount_lo, b->days[j].amount);
+			dd_add(&m->days[n].amount, &m->days[n].amount_lo, b->days[j++].amount_lo);
 			n++;
 		}
 	}
 	m->ndays = n;
 	m->orders = a->orders + b->orders;
-	m->total = a->total + b->total;
 	m->first_ts = Min(a->first_ts, b->first_ts);
 	m->last_ts = Max(a->last_ts, b->last_ts);
 	PG_RETURN_POINTER(m);
@@ -298,7 +333,10 @@ cdp_rfm_final(PG_FUNCTION_ARGS)
 	TupleDesc	tupdesc;
 	Datum		values[8];
 	bool		nulls[8] = {false};
-	double		repeat_spend;
+	double		repeat_spend,
+				total = 0,
+				total_lo = 0;
+	int			i;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
@@ -308,13 +346,21 @@ cdp_rfm_final(PG_FUNCTION_ARGS)
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "cdp_rfm_final must return a composite type");
 	tupdesc = BlessTupleDesc(tupdesc);
-	repeat_spend = st->total - st->days[0].amount;
+	/* the total and the repeat spend exactly, rounded once */
+	for (i = 1; i < st->ndays; i++)
+	{
+		dd_add(&total, &total_lo, st->days[i].amount);
+		dd_add(&total, &total_lo, st->days[i].amount_lo);
+	}
+	repeat_spend = total;
+	dd_add(&total, &total_lo, st->days[0].amount);
+	dd_add(&total, &total_lo, st->days[0].amount_lo);
 
 	values[0] = TimestampTzGetDatum(st->first_ts);
 	values[1] = TimestampTzGetDatum(st->last_ts);
 	values[2] = Int64GetDatum(st->orders);
 	values[3] = Int32GetDatum(st->ndays);
-	values[4] = Float8GetDatum(st->total);
+	values[4] = Float8GetDatum(total);
 	values[5] = Float8GetDatum(st->days[0].amount);
 	values[6] = Float8GetDatum(repeat_spend);
 	if (st->ndays > 1)

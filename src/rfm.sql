@@ -48,6 +48,29 @@ CREATE AGGREGATE cdp.rfm_agg(ordered_at timestamptz, amount numeric) (
 COMMENT ON AGGREGATE cdp.rfm_agg(timestamptz, numeric) IS
     'one customer''s orders summarised for RFM and CLV (cdp.rfm_summary); orders on the same UTC day count as one purchase day; NULL times are skipped, NULL amounts count as 0';
 
+-- the same summary in two steps: cdp.rfm_state_agg per identifier (the bytea
+-- state, no final function), then cdp.rfm_merge per profile over those
+-- states with the combine function.  cdp.refresh_rfm uses it to normalise
+-- each distinct identifier once instead of every order row.
+CREATE AGGREGATE cdp.rfm_state_agg(ordered_at timestamptz, amount numeric) (
+    SFUNC = cdp._rfm_trans,
+    STYPE = bytea,
+    COMBINEFUNC = cdp._rfm_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE cdp.rfm_state_agg(timestamptz, numeric) IS
+    'the unfinished state of cdp.rfm_agg (a versioned bytea) for merging with cdp.rfm_merge; same rules as cdp.rfm_agg';
+
+CREATE AGGREGATE cdp.rfm_merge(state bytea) (
+    SFUNC = cdp._rfm_combine,
+    STYPE = bytea,
+    COMBINEFUNC = cdp._rfm_combine,
+    FINALFUNC = cdp._rfm_final,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE cdp.rfm_merge(bytea) IS
+    'merges states of cdp.rfm_state_agg (e.g. of several identifiers of one profile) into the cdp.rfm_summary that cdp.rfm_agg would give for all their orders; NULL states are skipped';
+
 CREATE FUNCTION cdp.rfm_recency(summary cdp.rfm_summary, as_of timestamptz, unit interval DEFAULT '1 day') RETURNS float8
     AS 'MODULE_PATHNAME', 'cdp_rfm_recency' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION cdp.rfm_recency(cdp.rfm_summary, timestamptz, interval) IS 'time from the last order to as_of, in units (exact, not in whole days)';
@@ -134,10 +157,10 @@ COMMENT ON COLUMN cdp.rfm.r_score IS '1 + floor(5 * (profiles with an older last
 COMMENT ON COLUMN cdp.rfm.f_score IS '1 + floor(5 * (profiles with fewer orders) / profiles), ties equal';
 COMMENT ON COLUMN cdp.rfm.m_score IS '1 + floor(5 * (profiles with less spend) / profiles), ties equal';
 COMMENT ON COLUMN cdp.rfm.segment IS 'first row of cdp.rfm_segments whose ranges hold the scores, else Others';
-COMMENT ON COLUMN cdp.rfm.p_alive IS 'BG/NBD probability that the customer is still active (NULL when the fit failed)';
+COMMENT ON COLUMN cdp.rfm.p_alive IS 'BG/NBD probability that the customer is still active (NULL when the fit gave no parameters)';
 COMMENT ON COLUMN cdp.rfm.expected_purchases IS 'BG/NBD expected purchase days in the horizon after as_of (default 52 weeks; see cdp.clv_model)';
-COMMENT ON COLUMN cdp.rfm.expected_spend IS 'Gamma-Gamma expected spend per purchase day; the customer''s own spend per purchase day when the Gamma-Gamma fit failed';
-COMMENT ON COLUMN cdp.rfm.clv IS 'expected spend x expected purchases per 4-week period over the horizon, discounted at the annual rate (see cdp.clv_model); NULL when a fit failed';
+COMMENT ON COLUMN cdp.rfm.expected_spend IS 'Gamma-Gamma expected spend per purchase day; the customer''s own spend per purchase day when the Gamma-Gamma fit gave no parameters or q <= 1';
+COMMENT ON COLUMN cdp.rfm.clv IS 'expected spend x expected purchases per 4-week period over the horizon, discounted at the annual rate (see cdp.clv_model); NULL when the BG/NBD fit gave no parameters';
 
 CREATE TABLE cdp.clv_model (
     as_of            timestamptz PRIMARY KEY,
@@ -180,6 +203,8 @@ DECLARE
     bg     cdp.bgnbd_params;
     gg     cdp.gammagamma_params;
     wk     float8;
+    use_bg boolean;
+    use_gg boolean;
 BEGIN
     IF as_of IS NULL OR NOT isfinite(as_of) THEN
         RAISE EXCEPTION 'as_of must be a finite time, not %', coalesce(as_of::text, 'NULL')
@@ -197,36 +222,47 @@ BEGIN
     END IF;
     wk := power(1 OPERATOR(pg_catalog.+) annual_discount_rate, 1.0 OPERATOR(pg_catalog./) 52) OPERATOR(pg_catalog.-) 1;
 
-    DROP TABLE IF EXISTS pg_temp.cdp_rfm_summary;
+    -- orders are summarised per raw identifier first (a parallel aggregate
+    -- over the big scan), so only the distinct identifiers are normalised
+    -- and looked up; the states of a profile's identifiers are then merged.
+    -- and the summary's fields and the model inputs as plain columns (the
+    -- sorts below read them); the row of profile_id NULL holds the orders
+    -- no profile was found for.
+    DROP TABLE IF EXISTS pg_temp.cdp_rfm_inputs;
     EXECUTE format($q$
-        CREATE TEMP TABLE cdp_rfm_summary AS
-        SELECT i.profile_id, cdp.rfm_agg(o.ordered_at, o.amount) AS s
-          FROM (%s) o
-          LEFT JOIN cdp.identifier_types t ON t.id_type OPERATOR(pg_catalog.=) o.id_type
-          LEFT JOIN cdp.identifiers i ON i.id_type OPERATOR(pg_catalog.=) o.id_type
-                AND i.value OPERATOR(pg_catalog.=) cdp.try_normalize(t.normalizer, o.id_value)
-         WHERE o.ordered_at OPERATOR(pg_catalog.<=) %L::timestamptz
-         GROUP BY i.profile_id$q$, cdp.source_sql('orders'), as_of);
+        CREATE TEMP TABLE cdp_rfm_inputs AS
+        WITH per_id AS (
+            SELECT o.id_type, o.id_value, cdp.rfm_state_agg(o.ordered_at, o.amount) AS st,
+                   count(*) AS n
+              FROM (%1$s) o
+             WHERE o.ordered_at OPERATOR(pg_catalog.<=) %2$L::timestamptz
+             GROUP BY o.id_type, o.id_value),
+        merged AS (
+            SELECT i.profile_id, cdp.rfm_merge(p.st) FILTER (WHERE i.profile_id IS NOT NULL) AS s,
+                   sum(p.n)::bigint AS n
+              FROM per_id p
+              LEFT JOIN cdp.identifier_types t ON t.id_type OPERATOR(pg_catalog.=) p.id_type
+              LEFT JOIN cdp.identifiers i ON i.id_type OPERATOR(pg_catalog.=) p.id_type
+                    AND i.value OPERATOR(pg_catalog.=) cdp.try_normalize(t.normalizer, p.id_value)
+             GROUP BY i.profile_id)
+        SELECT m.profile_id, m.n, (m.s).first_purchase, (m.s).last_purchase, (m.s).orders, (m.s).purchase_days,
+               (m.s).spend, (m.s).mean_repeat_spend,
+               cdp.bgnbd_x(m.s) AS x,
+               cdp.bgnbd_t_x(m.s, '1 week') AS t_x,
+               cdp.bgnbd_t(m.s, %2$L::timestamptz, '1 week') AS t_cal,
+               (cdp.bgnbd_t(m.s, %2$L::timestamptz, '1 day') OPERATOR(pg_catalog.-) cdp.bgnbd_t_x(m.s, '1 day'))::integer AS recency_days
+          FROM merged m$q$, cdp.source_sql('orders'), as_of);
 
-    SELECT coalesce(sum((c.s).orders) FILTER (WHERE c.profile_id IS NULL), 0)::bigint,
-           coalesce(sum((c.s).orders) FILTER (WHERE c.profile_id IS NOT NULL), 0)::bigint,
+    SELECT coalesce(sum(c.n) FILTER (WHERE c.profile_id IS NULL), 0)::bigint,
+           coalesce(sum(c.n) FILTER (WHERE c.profile_id IS NOT NULL), 0)::bigint,
            count(*) FILTER (WHERE c.profile_id IS NOT NULL)
       INTO unattributed_orders, orders, profiles
-      FROM pg_temp.cdp_rfm_summary c;
-    DELETE FROM pg_temp.cdp_rfm_summary c WHERE c.profile_id IS NULL;
-
-    DROP TABLE IF EXISTS pg_temp.cdp_rfm_inputs;
-    CREATE TEMP TABLE cdp_rfm_inputs AS
-    SELECT c.profile_id, c.s,
-           cdp.bgnbd_x(c.s) AS x,
-           cdp.bgnbd_t_x(c.s, '1 week') AS t_x,
-           cdp.bgnbd_t(c.s, refresh_rfm.as_of, '1 week') AS t_cal,
-           (cdp.bgnbd_t(c.s, refresh_rfm.as_of, '1 day') OPERATOR(pg_catalog.-) cdp.bgnbd_t_x(c.s, '1 day'))::integer AS recency_days
-      FROM pg_temp.cdp_rfm_summary c;
+      FROM pg_temp.cdp_rfm_inputs c;
+    DELETE FROM pg_temp.cdp_rfm_inputs c WHERE c.profile_id IS NULL;
 
     SELECT (cdp.bgnbd_fit(i.x, i.t_x, i.t_cal)).* INTO bg FROM pg_temp.cdp_rfm_inputs i;
-    SELECT (cdp.gammagamma_fit(i.x, (i.s).mean_repeat_spend)).* INTO gg
-      FROM pg_temp.cdp_rfm_inputs i WHERE (i.s).mean_repeat_spend OPERATOR(pg_catalog.>) 0;
+    SELECT (cdp.gammagamma_fit(i.x, i.mean_repeat_spend)).* INTO gg
+      FROM pg_temp.cdp_rfm_inputs i WHERE i.mean_repeat_spend OPERATOR(pg_catalog.>) 0;
 
     DELETE FROM cdp.clv_model;
     INSERT INTO cdp.clv_model (as_of, time_unit, horizon, annual_discount_rate,
@@ -237,24 +273,42 @@ BEGIN
             bg.r, bg.alpha, bg.a, bg.b, bg.loglik, bg.customers, bg.converged, bg.message,
             gg.p, gg.q, gg.gamma, gg.loglik, gg.customers, gg.converged, gg.message,
             unattributed_orders);
+    -- the models are used when they gave parameters: a converged fit, or
+    -- the best point on a boundary (converged = false with a message: the
+    -- data fit a limit of the model best, e.g. one drop-out chance for all);
     -- the expected spend needs a finite mean: q > 1
-    IF gg.converged AND gg.q OPERATOR(pg_catalog.<=) 1 THEN
-        gg.converged := false;
-    END IF;
+    use_bg := bg.r IS NOT NULL;
+    use_gg := gg.p IS NOT NULL AND gg.q OPERATOR(pg_catalog.>) 1;
 
     DELETE FROM cdp.rfm;
     INSERT INTO cdp.rfm (profile_id, first_purchase, last_purchase, recency_days, orders, purchase_days, monetary,
                          r_score, f_score, m_score, segment, p_alive, expected_purchases, expected_spend, clv, as_of)
-    WITH scored AS (
-        SELECT i.*,
-               (1 OPERATOR(pg_catalog.+) ((5 OPERATOR(pg_catalog.*) (rank() OVER (ORDER BY i.recency_days DESC) OPERATOR(pg_catalog.-) 1))
-                  OPERATOR(pg_catalog./) count(*) OVER ()))::smallint AS r_score,
-               (1 OPERATOR(pg_catalog.+) ((5 OPERATOR(pg_catalog.*) (rank() OVER (ORDER BY (i.s).orders) OPERATOR(pg_catalog.-) 1))
-                  OPERATOR(pg_catalog./) count(*) OVER ()))::smallint AS f_score,
-               (1 OPERATOR(pg_catalog.+) ((5 OPERATOR(pg_catalog.*) (rank() OVER (ORDER BY (i.s).spend) OPERATOR(pg_catalog.-) 1))
-                  OPERATOR(pg_catalog./) count(*) OVER ()))::smallint AS m_score
-          FROM pg_temp.cdp_rfm_inputs i),
-    segmap AS (
+    -- score = 1 + floor(5 * (profiles with a worse value) / profiles): the
+    -- count of worse values is a running sum over the distinct values, so
+    -- only those are sorted, not the profiles
+    WITH cnt AS (SELECT count(*) AS n FROM pg_temp.cdp_rfm_inputs),
+    rs AS (
+        SELECT d.v, (1 OPERATOR(pg_catalog.+) ((5 OPERATOR(pg_catalog.*)
+                    ((sum(d.c) OVER (ORDER BY d.v DESC))::bigint OPERATOR(pg_catalog.-) d.c)) OPERATOR(pg_catalog./) cnt.n))::smallint AS score
+          FROM (SELECT i.recency_days AS v, count(*) AS c FROM pg_temp.cdp_rfm_inputs i GROUP BY 1) d, cnt),
+    fs AS (
+        SELECT d.v, (1 OPERATOR(pg_catalog.+) ((5 OPERATOR(pg_catalog.*)
+                    ((sum(d.c) OVER (ORDER BY d.v))::bigint OPERATOR(pg_catalog.-) d.c)) OPERATOR(pg_catalog./) cnt.n))::smallint AS score
+          FROM (SELECT i.orders AS v, count(*) AS c FROM pg_temp.cdp_rfm_inputs i GROUP BY 1) d, cnt),
+    ms AS (
+        SELECT d.v, (1 OPERATOR(pg_catalog.+) ((5 OPERATOR(pg_catalog.*)
+                    ((sum(d.c) OVER (ORDER BY d.v))::bigint OPERATOR(pg_catalog.-) d.c)) OPERATOR(pg_catalog./) cnt.n))::smallint AS score
+          FROM (SELECT i.spend AS v, count(*) AS c FROM pg_temp.cdp_rfm_inputs i GROUP BY 1) d, cnt),
+    -- materialised: joined first to the three small score tables, then once
+    -- to the segment map (the planner cannot see how small they are)
+    scored AS MATERIALIZED (
+        SELECT i.*, rs.score AS r_score, fs.score AS f_score, ms.score AS m_score
+          FROM pg_temp.cdp_rfm_inputs i
+          JOIN rs ON rs.v OPERATOR(pg_catalog.=) i.recency_days
+          JOIN fs ON fs.v OPERATOR(pg_catalog.=) i.orders
+          JOIN ms ON ms.v OPERATOR(pg_catalog.=) i.spend),
+    -- materialised: the segment of each of the 125 score triples, once
+    segmap AS MATERIALIZED (
         SELECT r.r, f.f, m.m,
                coalesce((SELECT g.segment FROM cdp.rfm_segments g
                           WHERE r.r OPERATOR(pg_catalog.>=) g.r_min AND r.r OPERATOR(pg_catalog.<=) g.r_max
@@ -264,23 +318,24 @@ BEGIN
           FROM generate_series(1, 5) r(r), generate_series(1, 5) f(f), generate_series(1, 5) m(m)),
     valued AS (
         SELECT sc.*, g.segment,
-               CASE WHEN bg.converged THEN cdp.bgnbd_p_alive(bg.r, bg.alpha, bg.a, bg.b, sc.x, sc.t_x, sc.t_cal) END AS p_alive,
-               CASE WHEN bg.converged THEN cdp.bgnbd_expected_purchases(bg.r, bg.alpha, bg.a, bg.b, sc.x, sc.t_x, sc.t_cal, horizon_weeks) END AS expected_purchases,
-               CASE WHEN gg.converged THEN cdp.gammagamma_expected_spend(gg.p, gg.q, gg.gamma, sc.x, (sc.s).mean_repeat_spend)
+               CASE WHEN use_bg THEN cdp.bgnbd_p_alive(bg.r, bg.alpha, bg.a, bg.b, sc.x, sc.t_x, sc.t_cal) END AS p_alive,
+               CASE WHEN use_bg THEN cdp.bgnbd_expected_purchases(bg.r, bg.alpha, bg.a, bg.b, sc.x, sc.t_x, sc.t_cal, horizon_weeks) END AS expected_purchases,
+               CASE WHEN use_gg THEN cdp.gammagamma_expected_spend(gg.p, gg.q, gg.gamma, sc.x, sc.mean_repeat_spend)
                     -- without a Gamma-Gamma fit: the customer's own spend per purchase day
-                    ELSE (sc.s).spend OPERATOR(pg_catalog./) (sc.s).purchase_days END AS expected_spend
+                    ELSE sc.spend OPERATOR(pg_catalog./) sc.purchase_days END AS expected_spend
           FROM scored sc
           JOIN segmap g ON g.r OPERATOR(pg_catalog.=) sc.r_score AND g.f OPERATOR(pg_catalog.=) sc.f_score
                        AND g.m OPERATOR(pg_catalog.=) sc.m_score)
-    SELECT v.profile_id, (v.s).first_purchase, (v.s).last_purchase, v.recency_days, (v.s).orders, (v.s).purchase_days, (v.s).spend,
+    SELECT v.profile_id, v.first_purchase, v.last_purchase, v.recency_days, v.orders, v.purchase_days, v.spend,
            v.r_score, v.f_score, v.m_score, v.segment, v.p_alive, v.expected_purchases, v.expected_spend,
-           CASE WHEN bg.converged AND v.expected_spend IS NOT NULL
+           CASE WHEN use_bg AND v.expected_spend IS NOT NULL
                 THEN cdp.clv(bg.r, bg.alpha, bg.a, bg.b, v.x, v.t_x, v.t_cal, v.expected_spend, horizon_weeks, wk, 4) END,
            refresh_rfm.as_of
-      FROM valued v;
+      FROM valued v
+     -- in key order: the primary key index is then filled from the right
+     ORDER BY v.profile_id;
 
     DROP TABLE pg_temp.cdp_rfm_inputs;
-    DROP TABLE pg_temp.cdp_rfm_summary;
 END
 $fn$;
 COMMENT ON FUNCTION cdp.refresh_rfm(timestamptz, float8, float8) IS
