@@ -247,6 +247,8 @@ DECLARE
     known_a boolean;        -- makes_known of type_a
     known_b boolean;
     n_ok    integer;
+    max_a   integer;        -- max_per_profile of type_a
+    max_b   integer;
 BEGIN
     IF type_a IS NULL OR value_a IS NULL OR type_b IS NULL OR value_b IS NULL OR observed_at IS NULL THEN
         RAISE EXCEPTION 'identifier types, values and observed_at of a link must not be NULL'
@@ -256,8 +258,10 @@ BEGIN
     SELECT max(t.normalizer) FILTER (WHERE t.id_type OPERATOR(pg_catalog.=) type_a),
            max(t.normalizer) FILTER (WHERE t.id_type OPERATOR(pg_catalog.=) type_b),
            bool_or(t.makes_known) FILTER (WHERE t.id_type OPERATOR(pg_catalog.=) type_a),
-           bool_or(t.makes_known) FILTER (WHERE t.id_type OPERATOR(pg_catalog.=) type_b)
-      INTO ka, kb, known_a, known_b
+           bool_or(t.makes_known) FILTER (WHERE t.id_type OPERATOR(pg_catalog.=) type_b),
+           max(t.max_per_profile) FILTER (WHERE t.id_type OPERATOR(pg_catalog.=) type_a),
+           max(t.max_per_profile) FILTER (WHERE t.id_type OPERATOR(pg_catalog.=) type_b)
+      INTO ka, kb, known_a, known_b, max_a, max_b
       FROM cdp.identifier_types t
      WHERE t.id_type OPERATOR(pg_catalog.=) ANY (ARRAY[type_a, type_b]);
     IF ka IS NULL THEN
@@ -334,7 +338,19 @@ BEGIN
 
             -- breach: the types whose max_per_profile the merged profile would exceed
             breach := NULL;
-            IF pa IS NULL OR pb IS NULL OR pa OPERATOR(pg_catalog.<>) pb THEN
+            IF pa IS NULL AND pb IS NULL THEN
+                -- two new identifiers: only their own types count
+                IF type_a OPERATOR(pg_catalog.=) type_b THEN
+                    IF max_a OPERATOR(pg_catalog.<) 2 THEN
+                        breach := format('%s: %s > %s', type_a, 2, max_a);
+                    END IF;
+                ELSE
+                    breach := NULLIF(concat_ws(', ',
+                        CASE WHEN type_a OPERATOR(pg_catalog.<) type_b AND max_a OPERATOR(pg_catalog.<) 1 THEN format('%s: %s > %s', type_a, 1, max_a) END,
+                        CASE WHEN max_b OPERATOR(pg_catalog.<) 1 THEN format('%s: %s > %s', type_b, 1, max_b) END,
+                        CASE WHEN type_a OPERATOR(pg_catalog.>) type_b AND max_a OPERATOR(pg_catalog.<) 1 THEN format('%s: %s > %s', type_a, 1, max_a) END), '');
+                END IF;
+            ELSIF pa IS NULL OR pb IS NULL OR pa OPERATOR(pg_catalog.<>) pb THEN
                 SELECT string_agg(format('%s: %s > %s', c.id_type, c.n, t.max_per_profile), ', ' ORDER BY c.id_type)
                   INTO breach
                   FROM (SELECT u.id_type, count(*) AS n
