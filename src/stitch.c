@@ -37,12 +37,14 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -742,8 +744,9 @@ node_text_array(StitchState *st, uint32 *nodes, int n, bool want_type)
  * Bulk load (a first stitch, or a graph that more than doubles): drops the
  * foreign keys of cdp.identifiers when the caller owns it and returns the
  * ALTER TABLE that adds them back (validated by one join each instead of a
- * check per row); NULL when the caller may not.  Dropping takes an ACCESS
- * EXCLUSIVE lock on cdp.identifiers and the referenced tables until commit.
+ * check per row); NULL when the caller may not or another session uses
+ * the tables.  Dropping holds an ACCESS EXCLUSIVE lock on cdp.identifiers
+ * and the referenced tables until commit.
  */
 static char *
 drop_foreign_keys(void)
@@ -752,6 +755,25 @@ drop_foreign_keys(void)
 			   *add;
 	bool		isnull;
 	Datum		d;
+	const char *tables[3] = {"identifiers", "profiles", "identifier_types"};
+	Oid			relids[3];
+	Oid			nsp = get_namespace_oid("cdp", false);
+
+	/*
+	 * Only when the tables are free right now: waiting for a reader's lock
+	 * while holding the stitch lock that reader may wait for next (a link
+	 * in the same transaction) could deadlock.  Otherwise the per-row path.
+	 */
+	for (int i = 0; i < 3; i++)
+	{
+		relids[i] = get_relname_relid(tables[i], nsp);
+		if (!OidIsValid(relids[i]) || !ConditionalLockRelationOid(relids[i], AccessExclusiveLock))
+		{
+			while (--i >= 0)
+				UnlockRelationOid(relids[i], AccessExclusiveLock);
+			return NULL;
+		}
+	}
 
 	run("SELECT 'ALTER TABLE cdp.identifiers ' OPERATOR(pg_catalog.||) pg_catalog.string_agg(pg_catalog.format('DROP CONSTRAINT %I', c.conname), ', ' ORDER BY c.conname), "
 		"'ALTER TABLE cdp.identifiers ' OPERATOR(pg_catalog.||) pg_catalog.string_agg(pg_catalog.format('ADD CONSTRAINT %I %s', c.conname, pg_catalog.pg_get_constraintdef(c.oid)), ', ' ORDER BY c.conname) "
@@ -759,11 +781,13 @@ drop_foreign_keys(void)
 		"WHERE c.conrelid OPERATOR(pg_catalog.=) 'cdp.identifiers'::pg_catalog.regclass AND c.contype OPERATOR(pg_catalog.=) 'f' "
 		"HAVING pg_catalog.bool_and(pg_catalog.pg_has_role(r.relowner, 'USAGE'))",
 		0, NULL, NULL, SPI_OK_SELECT);
-	if (SPI_processed != 1)
+	d = SPI_processed == 1 ? SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull) : (Datum) 0;
+	if (SPI_processed != 1 || isnull)
+	{
+		for (int i = 0; i < 3; i++)
+			UnlockRelationOid(relids[i], AccessExclusiveLock);
 		return NULL;
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	if (isnull)
-		return NULL;
+	}
 	drop = TextDatumGetCString(d);
 	add = TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	SPI_freetuptable(SPI_tuptable);
@@ -974,6 +998,9 @@ cdp_stitch_run(PG_FUNCTION_ARGS)
 	for (uint32 n = 0; n < st->nnodes; n++)
 		if (st->parent[n] == n && final[n] == 0)
 			nnew++;
+	ereport(cdp_stitch_progress_level,
+			(errmsg("cdp.stitch: %lld profiles, %lld of them new; writing the changes",
+					(long long) ncomp, (long long) nnew)));
 
 	/* new profile ids, in node order */
 	{

@@ -83,6 +83,7 @@ SQL
 t1=$(ms)
 STITCH_MS=$((t1 - t0))
 cat "$CDP_TMP/stitch.out"
+cdp_psql -At -c "SELECT 'foreign keys of cdp.identifiers after the bulk load: ' || string_agg(conname, ', ' ORDER BY conname) FROM pg_constraint WHERE conrelid = 'cdp.identifiers'::regclass AND contype = 'f' AND convalidated"
 t0=$(ms)
 cdp_psql -At -c 'SELECT row_to_json(s) FROM cdp.stitch() s'
 t1=$(ms)
@@ -162,6 +163,8 @@ P99=$(cat "$CDP_TMP"/link.* | awk '{print $3}' | sort -n | awk '{a[NR]=$1} END {
 TPS=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$CDP_TMP/pgbench.out" | head -1)
 
 say "results ($CUSTOMERS customers)"
+echo "first stitch, phases (server log):"
+grep -o '^[0-9:. -]*UTC.*cdp\.stitch: .*' "$CDP_TMP/server.log" | head -5 | sed 's/ UTC \[[0-9]*\] LOG: / /'
 printf 'cdp.stitch() first run          %8d ms\n' "$STITCH_MS"
 printf 'cdp.stitch() again (no change)  %8d ms\n' "$RESTITCH_MS"
 printf 'plain-SQL label propagation     %8d ms   -> stitch is %.1fx faster\n' "$SQL_MS" "$(awk -v a="$SQL_MS" -v b="$STITCH_MS" 'BEGIN {print a / b}')"
