@@ -52,6 +52,17 @@ SELECT cdp.link('phone', '0171 2345678', 'erp_customer', '1') <> :laptop_profile
 SELECT cdp.link('phone', '0171 1111111', 'cookie', 'ck-new') AS phone_profile \gset
 SELECT :phone_profile <> cdp.resolve('cookie', 'ck-new') AS both_new_apart;
 SELECT detail FROM cdp.profile_merges WHERE action = 'blocked' AND type_a = 'phone' ORDER BY event_id;
+-- two new identifiers whose limits both forbid it (named in type order), and two of one type
+UPDATE cdp.identifier_types SET max_per_profile = 0 WHERE id_type = 'loyalty_card';
+SELECT cdp.link('phone', '0171 2222222', 'loyalty_card', 'GS-777777') AS phone2 \gset
+SELECT :phone2 <> cdp.resolve('loyalty_card', 'GS-777777') AS both_limits_apart;
+UPDATE cdp.identifier_types SET max_per_profile = 2 WHERE id_type = 'loyalty_card';
+UPDATE cdp.identifier_types SET max_per_profile = 1 WHERE id_type = 'cookie';
+SELECT cdp.link('cookie', 'ck-one', 'cookie', 'ck-two') AS ck_one \gset
+SELECT :ck_one <> cdp.resolve('cookie', 'ck-two') AS same_type_apart;
+UPDATE cdp.identifier_types SET max_per_profile = 200 WHERE id_type = 'cookie';
+SELECT type_a, value_a, type_b, value_b, detail FROM cdp.profile_merges
+ WHERE action = 'blocked' AND value_a IN ('+491712222222', 'ck-one') ORDER BY event_id;
 UPDATE cdp.identifier_types SET max_per_profile = 2 WHERE id_type = 'phone';
 
 -- unlink: the shop's shared iPad logged in as customers 5 and 6

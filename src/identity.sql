@@ -216,6 +216,9 @@ COMMENT ON FUNCTION cdp._new_profile(text, text, text, timestamptz) IS 'internal
 
 -- cdp.link: records that two identifiers belong together and merges their
 -- profiles at once unless a limit forbids it (see README, "Merge rules").
+-- Written for throughput: the types are read once, no helper function is
+-- called on the way (each would cost a call with its own search_path), and
+-- statements whose work is already known to be nil are skipped.
 CREATE FUNCTION cdp.link(type_a text, value_a text, type_b text, value_b text,
                          source text DEFAULT NULL, observed_at timestamptz DEFAULT pg_catalog.now())
 RETURNS bigint
@@ -229,20 +232,52 @@ DECLARE
     ib      bigint;
     pa      bigint;
     pb      bigint;
+    fa      timestamptz;
+    la      timestamptz;
+    fb      timestamptz;
+    lb      timestamptz;
     keep    bigint;
     gone    bigint;
     breach  text;
-    r       record;
     attempts integer := 0;
     k1      bigint;
     k2      bigint;
+    ka      text;           -- normaliser of type_a
+    kb      text;
+    known_a boolean;        -- makes_known of type_a
+    known_b boolean;
+    n_ok    integer;
+    max_a   integer;        -- max_per_profile of type_a
+    max_b   integer;
 BEGIN
     IF type_a IS NULL OR value_a IS NULL OR type_b IS NULL OR value_b IS NULL OR observed_at IS NULL THEN
         RAISE EXCEPTION 'identifier types, values and observed_at of a link must not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    na := cdp._normalize_id(type_a, value_a);
-    nb := cdp._normalize_id(type_b, value_b);
+    -- both types at once; unknown types and junk values raise the errors of cdp._normalize_id
+    SELECT max(t.normalizer) FILTER (WHERE t.id_type OPERATOR(pg_catalog.=) type_a),
+           max(t.normalizer) FILTER (WHERE t.id_type OPERATOR(pg_catalog.=) type_b),
+           bool_or(t.makes_known) FILTER (WHERE t.id_type OPERATOR(pg_catalog.=) type_a),
+           bool_or(t.makes_known) FILTER (WHERE t.id_type OPERATOR(pg_catalog.=) type_b),
+           max(t.max_per_profile) FILTER (WHERE t.id_type OPERATOR(pg_catalog.=) type_a),
+           max(t.max_per_profile) FILTER (WHERE t.id_type OPERATOR(pg_catalog.=) type_b)
+      INTO ka, kb, known_a, known_b, max_a, max_b
+      FROM cdp.identifier_types t
+     WHERE t.id_type OPERATOR(pg_catalog.=) ANY (ARRAY[type_a, type_b]);
+    IF ka IS NULL THEN
+        na := cdp._normalize_id(type_a, value_a);
+    END IF;
+    na := cdp.normalize(ka, value_a);
+    IF cdp.is_junk(ka, value_a) THEN
+        na := cdp._normalize_id(type_a, value_a);
+    END IF;
+    IF kb IS NULL THEN
+        nb := cdp._normalize_id(type_b, value_b);
+    END IF;
+    nb := cdp.normalize(kb, value_b);
+    IF cdp.is_junk(kb, value_b) THEN
+        nb := cdp._normalize_id(type_b, value_b);
+    END IF;
     IF type_a OPERATOR(pg_catalog.=) type_b AND na OPERATOR(pg_catalog.=) nb THEN
         RAISE EXCEPTION 'cannot link % identifier "%" to itself', type_a, na
             USING ERRCODE = 'invalid_parameter_value',
@@ -250,8 +285,11 @@ BEGIN
                   HINT = 'Use cdp.identify() to record a single identifier.';
     END IF;
     PERFORM pg_catalog.pg_advisory_xact_lock_shared(4408400, 1);
-    k1 := LEAST(pg_catalog.hashtextextended(type_a || ':' || na, 0), pg_catalog.hashtextextended(type_b || ':' || nb, 0));
-    k2 := GREATEST(pg_catalog.hashtextextended(type_a || ':' || na, 0), pg_catalog.hashtextextended(type_b || ':' || nb, 0));
+    k1 := pg_catalog.hashtextextended(type_a || ':' || na, 0);
+    k2 := pg_catalog.hashtextextended(type_b || ':' || nb, 0);
+    IF k2 OPERATOR(pg_catalog.<) k1 THEN
+        keep := k1; k1 := k2; k2 := keep;
+    END IF;
 
     LOOP
         attempts := attempts + 1;
@@ -262,75 +300,135 @@ BEGIN
             -- for one while holding the other from this call: if the second
             -- is busy, the block is rolled back (releasing the first) and we
             -- wait for the second alone.
-            PERFORM pg_catalog.pg_advisory_xact_lock(k1);
+            IF NOT pg_catalog.pg_try_advisory_xact_lock(k1) THEN
+                PERFORM pg_catalog.pg_advisory_xact_lock(k1);
+            END IF;
             IF k2 OPERATOR(pg_catalog.<>) k1 AND NOT pg_catalog.pg_try_advisory_xact_lock(k2) THEN
                 RAISE EXCEPTION USING ERRCODE = 'lock_not_available';
             END IF;
 
-            SELECT i.identifier_id, i.profile_id INTO ia, pa FROM cdp.identifiers i
-             WHERE i.id_type OPERATOR(pg_catalog.=) type_a AND i.value OPERATOR(pg_catalog.=) na;
-            SELECT i.identifier_id, i.profile_id INTO ib, pb FROM cdp.identifiers i
-             WHERE i.id_type OPERATOR(pg_catalog.=) type_b AND i.value OPERATOR(pg_catalog.=) nb;
+            -- both identifiers in one statement
+            SELECT max(i.identifier_id) FILTER (WHERE i.id_type OPERATOR(pg_catalog.=) type_a AND i.value OPERATOR(pg_catalog.=) na),
+                   max(i.profile_id) FILTER (WHERE i.id_type OPERATOR(pg_catalog.=) type_a AND i.value OPERATOR(pg_catalog.=) na),
+                   max(i.first_seen) FILTER (WHERE i.id_type OPERATOR(pg_catalog.=) type_a AND i.value OPERATOR(pg_catalog.=) na),
+                   max(i.last_seen) FILTER (WHERE i.id_type OPERATOR(pg_catalog.=) type_a AND i.value OPERATOR(pg_catalog.=) na),
+                   max(i.identifier_id) FILTER (WHERE i.id_type OPERATOR(pg_catalog.=) type_b AND i.value OPERATOR(pg_catalog.=) nb),
+                   max(i.profile_id) FILTER (WHERE i.id_type OPERATOR(pg_catalog.=) type_b AND i.value OPERATOR(pg_catalog.=) nb),
+                   max(i.first_seen) FILTER (WHERE i.id_type OPERATOR(pg_catalog.=) type_b AND i.value OPERATOR(pg_catalog.=) nb),
+                   max(i.last_seen) FILTER (WHERE i.id_type OPERATOR(pg_catalog.=) type_b AND i.value OPERATOR(pg_catalog.=) nb)
+              INTO ia, pa, fa, la, ib, pb, fb, lb
+              FROM cdp.identifiers i
+             WHERE (i.id_type OPERATOR(pg_catalog.=) type_a AND i.value OPERATOR(pg_catalog.=) na)
+                OR (i.id_type OPERATOR(pg_catalog.=) type_b AND i.value OPERATOR(pg_catalog.=) nb);
             IF pa IS NOT NULL OR pb IS NOT NULL THEN
-                PERFORM cdp._lock_profiles(pa, pb);
-                -- a concurrent merge or split may have moved them meanwhile
-                IF (SELECT i.profile_id FROM cdp.identifiers i WHERE i.identifier_id OPERATOR(pg_catalog.=) ia) IS DISTINCT FROM pa
-                   OR (SELECT i.profile_id FROM cdp.identifiers i WHERE i.identifier_id OPERATOR(pg_catalog.=) ib) IS DISTINCT FROM pb THEN
+                -- lock order everywhere: the profile rows (ascending id), then
+                -- their identifiers; a concurrent merge or split may have
+                -- moved the identifiers meanwhile
+                SELECT count(*) INTO n_ok
+                  FROM (SELECT p.profile_id FROM cdp.profiles p
+                         WHERE p.profile_id OPERATOR(pg_catalog.=) pa OR p.profile_id OPERATOR(pg_catalog.=) pb
+                         ORDER BY p.profile_id FOR UPDATE) l;
+                SELECT count(*) INTO n_ok FROM cdp.identifiers i
+                 WHERE (i.identifier_id OPERATOR(pg_catalog.=) ia AND i.profile_id OPERATOR(pg_catalog.=) pa)
+                    OR (i.identifier_id OPERATOR(pg_catalog.=) ib AND i.profile_id OPERATOR(pg_catalog.=) pb);
+                IF n_ok OPERATOR(pg_catalog.<>) (CASE WHEN ia IS NULL OR ib IS NULL OR ia OPERATOR(pg_catalog.=) ib THEN 1 ELSE 2 END) THEN
                     CONTINUE;
                 END IF;
             END IF;
 
+            -- breach: the types whose max_per_profile the merged profile would exceed
             breach := NULL;
             IF pa IS NULL AND pb IS NULL THEN
-                breach := cdp._limit_breach(NULL, NULL, ARRAY[type_a, type_b]);
-                SELECT * INTO r FROM cdp._new_profile(type_a, na, source, observed_at);
-                pa := r.profile_id; ia := r.identifier_id;
-                IF breach IS NULL THEN
-                    INSERT INTO cdp.identifiers (id_type, value, profile_id, first_seen, last_seen, source)
-                    VALUES (type_b, nb, pa, observed_at, observed_at, source)
-                    RETURNING identifier_id INTO ib;
-                    pb := pa;
+                -- two new identifiers: only their own types count
+                IF type_a OPERATOR(pg_catalog.=) type_b THEN
+                    IF max_a OPERATOR(pg_catalog.<) 2 THEN
+                        breach := format('%s: %s > %s', type_a, 2, max_a);
+                    END IF;
                 ELSE
-                    SELECT * INTO r FROM cdp._new_profile(type_b, nb, source, observed_at);
-                    pb := r.profile_id; ib := r.identifier_id;
+                    breach := NULLIF(concat_ws(', ',
+                        CASE WHEN type_a OPERATOR(pg_catalog.<) type_b AND max_a OPERATOR(pg_catalog.<) 1 THEN format('%s: %s > %s', type_a, 1, max_a) END,
+                        CASE WHEN max_b OPERATOR(pg_catalog.<) 1 THEN format('%s: %s > %s', type_b, 1, max_b) END,
+                        CASE WHEN type_a OPERATOR(pg_catalog.>) type_b AND max_a OPERATOR(pg_catalog.<) 1 THEN format('%s: %s > %s', type_a, 1, max_a) END), '');
+                END IF;
+            ELSIF pa IS NULL OR pb IS NULL OR pa OPERATOR(pg_catalog.<>) pb THEN
+                SELECT string_agg(format('%s: %s > %s', c.id_type, c.n, t.max_per_profile), ', ' ORDER BY c.id_type)
+                  INTO breach
+                  FROM (SELECT u.id_type, count(*) AS n
+                          FROM (SELECT i.id_type FROM cdp.identifiers i
+                                 WHERE i.profile_id OPERATOR(pg_catalog.=) pa OR i.profile_id OPERATOR(pg_catalog.=) pb
+                                UNION ALL
+                                SELECT type_a WHERE pa IS NULL
+                                UNION ALL
+                                SELECT type_b WHERE pb IS NULL) u
+                         GROUP BY u.id_type) c
+                  JOIN cdp.identifier_types t ON t.id_type OPERATOR(pg_catalog.=) c.id_type
+                 WHERE c.n OPERATOR(pg_catalog.>) t.max_per_profile;
+            END IF;
+
+            IF pa IS NULL AND pb IS NULL THEN
+                -- two new identifiers: one new profile, or one each when a limit forbids
+                INSERT INTO cdp.profiles (created_at, known)
+                VALUES (observed_at, known_a OR (breach IS NULL AND known_b))
+                RETURNING profile_id INTO pa;
+                IF breach IS NULL THEN
+                    -- one statement for both (a first: it gets the smaller id)
+                    pb := pa;
+                    WITH ins AS (
+                        INSERT INTO cdp.identifiers (id_type, value, profile_id, first_seen, last_seen, source)
+                        VALUES (type_a, na, pa, observed_at, observed_at, source),
+                               (type_b, nb, pa, observed_at, observed_at, source)
+                        RETURNING identifiers.identifier_id, identifiers.id_type, identifiers.value)
+                    SELECT max(ins.identifier_id) FILTER (WHERE ins.id_type OPERATOR(pg_catalog.=) type_a AND ins.value OPERATOR(pg_catalog.=) na),
+                           max(ins.identifier_id) FILTER (WHERE ins.id_type OPERATOR(pg_catalog.=) type_b AND ins.value OPERATOR(pg_catalog.=) nb)
+                      INTO ia, ib FROM ins;
+                ELSE
+                    INSERT INTO cdp.identifiers (id_type, value, profile_id, first_seen, last_seen, source)
+                    VALUES (type_a, na, pa, observed_at, observed_at, source)
+                    RETURNING identifier_id INTO ia;
+                    INSERT INTO cdp.profiles (created_at, known) VALUES (observed_at, known_b)
+                    RETURNING profile_id INTO pb;
+                    INSERT INTO cdp.identifiers (id_type, value, profile_id, first_seen, last_seen, source)
+                    VALUES (type_b, nb, pb, observed_at, observed_at, source)
+                    RETURNING identifier_id INTO ib;
                 END IF;
             ELSIF pa IS NULL THEN
-                breach := cdp._limit_breach(pb, NULL, ARRAY[type_a]);
                 IF breach IS NULL THEN
-                    INSERT INTO cdp.identifiers (id_type, value, profile_id, first_seen, last_seen, source)
-                    VALUES (type_a, na, pb, observed_at, observed_at, source)
-                    RETURNING identifier_id INTO ia;
                     pa := pb;
+                    IF known_a OR known_b THEN
+                        UPDATE cdp.profiles p SET known = true WHERE p.profile_id OPERATOR(pg_catalog.=) pb AND NOT p.known;
+                    END IF;
                 ELSE
-                    SELECT * INTO r FROM cdp._new_profile(type_a, na, source, observed_at);
-                    pa := r.profile_id; ia := r.identifier_id;
+                    INSERT INTO cdp.profiles (created_at, known) VALUES (observed_at, known_a)
+                    RETURNING profile_id INTO pa;
                 END IF;
+                INSERT INTO cdp.identifiers (id_type, value, profile_id, first_seen, last_seen, source)
+                VALUES (type_a, na, pa, observed_at, observed_at, source)
+                RETURNING identifier_id INTO ia;
             ELSIF pb IS NULL THEN
-                breach := cdp._limit_breach(pa, NULL, ARRAY[type_b]);
                 IF breach IS NULL THEN
-                    INSERT INTO cdp.identifiers (id_type, value, profile_id, first_seen, last_seen, source)
-                    VALUES (type_b, nb, pa, observed_at, observed_at, source)
-                    RETURNING identifier_id INTO ib;
                     pb := pa;
+                    IF known_a OR known_b THEN
+                        UPDATE cdp.profiles p SET known = true WHERE p.profile_id OPERATOR(pg_catalog.=) pa AND NOT p.known;
+                    END IF;
                 ELSE
-                    SELECT * INTO r FROM cdp._new_profile(type_b, nb, source, observed_at);
-                    pb := r.profile_id; ib := r.identifier_id;
+                    INSERT INTO cdp.profiles (created_at, known) VALUES (observed_at, known_b)
+                    RETURNING profile_id INTO pb;
                 END IF;
-            ELSIF pa OPERATOR(pg_catalog.<>) pb THEN
-                breach := cdp._limit_breach(pa, pb, NULL);
-                IF breach IS NULL THEN
-                    keep := LEAST(pa, pb);
-                    gone := GREATEST(pa, pb);
-                    INSERT INTO cdp.profile_merges (action, survivor, absorbed, via, type_a, value_a, type_b, value_b, at)
-                    VALUES ('merge', keep, gone, 'link', type_a, na, type_b, nb, observed_at);
-                    UPDATE cdp.identifiers i SET profile_id = keep WHERE i.profile_id OPERATOR(pg_catalog.=) gone;
-                    UPDATE cdp.profiles p
-                       SET known = p.known OR g.known, created_at = LEAST(p.created_at, g.created_at)
-                      FROM cdp.profiles g
-                     WHERE p.profile_id OPERATOR(pg_catalog.=) keep AND g.profile_id OPERATOR(pg_catalog.=) gone;
-                    DELETE FROM cdp.profiles p WHERE p.profile_id OPERATOR(pg_catalog.=) gone;
-                    pa := keep; pb := keep;
-                END IF;
+                INSERT INTO cdp.identifiers (id_type, value, profile_id, first_seen, last_seen, source)
+                VALUES (type_b, nb, pb, observed_at, observed_at, source)
+                RETURNING identifier_id INTO ib;
+            ELSIF pa OPERATOR(pg_catalog.<>) pb AND breach IS NULL THEN
+                keep := LEAST(pa, pb);
+                gone := GREATEST(pa, pb);
+                INSERT INTO cdp.profile_merges (action, survivor, absorbed, via, type_a, value_a, type_b, value_b, at)
+                VALUES ('merge', keep, gone, 'link', type_a, na, type_b, nb, observed_at);
+                UPDATE cdp.identifiers i SET profile_id = keep WHERE i.profile_id OPERATOR(pg_catalog.=) gone;
+                UPDATE cdp.profiles p
+                   SET known = p.known OR g.known, created_at = LEAST(p.created_at, g.created_at)
+                  FROM cdp.profiles g
+                 WHERE p.profile_id OPERATOR(pg_catalog.=) keep AND g.profile_id OPERATOR(pg_catalog.=) gone;
+                DELETE FROM cdp.profiles p WHERE p.profile_id OPERATOR(pg_catalog.=) gone;
+                pa := keep; pb := keep;
             END IF;
 
             IF breach IS NOT NULL THEN
@@ -340,17 +438,20 @@ BEGIN
                                     WHERE m.action OPERATOR(pg_catalog.=) 'blocked'
                                       AND m.type_a OPERATOR(pg_catalog.=) link.type_a AND m.value_a OPERATOR(pg_catalog.=) na
                                       AND m.type_b OPERATOR(pg_catalog.=) link.type_b AND m.value_b OPERATOR(pg_catalog.=) nb);
-            ELSE
+            ELSIF fa IS NOT NULL AND fb IS NOT NULL AND (known_a OR known_b) THEN
+                -- both existed (merged or already together): the profile may become known now
                 UPDATE cdp.profiles p SET known = true
-                 WHERE p.profile_id OPERATOR(pg_catalog.=) pa AND NOT p.known
-                   AND EXISTS (SELECT 1 FROM cdp.identifier_types t
-                                WHERE t.makes_known AND t.id_type OPERATOR(pg_catalog.=) ANY (ARRAY[type_a, type_b]));
+                 WHERE p.profile_id OPERATOR(pg_catalog.=) pa AND NOT p.known;
             END IF;
 
-            UPDATE cdp.identifiers i
-               SET last_seen = GREATEST(i.last_seen, observed_at), first_seen = LEAST(i.first_seen, observed_at)
-             WHERE i.identifier_id OPERATOR(pg_catalog.=) ANY (ARRAY[ia, ib])
-               AND (i.last_seen OPERATOR(pg_catalog.<) observed_at OR i.first_seen OPERATOR(pg_catalog.>) observed_at);
+            -- widen the seen times of identifiers that existed, when this observation does
+            IF (fa IS NOT NULL AND (la OPERATOR(pg_catalog.<) observed_at OR fa OPERATOR(pg_catalog.>) observed_at))
+               OR (fb IS NOT NULL AND (lb OPERATOR(pg_catalog.<) observed_at OR fb OPERATOR(pg_catalog.>) observed_at)) THEN
+                UPDATE cdp.identifiers i
+                   SET last_seen = GREATEST(i.last_seen, observed_at), first_seen = LEAST(i.first_seen, observed_at)
+                 WHERE i.identifier_id OPERATOR(pg_catalog.=) ANY (ARRAY[ia, ib])
+                   AND (i.last_seen OPERATOR(pg_catalog.<) observed_at OR i.first_seen OPERATOR(pg_catalog.>) observed_at);
+            END IF;
 
             INSERT INTO cdp.links AS l (a_id, b_id, source, first_seen, last_seen)
             VALUES (LEAST(ia, ib), GREATEST(ia, ib), source, observed_at, observed_at)

@@ -70,7 +70,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'unknown identifier type "%"', id_type
             USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = 'The identifier types are: ' || (SELECT string_agg(t.id_type, ', ' ORDER BY t.priority DESC) FROM cdp.identifier_types t) || '.',
+                  DETAIL = 'The identifier types are: ' || (SELECT string_agg(t.id_type, ', ' ORDER BY t.priority DESC, t.id_type) FROM cdp.identifier_types t) || '.',
                   HINT = 'An admin can add types to cdp.identifier_types.';
     END IF;
     norm := cdp.normalize(norm_kind, value);

@@ -20,10 +20,14 @@
  *      highest type priority, the oldest among equals, so an id never goes
  *      to two components), or a new id,
  *   5. write only what changed, set-wise: one INSERT of new profiles, one
- *      UPDATE ... FROM unnest() of moved identifiers, one INSERT of new
- *      identifiers, one UPDATE of known flags, one DELETE of absorbed
- *      profiles, and the merge/split/blocked history.  Ordinary DML through
- *      SPI, so other modules' triggers on cdp.identifiers fire.
+ *      UPDATE ... FROM unnest() of moved identifiers, INSERTs of new
+ *      identifiers in batches of 100,000, one UPDATE of known flags, one
+ *      DELETE of absorbed profiles, and the merge/split/blocked history.
+ *      Ordinary DML through SPI, so other modules' triggers on
+ *      cdp.identifiers fire.  A bulk load (100,000 new identifiers or more,
+ *      outnumbering the existing ones) by the owner of cdp.identifiers drops
+ *      its foreign keys and adds them back after the INSERTs: one validating
+ *      join each instead of two checks per row (a third of the time).
  *
  * The same code runs scoped to one profile for cdp.unlink(): then only that
  * profile's identifiers are nodes and edges leaving it are ignored.
@@ -33,12 +37,14 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -65,6 +71,8 @@ static const struct config_enum_entry progress_level_options[] = {
 #define MAX_TYPES	250
 #define MAX_SOURCES 1024
 #define FETCH_BATCH 10000
+#define WRITE_BATCH 100000		/* rows per INSERT of new identifiers */
+#define BULK_MIN	100000		/* new identifiers from which foreign keys are checked at once */
 
 /* an identifier type as stitching sees it */
 typedef struct StitchType
@@ -732,6 +740,126 @@ node_text_array(StitchState *st, uint32 *nodes, int n, bool want_type)
 	return make_array(d, NULL, n, TEXTOID);
 }
 
+/*
+ * Bulk load (a first stitch, or a graph that more than doubles): drops the
+ * foreign keys of cdp.identifiers when the caller owns it and returns the
+ * ALTER TABLE that adds them back (validated by one join each instead of a
+ * check per row); NULL when the caller may not or another session uses
+ * the tables.  Dropping holds an ACCESS EXCLUSIVE lock on cdp.identifiers
+ * and the referenced tables until commit.
+ */
+static char *
+drop_foreign_keys(void)
+{
+	char	   *drop,
+			   *add;
+	bool		isnull;
+	Datum		d;
+	const char *tables[3] = {"identifiers", "profiles", "identifier_types"};
+	Oid			relids[3];
+	Oid			nsp = get_namespace_oid("cdp", false);
+
+	/*
+	 * Only when the tables are free right now: waiting for a reader's lock
+	 * while holding the stitch lock that reader may wait for next (a link
+	 * in the same transaction) could deadlock.  Otherwise the per-row path.
+	 */
+	for (int i = 0; i < 3; i++)
+	{
+		relids[i] = get_relname_relid(tables[i], nsp);
+		if (!OidIsValid(relids[i]) || !ConditionalLockRelationOid(relids[i], AccessExclusiveLock))
+		{
+			while (--i >= 0)
+				UnlockRelationOid(relids[i], AccessExclusiveLock);
+			return NULL;
+		}
+	}
+
+	run("SELECT 'ALTER TABLE cdp.identifiers ' OPERATOR(pg_catalog.||) pg_catalog.string_agg(pg_catalog.format('DROP CONSTRAINT %I', c.conname), ', ' ORDER BY c.conname), "
+		"'ALTER TABLE cdp.identifiers ' OPERATOR(pg_catalog.||) pg_catalog.string_agg(pg_catalog.format('ADD CONSTRAINT %I %s', c.conname, pg_catalog.pg_get_constraintdef(c.oid)), ', ' ORDER BY c.conname) "
+		"FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) c.conrelid "
+		"WHERE c.conrelid OPERATOR(pg_catalog.=) 'cdp.identifiers'::pg_catalog.regclass AND c.contype OPERATOR(pg_catalog.=) 'f' "
+		"HAVING pg_catalog.bool_and(pg_catalog.pg_has_role(r.relowner, 'USAGE'))",
+		0, NULL, NULL, SPI_OK_SELECT);
+	d = SPI_processed == 1 ? SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull) : (Datum) 0;
+	if (SPI_processed != 1 || isnull)
+	{
+		for (int i = 0; i < 3; i++)
+			UnlockRelationOid(relids[i], AccessExclusiveLock);
+		return NULL;
+	}
+	drop = TextDatumGetCString(d);
+	add = TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	SPI_freetuptable(SPI_tuptable);
+	run(drop, 0, NULL, NULL, SPI_OK_UTILITY);
+	return add;
+}
+
+/*
+ * Inserts the new identifiers (nodes without an identifier id) in batches
+ * of WRITE_BATCH rows, so the arrays never hold more than one batch.
+ */
+static void
+insert_identifiers(StitchState *st, int64 *final)
+{
+	uint32	   *nodes = palloc(sizeof(uint32) * WRITE_BATCH);
+	Datum	   *d_p = palloc(sizeof(Datum) * WRITE_BATCH);
+	Datum	   *d_f = palloc(sizeof(Datum) * WRITE_BATCH);
+	Datum	   *d_l = palloc(sizeof(Datum) * WRITE_BATCH);
+	Datum	   *d_s = palloc(sizeof(Datum) * WRITE_BATCH);
+	bool	   *s_null = palloc(sizeof(bool) * WRITE_BATCH);
+	Datum	   *src_text = palloc0(sizeof(Datum) * Max(st->nsrcs, 1));
+	MemoryContext batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "cdp stitch batch", ALLOCSET_DEFAULT_SIZES);
+	Oid			t[6] = {TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID};
+	uint32		n = 0;
+
+	for (int i = 0; i < st->nsrcs; i++)
+		src_text[i] = CStringGetTextDatum(st->srcs[i]);
+	while (n < st->nnodes)
+	{
+		int			k = 0;
+		Datum		v[6];
+		MemoryContext old;
+
+		for (; n < st->nnodes && k < WRITE_BATCH; n++)
+		{
+			TimestampTz f,
+						l;
+
+			if (st->ident[n] != 0)
+				continue;
+			f = st->first[n];
+			l = st->last[n];
+			if (f == DT_NOEND || f == DT_NOBEGIN)
+				f = GetCurrentTransactionStartTimestamp();
+			if (l == DT_NOEND || l == DT_NOBEGIN)
+				l = f;
+			nodes[k] = n;
+			d_p[k] = Int64GetDatum(final[uf_find(st, n)]);
+			d_f[k] = TimestampTzGetDatum(f);
+			d_l[k] = TimestampTzGetDatum(l);
+			s_null[k] = st->src[n] == NO_INDEX;
+			d_s[k] = s_null[k] ? (Datum) 0 : src_text[st->src[n]];
+			k++;
+		}
+		if (k == 0)
+			break;
+		old = MemoryContextSwitchTo(batch_cxt);
+		v[0] = node_text_array(st, nodes, k, true);
+		v[1] = node_text_array(st, nodes, k, false);
+		v[2] = make_array(d_p, NULL, k, INT8OID);
+		v[3] = make_array(d_f, NULL, k, TIMESTAMPTZOID);
+		v[4] = make_array(d_l, NULL, k, TIMESTAMPTZOID);
+		v[5] = make_array(d_s, s_null, k, TEXTOID);
+		run("INSERT INTO cdp.identifiers (id_type, value, profile_id, first_seen, last_seen, source) "
+			"SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6))", 6, t, v, SPI_OK_INSERT);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(batch_cxt);
+		CHECK_FOR_INTERRUPTS();
+	}
+	MemoryContextDelete(batch_cxt);
+}
+
 PG_FUNCTION_INFO_V1(cdp_stitch_run);
 
 /*
@@ -870,6 +998,9 @@ cdp_stitch_run(PG_FUNCTION_ARGS)
 	for (uint32 n = 0; n < st->nnodes; n++)
 		if (st->parent[n] == n && final[n] == 0)
 			nnew++;
+	ereport(cdp_stitch_progress_level,
+			(errmsg("cdp.stitch: %lld profiles, %lld of them new; writing the changes",
+					(long long) ncomp, (long long) nnew)));
 
 	/* new profile ids, in node order */
 	{
@@ -1058,14 +1189,8 @@ cdp_stitch_run(PG_FUNCTION_ARGS)
 		changed = (int64) m;
 	}
 
-	/* new identifiers: one INSERT */
+	/* new identifiers: INSERTs of at most WRITE_BATCH rows each */
 	{
-		uint32	   *nodes = NULL;
-		Datum	   *d_p,
-				   *d_f,
-				   *d_l,
-				   *d_s;
-		bool	   *s_null;
 		uint64		m = 0;
 
 		for (uint32 n = 0; n < st->nnodes; n++)
@@ -1073,45 +1198,18 @@ cdp_stitch_run(PG_FUNCTION_ARGS)
 				m++;
 		if (m > 0)
 		{
-			Oid			t[6] = {TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID};
-			Datum		v[6];
-			uint64		k = 0;
+			char	   *readd = NULL;
 
-			nodes = grow_array(st, NULL, m, sizeof(uint32));
-			d_p = grow_array(st, NULL, m, sizeof(Datum));
-			d_f = grow_array(st, NULL, m, sizeof(Datum));
-			d_l = grow_array(st, NULL, m, sizeof(Datum));
-			d_s = grow_array(st, NULL, m, sizeof(Datum));
-			s_null = grow_array(st, NULL, m, sizeof(bool));
-			for (uint32 n = 0; n < st->nnodes; n++)
+			if (m >= BULK_MIN && m > (uint64) st->nnodes - m)
+				readd = drop_foreign_keys();
+			insert_identifiers(st, final);
+			if (readd != NULL)
 			{
-				TimestampTz f,
-							l;
-
-				if (st->ident[n] != 0)
-					continue;
-				f = st->first[n];
-				l = st->last[n];
-				if (f == DT_NOEND || f == DT_NOBEGIN)
-					f = GetCurrentTransactionStartTimestamp();
-				if (l == DT_NOEND || l == DT_NOBEGIN)
-					l = f;
-				nodes[k] = n;
-				d_p[k] = Int64GetDatum(final[uf_find(st, n)]);
-				d_f[k] = TimestampTzGetDatum(f);
-				d_l[k] = TimestampTzGetDatum(l);
-				s_null[k] = st->src[n] == NO_INDEX;
-				d_s[k] = s_null[k] ? (Datum) 0 : CStringGetTextDatum(st->srcs[st->src[n]]);
-				k++;
+				ereport(cdp_stitch_progress_level,
+						(errmsg("cdp.stitch: checking the foreign keys of %llu new identifiers at once",
+								(unsigned long long) m)));
+				run(readd, 0, NULL, NULL, SPI_OK_UTILITY);
 			}
-			v[0] = node_text_array(st, nodes, (int) m, true);
-			v[1] = node_text_array(st, nodes, (int) m, false);
-			v[2] = make_array(d_p, NULL, (int) m, INT8OID);
-			v[3] = make_array(d_f, NULL, (int) m, TIMESTAMPTZOID);
-			v[4] = make_array(d_l, NULL, (int) m, TIMESTAMPTZOID);
-			v[5] = make_array(d_s, s_null, (int) m, TEXTOID);
-			run("INSERT INTO cdp.identifiers (id_type, value, profile_id, first_seen, last_seen, source) "
-				"SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6))", 6, t, v, SPI_OK_INSERT);
 		}
 		created = (int64) m;
 	}

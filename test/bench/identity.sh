@@ -10,9 +10,15 @@
 #
 #   bash test/bench/identity.sh [customers] [pgbench seconds]
 #
-# The graph: per customer an ERP number, an email, a loyalty card, a phone,
-# 1-3 web cookies seen at login, a device for every third one; 2% of the
-# emails are shared by two customers (families), so limits block merges.
+# The graph (synthetic, shaped like the demo ERP's identity_links views, with
+# their depth): per customer an ERP number with an email and a loyalty card
+# (customer master); a phone reaching the customer through the email
+# (newsletter form); 1-3 cookies in a chain cookie -> cookie -> email
+# (newsletter click, cookie refresh); a device of every third customer seen
+# with the newest cookie; 2% of the emails and the tablet of every 30th
+# customer shared with a family member, so limits block merges.  Paths run up
+# to 5 links from a device to the customer number, so the label propagation
+# below needs as many rounds as a real graph would.
 . "$(dirname "$0")/../lib/common.sh"
 
 CUSTOMERS=${1:-200000}
@@ -32,20 +38,32 @@ CREATE SCHEMA bench;
 CREATE TABLE bench.links (type_a text, value_a text, type_b text, value_b text, source text, observed_at timestamptz);
 INSERT INTO bench.links
 SELECT * FROM (
+    -- customer master: number + email (2% of the emails shared by two family members) + card
     SELECT 'erp_customer', c::text, 'email', 'Kunde' || (CASE WHEN c % 50 = 0 THEN c - 1 ELSE c END) || '@AlpenMail.de',
            'crm', '2024-01-01'::timestamptz + c * interval '1 minute' FROM generate_series(1, $CUSTOMERS) c
     UNION ALL
     SELECT 'erp_customer', c::text, 'loyalty_card', 'GS-' || (100000 + c), 'crm', '2024-01-01'::timestamptz + c * interval '1 minute'
       FROM generate_series(1, $CUSTOMERS) c
     UNION ALL
-    SELECT 'erp_customer', c::text, 'phone', '0171 ' || (1000000 + c), 'crm', '2024-01-01'::timestamptz + c * interval '1 minute'
+    -- newsletter sign-up form: phone with email (reaches the customer through the email)
+    SELECT 'email', 'kunde' || c || '@alpenmail.de', 'phone', '0171 ' || (1000000 + c), 'newsletter form', '2024-03-01'::timestamptz + c * interval '1 minute'
       FROM generate_series(1, $CUSTOMERS) c
     UNION ALL
-    SELECT 'cookie', 'ck-' || c || '-' || k, 'erp_customer', c::text, 'web login', '2025-01-01'::timestamptz + (c * 7 + k) * interval '1 second'
-      FROM generate_series(1, $CUSTOMERS) c, generate_series(1, 1 + c % 3) k
+    -- newsletter click: the first cookie with the email; later cookies of the
+    -- same browser chain to the previous one (cookie refresh)
+    SELECT 'cookie', 'ck-' || c || '-1', 'email', 'kunde' || c || '@alpenmail.de', 'newsletter click', '2025-01-01'::timestamptz + c * interval '1 second'
+      FROM generate_series(1, $CUSTOMERS) c
     UNION ALL
-    SELECT 'device', 'dev-' || c, 'erp_customer', c::text, 'app login', '2025-06-01'::timestamptz + c * interval '1 second'
+    SELECT 'cookie', 'ck-' || c || '-' || k, 'cookie', 'ck-' || c || '-' || (k - 1), 'cookie refresh', '2025-02-01'::timestamptz + (c * 7 + k) * interval '1 second'
+      FROM generate_series(1, $CUSTOMERS) c, generate_series(2, 1 + c % 3) k
+    UNION ALL
+    -- app on a device of every third customer, seen with the newest cookie (web view)
+    SELECT 'device', 'dev-' || c, 'cookie', 'ck-' || c || '-' || (1 + c % 3), 'app web view', '2025-06-01'::timestamptz + c * interval '1 second'
       FROM generate_series(1, $CUSTOMERS) c WHERE c % 3 = 0
+    UNION ALL
+    -- a family tablet: the device of every 30th customer is also used by the next customer
+    SELECT 'device', 'dev-' || c, 'cookie', 'ck-' || (c + 1) || '-1', 'app web view', '2025-07-01'::timestamptz + c * interval '1 second'
+      FROM generate_series(1, $CUSTOMERS - 1) c WHERE c % 30 = 0
 ) l;
 ANALYZE bench.links;
 SELECT cdp.add_source('identity_links', 'bench.links');
@@ -65,6 +83,7 @@ SQL
 t1=$(ms)
 STITCH_MS=$((t1 - t0))
 cat "$CDP_TMP/stitch.out"
+cdp_psql -At -c "SELECT 'foreign keys of cdp.identifiers after the bulk load: ' || string_agg(conname, ', ' ORDER BY conname) FROM pg_constraint WHERE conrelid = 'cdp.identifiers'::regclass AND contype = 'f' AND convalidated"
 t0=$(ms)
 cdp_psql -At -c 'SELECT row_to_json(s) FROM cdp.stitch() s'
 t1=$(ms)
@@ -144,6 +163,8 @@ P99=$(cat "$CDP_TMP"/link.* | awk '{print $3}' | sort -n | awk '{a[NR]=$1} END {
 TPS=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$CDP_TMP/pgbench.out" | head -1)
 
 say "results ($CUSTOMERS customers)"
+echo "first stitch, phases (server log):"
+grep -o '^[0-9:. -]*UTC.*cdp\.stitch: .*' "$CDP_TMP/server.log" | head -5 | sed 's/ UTC \[[0-9]*\] LOG: / /'
 printf 'cdp.stitch() first run          %8d ms\n' "$STITCH_MS"
 printf 'cdp.stitch() again (no change)  %8d ms\n' "$RESTITCH_MS"
 printf 'plain-SQL label propagation     %8d ms   -> stitch is %.1fx faster\n' "$SQL_MS" "$(awk -v a="$SQL_MS" -v b="$STITCH_MS" 'BEGIN {print a / b}')"
