@@ -11,6 +11,7 @@
 -- empty identifier map, it records every ERP customer number with
 -- cdp.identify first; card-only sales then stay unattributed and counted.
 
+SET client_min_messages = warning;
 CREATE SCHEMA IF NOT EXISTS erp_cdp;
 CREATE OR REPLACE VIEW erp_cdp.orders AS
 SELECT CASE WHEN o.customer_no IS NOT NULL THEN 'erp_customer' ELSE 'loyalty_card' END AS id_type,

@@ -10,6 +10,7 @@
 -- cdp.resolve('erp_customer', '1') is Erika's profile (a cookie's events
 -- count for her once the cookie is stitched to her).
 
+SET client_min_messages = warning;
 CREATE SCHEMA IF NOT EXISTS erp_cdp;
 
 -- who bought what: the customer number, or the loyalty card scanned at the till
