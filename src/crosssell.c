@@ -63,6 +63,7 @@ item_hash(const void *key, Size keysize)
 {
 	const char *s = *(char *const *) key;
 
+	(void) keysize;				/* the key is a pointer; its target varies */
 	return hash_bytes((const unsigned char *) s, strlen(s));
 }
 
@@ -70,6 +71,7 @@ item_hash(const void *key, Size keysize)
 static int
 item_match(const void *a, const void *b, Size keysize)
 {
+	(void) keysize;
 	return strcmp(*(char *const *) a, *(char *const *) b);
 }
 

@@ -66,7 +66,7 @@ icu_check(UErrorCode status, const char *what)
 CdpIdKind
 cdp_id_kind(const char *type_name)
 {
-	for (int i = 0; i < lengthof(id_kinds); i++)
+	for (size_t i = 0; i < lengthof(id_kinds); i++)
 		if (strcmp(type_name, id_kinds[i].name) == 0)
 			return id_kinds[i].kind;
 	ereport(ERROR,

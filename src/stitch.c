@@ -1016,7 +1016,7 @@ cdp_stitch_run(PG_FUNCTION_ARGS)
 			Datum		v[1] = {Int64GetDatum(nnew)};
 			bool		isnull;
 
-			if (nnew > MaxAllocSize / sizeof(Datum))
+			if ((Size) nnew > MaxAllocSize / sizeof(Datum))
 				elog(ERROR, "cdp.stitch: too many new profiles");
 			run("SELECT pg_catalog.nextval('cdp.profile_id_seq') FROM pg_catalog.generate_series(1, $1)",
 				1, t, v, SPI_OK_SELECT);
