@@ -26,6 +26,11 @@ SELECT cdp.normalize('email', 'erika@localhost');
 SELECT cdp.normalize('email', 'erika mustermann@web.de');
 SELECT cdp.normalize('email', 'erika@xn--zz.de');
 SELECT cdp.normalize('email', '   ');
+-- plain ASCII addresses skip ICU; anything unusual in the domain still goes
+-- through UTS #46 and gets its verdict
+SELECT v, cdp.try_normalize('email', v) FROM (VALUES
+    ('Erika@Web.DE'), ('ＥＲＩＫＡ@WEB.DE'), ('erika@-web.de'), ('erika@web-.de'), ('erika@web..de'),
+    ('erika@my_host.de'), ('erika@a--b.de'), ('erika@' || repeat('a', 64) || '.de')) t(v);
 
 -- phone: E.164, national numbers get cdp.default_country_code (49)
 SHOW cdp.default_country_code;

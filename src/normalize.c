@@ -173,18 +173,78 @@ has_space(const char *s)
 	return false;
 }
 
+/*
+ * ASCII fast path of fold_trim: for pure ASCII input, NFKC case folding is
+ * plain lower-casing and Unicode white space is the ASCII kind; NULL when
+ * the input has any other byte.
+ */
+static char *
+ascii_fold_trim(const char *raw, int len)
+{
+	int			start = 0,
+				end = len;
+	char	   *out;
+
+	for (int i = 0; i < len; i++)
+		if ((unsigned char) raw[i] >= 0x80)
+			return NULL;
+	while (start < end && (raw[start] == ' ' || (raw[start] >= '\t' && raw[start] <= '\r')))
+		start++;
+	while (end > start && (raw[end - 1] == ' ' || (raw[end - 1] >= '\t' && raw[end - 1] <= '\r')))
+		end--;
+	out = palloc(end - start + 1);
+	for (int i = start; i < end; i++)
+		out[i - start] = (raw[i] >= 'A' && raw[i] <= 'Z') ? raw[i] + ('a' - 'A') : raw[i];
+	out[end - start] = '\0';
+	return out;
+}
+
+/*
+ * True for a lower-case ASCII domain that UTS #46 would return unchanged:
+ * labels of 1-63 letters, digits and inner hyphens (no "--", so no
+ * punycode), at most 253 characters.  Anything else goes through ICU.
+ */
+static bool
+plain_ascii_domain(const char *d, int dlen)
+{
+	int			label = 0;
+
+	if (dlen > 253 || strstr(d, "--") != NULL)
+		return false;
+	for (int i = 0; i <= dlen; i++)
+	{
+		char		c = d[i];
+
+		if (c == '.' || c == '\0')
+		{
+			if (label == 0 || label > 63 || d[i - 1] == '-')
+				return false;
+			label = 0;
+		}
+		else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c == '-' && label > 0))
+			label++;
+		else
+			return false;
+	}
+	return true;
+}
+
 /* Email: NFKC case fold, trim, one '@', domain mapped with UTS #46 to Unicode. */
 static char *
 norm_email(const char *raw, int len, const char **why)
 {
-	char	   *s = fold_trim(raw, len);
-	char	   *at = strchr(s, '@');
+	char	   *s = ascii_fold_trim(raw, len);
+	char	   *at;
 	char	   *domain;
 	int			dlen;
 	UErrorCode	status = U_ZERO_ERROR;
 	UIDNAInfo	info = UIDNA_INFO_INITIALIZER;
 	char	   *udomain;
 	int32_t		ulen;
+
+	if (s == NULL)
+		s = fold_trim(raw, len);
+	at = strchr(s, '@');
 
 	if (at == NULL)
 		return (*why = "It has no \"@\".", NULL);
@@ -203,6 +263,11 @@ norm_email(const char *raw, int len, const char **why)
 	if (strchr(domain, '.') == NULL)
 		return (*why = "The domain has no dot.", NULL);
 
+	if (plain_ascii_domain(domain, dlen))
+	{
+		*at = '\0';
+		return psprintf("%s@%s", s, domain);
+	}
 	if (idna == NULL)
 	{
 		idna = uidna_openUTS46(UIDNA_NONTRANSITIONAL_TO_UNICODE | UIDNA_CHECK_BIDI, &status);
