@@ -174,6 +174,23 @@ fit_reserve(MemoryContext cxt, FitState *st, int32 extra)
 	return bigger;
 }
 
+/* Appends one observation (k0, k1, k2) to a fit state, creating it on the first row. */
+static FitState *
+fit_push(MemoryContext cxt, FitState *st, int kind, double k0, double k1, double k2)
+{
+	FitRow	   *row;
+
+	if (st == NULL)
+		st = fit_alloc(cxt, kind, FIT_MIN_CAPACITY);
+	st = fit_reserve(cxt, st, 1);
+	row = &st->rows[st->nrows++];
+	row->k[0] = k0;
+	row->k[1] = k1;
+	row->k[2] = k2;
+	row->n = 1;
+	return st;
+}
+
 /* Errors unless v is a finite number >= 0. */
 static void
 check_nonneg(const char *what, double v)
@@ -192,7 +209,6 @@ cdp_bgnbd_trans(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
 	FitState   *st;
-	FitRow	   *row;
 	double		x,
 				tx,
 				T;
@@ -225,15 +241,7 @@ cdp_bgnbd_trans(PG_FUNCTION_ARGS)
 				 errdetail("A customer without repeat purchases has t_x = 0."),
 				 errhint("Compute t_x with cdp.bgnbd_t_x().")));
 
-	if (st == NULL)
-		st = fit_alloc(aggcxt, FIT_KIND_BGNBD, FIT_MIN_CAPACITY);
-	st = fit_reserve(aggcxt, st, 1);
-	row = &st->rows[st->nrows++];
-	row->k[0] = x;
-	row->k[1] = tx;
-	row->k[2] = T;
-	row->n = 1;
-	PG_RETURN_POINTER(st);
+	PG_RETURN_POINTER(fit_push(aggcxt, st, FIT_KIND_BGNBD, x, tx, T));
 }
 
 /* Transition of cdp.gammagamma_fit(x, mean_spend): rows with x = 0 or a NULL are skipped. */
@@ -242,7 +250,6 @@ cdp_gammagamma_trans(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
 	FitState   *st;
-	FitRow	   *row;
 	double		x,
 				m;
 
@@ -265,15 +272,7 @@ cdp_gammagamma_trans(PG_FUNCTION_ARGS)
 				 errdetail("The Gamma-Gamma model describes positive spend per transaction."),
 				 errhint("Leave out customers whose repeat purchases sum to 0 or less (returns, vouchers).")));
 
-	if (st == NULL)
-		st = fit_alloc(aggcxt, FIT_KIND_GG, FIT_MIN_CAPACITY);
-	st = fit_reserve(aggcxt, st, 1);
-	row = &st->rows[st->nrows++];
-	row->k[0] = x;
-	row->k[1] = m;
-	row->k[2] = 0;
-	row->n = 1;
-	PG_RETURN_POINTER(st);
+	PG_RETURN_POINTER(fit_push(aggcxt, st, FIT_KIND_GG, x, m, 0));
 }
 
 /* Combine of both fit aggregates: appends the other state's rows. */
