@@ -34,7 +34,7 @@ CREATE TABLE cdp.trigger_kinds (
     description    text NOT NULL,
     builtin        boolean NOT NULL DEFAULT false
 );
-COMMENT ON TABLE cdp.trigger_kinds IS 'kinds of trigger audience: a query returning (profile_id, triggered_at) of profiles with a qualifying event; {source:KIND} stands for all registered sources of that kind, $1 is the parameters (jsonb), $2 the reference time (the parameter as_of, else the time of the refresh)';
+COMMENT ON TABLE cdp.trigger_kinds IS 'kinds of trigger audience: a query returning (profile_id, triggered_at) of profiles with a qualifying event; {source:KIND} stands for all registered sources of that kind, {profiles:KIND} for the same rows with the profile_id their identifier resolves to, $1 is the parameters (jsonb), $2 the reference time (the parameter as_of, else the time of the refresh)';
 SELECT pg_catalog.pg_extension_config_dump('cdp.trigger_kinds', 'WHERE NOT builtin');
 
 CREATE TABLE cdp.segments (
@@ -559,27 +559,23 @@ INSERT INTO cdp.source_kind_columns (kind, position, column_name, column_type, r
 INSERT INTO cdp.trigger_kinds (kind, builtin, default_params, description, query) VALUES
 ('newsletter_not_opened', true, '{"wait": "3 days", "lookback": "30 days", "campaign": null}',
  'a newsletter was sent at least "wait" ago (within "lookback") and not opened; optionally one campaign',
- $q$SELECT i.profile_id, max(n.sent_at) AS triggered_at
-      FROM {source:newsletters} n
-      JOIN cdp.identifier_types t ON t.id_type = n.id_type
-      JOIN cdp.identifiers i ON i.id_type = n.id_type AND i.value = cdp.try_normalize(t.normalizer, n.id_value)
+ $q$SELECT n.profile_id, max(n.sent_at) AS triggered_at
+      FROM {profiles:newsletters} n
      WHERE (n.opened_at IS NULL OR n.opened_at > $2)
        AND n.sent_at <= $2 - ($1 ->> 'wait')::interval
        AND n.sent_at > $2 - ($1 ->> 'lookback')::interval
        AND ($1 ->> 'campaign' IS NULL OR n.campaign = $1 ->> 'campaign')
-     GROUP BY i.profile_id$q$),
+     GROUP BY n.profile_id$q$),
 ('coupon_not_redeemed', true, '{"wait": "14 days", "lookback": "90 days"}',
  'a coupon was issued at least "wait" ago (within "lookback") and not redeemed',
- $q$SELECT i.profile_id, max(c.issued_at) AS triggered_at
-      FROM {source:coupons} c
-      JOIN cdp.identifier_types t ON t.id_type = c.id_type
-      JOIN cdp.identifiers i ON i.id_type = c.id_type AND i.value = cdp.try_normalize(t.normalizer, c.id_value)
+ $q$SELECT c.profile_id, max(c.issued_at) AS triggered_at
+      FROM {profiles:coupons} c
      WHERE (c.redeemed_at IS NULL OR c.redeemed_at > $2)
        AND c.issued_at <= $2 - ($1 ->> 'wait')::interval
        AND c.issued_at > $2 - ($1 ->> 'lookback')::interval
-     GROUP BY i.profile_id$q$);
+     GROUP BY c.profile_id$q$);
 
--- cdp._trigger_sql: the query of a trigger kind with its {source:KIND} parts filled in.
+-- cdp._trigger_sql: the query of a trigger kind with its {source:KIND} and {profiles:KIND} parts filled in.
 CREATE FUNCTION cdp._trigger_sql(kind text) RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -592,6 +588,15 @@ BEGIN
     SELECT k.query INTO STRICT q FROM cdp.trigger_kinds k WHERE k.kind OPERATOR(pg_catalog.=) _trigger_sql.kind;
     FOR src IN SELECT DISTINCT m[1] FROM regexp_matches(q, '\{source:([a-z_]+)\}', 'g') m LOOP
         q := replace(q, '{source:' OPERATOR(pg_catalog.||) src OPERATOR(pg_catalog.||) '}', '(' OPERATOR(pg_catalog.||) cdp.source_sql(src) OPERATOR(pg_catalog.||) ')');
+    END LOOP;
+    -- {profiles:KIND}: the source's rows with the profile_id their
+    -- (id_type, id_value) resolves to; rows of unknown identifiers drop out
+    FOR src IN SELECT DISTINCT m[1] FROM regexp_matches(q, '\{profiles:([a-z_]+)\}', 'g') m LOOP
+        q := replace(q, '{profiles:' OPERATOR(pg_catalog.||) src OPERATOR(pg_catalog.||) '}',
+                     format('(SELECT i.profile_id, s.* FROM (%s) s'
+                            ' JOIN cdp.identifier_types t ON t.id_type = s.id_type'
+                            ' JOIN cdp.identifiers i ON i.id_type = s.id_type'
+                            ' AND i.value = cdp.try_normalize(t.normalizer, s.id_value))', cdp.source_sql(src)));
     END LOOP;
     RETURN q;
 END
@@ -700,19 +705,15 @@ INSERT INTO cdp.trigger_kinds (kind, builtin, default_params, description, query
 ('abandoned_cart', true, '{"wait": "1 hour", "lookback": "24 hours"}',
  'an article was put in the cart at least "wait" ago (within "lookback") and the profile has ordered nothing since',
  $q$SELECT c.profile_id, max(c.at) AS triggered_at
-      FROM (SELECT i.profile_id, e.occurred_at AS at
-              FROM {source:article_events} e
-              JOIN cdp.identifier_types t ON t.id_type = e.id_type
-              JOIN cdp.identifiers i ON i.id_type = e.id_type AND i.value = cdp.try_normalize(t.normalizer, e.id_value)
+      FROM (SELECT e.profile_id, e.occurred_at AS at
+              FROM {profiles:article_events} e
              WHERE e.event_type = 'cart_add'
                AND e.occurred_at <= $2 - ($1 ->> 'wait')::interval
                AND e.occurred_at > $2 - ($1 ->> 'lookback')::interval) c
      WHERE NOT EXISTS (
            SELECT 1
-             FROM {source:orders} o
-             JOIN cdp.identifier_types t ON t.id_type = o.id_type
-             JOIN cdp.identifiers i ON i.id_type = o.id_type AND i.value = cdp.try_normalize(t.normalizer, o.id_value)
-            WHERE i.profile_id = c.profile_id AND o.ordered_at >= c.at AND o.ordered_at <= $2)
+             FROM {profiles:orders} o
+            WHERE o.profile_id = c.profile_id AND o.ordered_at >= c.at AND o.ordered_at <= $2)
      GROUP BY c.profile_id$q$),
 ('lapsed', true, '{"threshold": 0.3}',
  'the probability that the customer is still active (BG/NBD P(alive) of the last cdp.refresh_rfm) is below "threshold"',
