@@ -93,62 +93,36 @@ RETURN 'SELECT i.identifier_id, i.id_type, i.value, i.profile_id, i.first_seen, 
        || ' ORDER BY i.identifier_id';
 COMMENT ON FUNCTION cdp._stitch_node_sql(bigint) IS 'internal: query of the identifiers cdp.stitch() starts from';
 
--- cdp._stitch_edge_sql: recorded links plus those of identity_links
--- sources, normalised (NULL where invalid or junk), minus removed pairs.
+-- cdp._stitch_edge_sql: recorded links (normalised, raw false) plus those
+-- of identity_links sources as the sources give them (raw true):
+-- stitch.c normalises them and leaves out invalid and junk values and the
+-- pairs cdp.unlink() removed, without a function call per value.
 CREATE FUNCTION cdp._stitch_edge_sql(scope bigint) RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
-    in_scope_a text := '';
-    in_scope_b text := '';
-    rec_scope  text := '';
+    rec_scope text := '';
 BEGIN
     IF scope IS NOT NULL THEN
         rec_scope := format(' AND ia.profile_id OPERATOR(pg_catalog.=) %s AND ib.profile_id OPERATOR(pg_catalog.=) %s', scope, scope);
-        in_scope_a := format(' AND EXISTS (SELECT 1 FROM cdp.identifiers x WHERE x.id_type OPERATOR(pg_catalog.=) n.type_a'
-                             ' AND x.value OPERATOR(pg_catalog.=) n.value_a AND x.profile_id OPERATOR(pg_catalog.=) %s)', scope);
-        in_scope_b := format(' AND EXISTS (SELECT 1 FROM cdp.identifiers x WHERE x.id_type OPERATOR(pg_catalog.=) n.type_b'
-                             ' AND x.value OPERATOR(pg_catalog.=) n.value_b AND x.profile_id OPERATOR(pg_catalog.=) %s)', scope);
     END IF;
     RETURN format($q$
-WITH removed AS MATERIALIZED (
-    SELECT ia.id_type AS ta, ia.value AS va, ib.id_type AS tb, ib.value AS vb
-      FROM cdp.links l
-      JOIN cdp.identifiers ia ON ia.identifier_id OPERATOR(pg_catalog.=) l.a_id
-      JOIN cdp.identifiers ib ON ib.identifier_id OPERATOR(pg_catalog.=) l.b_id
-     WHERE l.removed_at IS NOT NULL
-    UNION ALL
-    SELECT ib.id_type, ib.value, ia.id_type, ia.value
-      FROM cdp.links l
-      JOIN cdp.identifiers ia ON ia.identifier_id OPERATOR(pg_catalog.=) l.a_id
-      JOIN cdp.identifiers ib ON ib.identifier_id OPERATOR(pg_catalog.=) l.b_id
-     WHERE l.removed_at IS NOT NULL)
 SELECT ia.id_type AS type_a, ia.value AS value_a, ib.id_type AS type_b, ib.value AS value_b,
-       l.first_seen AS observed_at, l.source
+       l.first_seen AS observed_at, l.source, false AS raw
   FROM cdp.links l
   JOIN cdp.identifiers ia ON ia.identifier_id OPERATOR(pg_catalog.=) l.a_id
   JOIN cdp.identifiers ib ON ib.identifier_id OPERATOR(pg_catalog.=) l.b_id
  WHERE l.removed_at IS NULL%s
 UNION ALL
-SELECT n.type_a, n.value_a, n.type_b, n.value_b, n.observed_at, n.source
-  FROM (SELECT s.type_a,
-               CASE WHEN cdp.is_junk(ta.normalizer, s.value_a) THEN NULL ELSE cdp.try_normalize(ta.normalizer, s.value_a) END AS value_a,
-               s.type_b,
-               CASE WHEN cdp.is_junk(tb.normalizer, s.value_b) THEN NULL ELSE cdp.try_normalize(tb.normalizer, s.value_b) END AS value_b,
-               s.observed_at,
-               COALESCE(s.source, src.relation::text) AS source
-          FROM (%s) s
-          LEFT JOIN cdp.identifier_types ta ON ta.id_type OPERATOR(pg_catalog.=) s.type_a
-          LEFT JOIN cdp.identifier_types tb ON tb.id_type OPERATOR(pg_catalog.=) s.type_b
-          LEFT JOIN cdp.sources src ON src.source_id OPERATOR(pg_catalog.=) s.source_id) n
- WHERE NOT EXISTS (SELECT 1 FROM removed r
-                    WHERE r.ta OPERATOR(pg_catalog.=) n.type_a AND r.va OPERATOR(pg_catalog.=) n.value_a
-                      AND r.tb OPERATOR(pg_catalog.=) n.type_b AND r.vb OPERATOR(pg_catalog.=) n.value_b)%s%s
-$q$, rec_scope, cdp.source_sql('identity_links'), in_scope_a, in_scope_b);
+SELECT s.type_a, s.value_a, s.type_b, s.value_b, s.observed_at,
+       COALESCE(s.source, src.relation::text), true
+  FROM (%s) s
+  LEFT JOIN cdp.sources src ON src.source_id OPERATOR(pg_catalog.=) s.source_id
+$q$, rec_scope, cdp.source_sql('identity_links'));
 END
 $fn$;
-COMMENT ON FUNCTION cdp._stitch_edge_sql(bigint) IS 'internal: query of the links cdp.stitch() reads (recorded and from identity_links sources, normalised, removed pairs left out)';
+COMMENT ON FUNCTION cdp._stitch_edge_sql(bigint) IS 'internal: query of the links cdp.stitch() reads (recorded ones normalised, those of identity_links sources raw: stitch.c normalises them and leaves out junk and removed pairs)';
 
 -- cdp.stitch: recomputes every profile from all links.
 CREATE FUNCTION cdp.stitch(
