@@ -27,7 +27,7 @@
  *      to two components), or a new id,
  *   5. write only what changed, set-wise: one INSERT of new profiles, one
  *      UPDATE ... FROM unnest() of moved identifiers, INSERTs of new
- *      identifiers in key order in batches of 100,000, one UPDATE of known
+ *      identifiers in key order with COPY FROM, one UPDATE of known
  *      flags, one DELETE of absorbed profiles, and the merge/split/blocked
  *      history.  Ordinary DML through SPI, so other modules' triggers on
  *      cdp.identifiers fire.  A bulk load (100,000 new identifiers or more,
@@ -47,16 +47,24 @@
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "commands/copy.h"
+#include "commands/sequence.h"
 #include "common/hashfn.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_relation.h"
+#include "port/pg_bswap.h"
 #include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/rls.h"
+#include "access/table.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -80,7 +88,6 @@ static const struct config_enum_entry progress_level_options[] = {
 #define MAX_TYPES	250
 #define MAX_SOURCES 1024
 #define FETCH_BATCH 10000
-#define WRITE_BATCH 100000		/* rows per INSERT of new identifiers */
 #define BULK_MIN	100000		/* new identifiers from which foreign keys are checked at once */
 
 /* an identifier type as stitching sees it */
@@ -1021,67 +1028,251 @@ node_key_cmp(const void *x, const void *y, void *arg)
 }
 
 /*
- * Inserts the new identifiers (nodes without an identifier id) in batches
- * of WRITE_BATCH rows, so the arrays never hold more than one batch.
+ * The new identifiers go into cdp.identifiers through PostgreSQL's own COPY
+ * FROM machinery, fed in COPY's binary format from our arrays by a data
+ * source callback: buffered multi-row heap inserts, defaults (the identity
+ * column), index entries, constraints and triggers (statement triggers with
+ * their transition table, foreign-key checks) exactly as for a COPY by the
+ * caller, whose INSERT privilege is checked first.  On the benchmark graph
+ * this took the write of 1.27M identifiers from 4.1 s (INSERT ... SELECT
+ * FROM unnest(arrays) in batches) to about 2 s.
  *
- * They go in in key order (type, then value bytes): the unique index on
- * (id_type, value) is then filled from left to right instead of at random
- * places, which on a first load of 1.3M identifiers takes the insert from
- * about 11 s to 5 s (random btree inserts touch and split pages all over
- * the index).  The identifier ids follow the same order.
+ * COPY's callback takes no argument, so the state of the one copy running
+ * in this backend sits in a static variable.
  */
+typedef struct CopyFeed CopyFeed;
+typedef void (*feed_row_fn) (CopyFeed *f, uint64 i);
+
+struct CopyFeed
+{
+	feed_row_fn row;			/* encodes row i into buf */
+	void	   *arg;
+	uint64		m;				/* rows */
+	uint64		next;			/* next row to encode */
+	bool		header_done;
+	bool		trailer_done;
+	StringInfoData buf;			/* encoded, not yet handed out */
+	int			pos;			/* first byte of buf not handed out */
+};
+
+static CopyFeed *copy_feed = NULL;
+
+static inline void
+feed_int16(StringInfo b, int16 v)
+{
+	uint16		n = pg_hton16((uint16) v);
+
+	appendBinaryStringInfo(b, (char *) &n, 2);
+}
+
+static inline void
+feed_int32(StringInfo b, int32 v)
+{
+	uint32		n = pg_hton32((uint32) v);
+
+	appendBinaryStringInfo(b, (char *) &n, 4);
+}
+
+static inline void
+feed_int64(StringInfo b, int64 v)
+{
+	uint64		n = pg_hton64((uint64) v);
+
+	feed_int32(b, 8);
+	appendBinaryStringInfo(b, (char *) &n, 8);
+}
+
+static inline void
+feed_bool(StringInfo b, bool v)
+{
+	feed_int32(b, 1);
+	appendStringInfoChar(b, v ? 1 : 0);
+}
+
+static inline void
+feed_text(StringInfo b, const char *s)
+{
+	int			len = (int) strlen(s);
+
+	feed_int32(b, len);
+	appendBinaryStringInfo(b, s, len);
+}
+
+/* Encodes rows into the feed's buffer until it holds at least want bytes. */
+static void
+feed_fill(CopyFeed *f, int want)
+{
+	StringInfo	b = &f->buf;
+
+	if (f->pos > 0)
+	{
+		/* drop what was handed out */
+		memmove(b->data, b->data + f->pos, b->len - f->pos);
+		b->len -= f->pos;
+		f->pos = 0;
+	}
+	if (!f->header_done)
+	{
+		static const char sig[11] = "PGCOPY\n\377\r\n\0";
+
+		appendBinaryStringInfo(b, sig, 11);
+		feed_int32(b, 0);		/* flags */
+		feed_int32(b, 0);		/* header extension length */
+		f->header_done = true;
+	}
+	while (b->len < want && f->next < f->m)
+		f->row(f, f->next++);
+	if (f->next >= f->m && !f->trailer_done && b->len < want)
+	{
+		feed_int16(b, -1);
+		f->trailer_done = true;
+	}
+}
+
+/* COPY's data source: hands out between minread and maxread bytes, 0 at the end. */
+static int
+feed_read(void *outbuf, int minread, int maxread)
+{
+	CopyFeed   *f = copy_feed;
+	int			n;
+
+	if (f->buf.len - f->pos < maxread)
+		feed_fill(f, Max(maxread, 65536));
+	n = Min(maxread, f->buf.len - f->pos);
+	memcpy(outbuf, f->buf.data + f->pos, n);
+	f->pos += n;
+	return n;
+}
+
+/*
+ * Writes m rows into cdp.<relname> (columns cols) with COPY FROM, each row
+ * encoded by row(); see above.
+ */
+static void
+copy_rows(const char *relname, const char *const *cols, int ncols, uint64 m,
+		  feed_row_fn row, void *arg)
+{
+	Relation	rel;
+	ParseState *pstate;
+	ParseNamespaceItem *nsitem;
+	RangeTblEntry *rte;
+	List	   *attnames = NIL;
+	CopyFromState cstate;
+	CopyFeed	feed = {0};
+	uint64		done = 0;
+
+	rel = table_openrv(makeRangeVar("cdp", (char *) relname, -1), RowExclusiveLock);
+	if (check_enable_rls(RelationGetRelid(rel), InvalidOid, false) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cdp.stitch() cannot write cdp.%s while row-level security is enabled on it", relname),
+				 errhint("Disable row-level security on cdp.%s, or run cdp.stitch() as a role that bypasses it.", relname)));
+
+	/* the caller's INSERT privilege, as COPY checks it */
+	pstate = make_parsestate(NULL);
+	nsitem = addRangeTableEntryForRelation(pstate, rel, RowExclusiveLock, NULL, false, false);
+	rte = nsitem->p_rte;
+	rte->requiredPerms = ACL_INSERT;
+	for (int i = 0; i < ncols; i++)
+	{
+		AttrNumber	att = get_attnum(RelationGetRelid(rel), cols[i]);
+
+		if (att == InvalidAttrNumber)
+			elog(ERROR, "cdp.stitch: cdp.%s has no column %s", relname, cols[i]);
+		rte->insertedCols = bms_add_member(rte->insertedCols, att - FirstLowInvalidHeapAttributeNumber);
+		attnames = lappend(attnames, makeString(pstrdup(cols[i])));
+	}
+	ExecCheckRTPerms(pstate->p_rtable, true);
+
+	feed.row = row;
+	feed.arg = arg;
+	feed.m = m;
+	initStringInfo(&feed.buf);
+	if (copy_feed != NULL)
+		elog(ERROR, "cdp.stitch: a copy is already running in this session");
+	copy_feed = &feed;
+	PG_TRY();
+	{
+		cstate = BeginCopyFrom(pstate, rel, NULL, NULL, false, feed_read, attnames,
+							   list_make1(makeDefElem("format", (Node *) makeString("binary"), -1)));
+		done = CopyFrom(cstate);
+		EndCopyFrom(cstate);
+	}
+	PG_FINALLY();
+	{
+		copy_feed = NULL;
+	}
+	PG_END_TRY();
+	if (done != m)
+		elog(ERROR, "cdp.stitch: copied %llu of %llu rows into cdp.%s",
+			 (unsigned long long) done, (unsigned long long) m, relname);
+	pfree(feed.buf.data);
+	free_parsestate(pstate);
+	table_close(rel, NoLock);
+}
+
+/* What the identifier rows are made of. */
+typedef struct IdentRows
+{
+	StitchState *st;
+	const int64 *final;
+	const uint32 *order;		/* new nodes in key order */
+	TimestampTz now;
+} IdentRows;
+
+static void
+ident_row(CopyFeed *f, uint64 i)
+{
+	IdentRows  *r = f->arg;
+	StitchState *st = r->st;
+	StringInfo	b = &f->buf;
+	uint32		n = r->order[i];
+	TimestampTz fs = st->first[n],
+				ls = st->last[n];
+
+	if (fs == DT_NOEND || fs == DT_NOBEGIN)
+		fs = r->now;
+	if (ls == DT_NOEND || ls == DT_NOBEGIN)
+		ls = fs;
+	feed_int16(b, 6);
+	feed_text(b, st->types[st->type[n]].name);
+	feed_text(b, node_value(st, n));
+	feed_int64(b, r->final[uf_find(st, n)]);
+	feed_int64(b, fs);
+	feed_int64(b, ls);
+	if (st->src[n] == NO_INDEX)
+		feed_int32(b, -1);
+	else
+		feed_text(b, st->srcs[st->src[n]]);
+}
+
+/* Inserts the m new identifiers (order: in key order). */
 static void
 insert_identifiers(StitchState *st, int64 *final, const uint32 *order, uint64 m)
 {
-	Datum	   *d_p = palloc(sizeof(Datum) * WRITE_BATCH);
-	Datum	   *d_f = palloc(sizeof(Datum) * WRITE_BATCH);
-	Datum	   *d_l = palloc(sizeof(Datum) * WRITE_BATCH);
-	Datum	   *d_s = palloc(sizeof(Datum) * WRITE_BATCH);
-	bool	   *s_null = palloc(sizeof(bool) * WRITE_BATCH);
-	Datum	   *src_text = palloc0(sizeof(Datum) * Max(st->nsrcs, 1));
-	MemoryContext batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "cdp stitch batch", ALLOCSET_DEFAULT_SIZES);
-	Oid			t[6] = {TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID};
+	static const char *const cols[6] = {"id_type", "value", "profile_id", "first_seen", "last_seen", "source"};
+	IdentRows	r = {st, final, order, GetCurrentTransactionStartTimestamp()};
 
-	for (int i = 0; i < st->nsrcs; i++)
-		src_text[i] = CStringGetTextDatum(st->srcs[i]);
-	for (uint64 done = 0; done < m;)
-	{
-		int			nb = (int) Min((uint64) WRITE_BATCH, m - done);
-		const uint32 *nodes = order + done;
-		Datum		v[6];
-		MemoryContext old;
+	copy_rows("identifiers", cols, 6, m, ident_row, &r);
+}
 
-		for (int j = 0; j < nb; j++)
-		{
-			uint32		n = nodes[j];
-			TimestampTz f = st->first[n],
-						l = st->last[n];
+/* The new profiles' rows. */
+typedef struct ProfileRows
+{
+	const int64 *id;
+	const TimestampTz *at;
+	const bool *known;
+} ProfileRows;
 
-			if (f == DT_NOEND || f == DT_NOBEGIN)
-				f = GetCurrentTransactionStartTimestamp();
-			if (l == DT_NOEND || l == DT_NOBEGIN)
-				l = f;
-			d_p[j] = Int64GetDatum(final[uf_find(st, n)]);
-			d_f[j] = TimestampTzGetDatum(f);
-			d_l[j] = TimestampTzGetDatum(l);
-			s_null[j] = st->src[n] == NO_INDEX;
-			d_s[j] = s_null[j] ? (Datum) 0 : src_text[st->src[n]];
-		}
-		old = MemoryContextSwitchTo(batch_cxt);
-		v[0] = node_text_array(st, nodes, nb, true);
-		v[1] = node_text_array(st, nodes, nb, false);
-		v[2] = make_array(d_p, NULL, nb, INT8OID);
-		v[3] = make_array(d_f, NULL, nb, TIMESTAMPTZOID);
-		v[4] = make_array(d_l, NULL, nb, TIMESTAMPTZOID);
-		v[5] = make_array(d_s, s_null, nb, TEXTOID);
-		run("INSERT INTO cdp.identifiers (id_type, value, profile_id, first_seen, last_seen, source) "
-			"SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6))", 6, t, v, SPI_OK_INSERT);
-		MemoryContextSwitchTo(old);
-		MemoryContextReset(batch_cxt);
-		done += nb;
-		CHECK_FOR_INTERRUPTS();
-	}
-	MemoryContextDelete(batch_cxt);
+static void
+profile_row(CopyFeed *f, uint64 i)
+{
+	ProfileRows *r = f->arg;
+
+	feed_int16(&f->buf, 3);
+	feed_int64(&f->buf, r->id[i]);
+	feed_int64(&f->buf, r->at[i]);
+	feed_bool(&f->buf, r->known[i]);
 }
 
 PG_FUNCTION_INFO_V1(cdp_stitch_run);
@@ -1272,38 +1463,22 @@ cdp_stitch_run(PG_FUNCTION_ARGS)
 
 	/* new profile ids, in node order */
 	{
-		int64	   *newids = NULL;
-		Datum	   *d_id,
-				   *d_at,
-				   *d_known;
+		int64	   *p_id = MemoryContextAllocHuge(cxt, sizeof(int64) * Max(nnew, 1));
+		TimestampTz *p_at = MemoryContextAllocHuge(cxt, sizeof(TimestampTz) * Max(nnew, 1));
+		bool	   *p_known = MemoryContextAllocHuge(cxt, sizeof(bool) * Max(nnew, 1));
 		int64		k = 0;
+		Oid			seq = InvalidOid;
 
 		if (nnew > 0)
-		{
-			Oid			t[1] = {INT8OID};
-			Datum		v[1] = {Int64GetDatum(nnew)};
-			bool		isnull;
-
-			if ((Size) nnew > MaxAllocSize / sizeof(Datum))
-				elog(ERROR, "cdp.stitch: too many new profiles");
-			run("SELECT pg_catalog.nextval('cdp.profile_id_seq') FROM pg_catalog.generate_series(1, $1)",
-				1, t, v, SPI_OK_SELECT);
-			newids = palloc(sizeof(int64) * nnew);
-			for (uint64 i = 0; i < SPI_processed; i++)
-				newids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-			SPI_freetuptable(SPI_tuptable);
-		}
-		d_id = palloc(sizeof(Datum) * Max(nnew, 1));
-		d_at = palloc(sizeof(Datum) * Max(nnew, 1));
-		d_known = palloc(sizeof(Datum) * Max(nnew, 1));
+			seq = get_relname_relid("profile_id_seq", get_namespace_oid("cdp", false));
 		for (uint32 n = 0; n < st->nnodes; n++)
 			if (st->parent[n] == n && final[n] == 0)
 			{
-				final[n] = newids[k];
-				d_id[k] = Int64GetDatum(newids[k]);
-				d_at[k] = TimestampTzGetDatum(created_at[n] == DT_NOEND || created_at[n] == DT_NOBEGIN
-											  ? GetCurrentTransactionStartTimestamp() : created_at[n]);
-				d_known[k] = BoolGetDatum(known[n]);
+				/* what nextval('cdp.profile_id_seq') does, privilege check included */
+				final[n] = p_id[k] = nextval_internal(seq, true);
+				p_at[k] = created_at[n] == DT_NOEND || created_at[n] == DT_NOBEGIN
+					? GetCurrentTransactionStartTimestamp() : created_at[n];
+				p_known[k] = known[n];
 				k++;
 			}
 
@@ -1409,14 +1584,10 @@ cdp_stitch_run(PG_FUNCTION_ARGS)
 
 		if (nnew > 0)
 		{
-			Oid			t[3] = {INT8ARRAYOID, TIMESTAMPTZARRAYOID, BOOLARRAYOID};
-			Datum		v[3];
+			static const char *const cols[3] = {"profile_id", "created_at", "known"};
+			ProfileRows r = {p_id, p_at, p_known};
 
-			v[0] = make_array(d_id, NULL, (int) nnew, INT8OID);
-			v[1] = make_array(d_at, NULL, (int) nnew, TIMESTAMPTZOID);
-			v[2] = make_array(d_known, NULL, (int) nnew, BOOLOID);
-			run("INSERT INTO cdp.profiles (profile_id, created_at, known) "
-				"SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3))", 3, t, v, SPI_OK_INSERT);
+			copy_rows("profiles", cols, 3, (uint64) nnew, profile_row, &r);
 		}
 	}
 
@@ -1457,7 +1628,7 @@ cdp_stitch_run(PG_FUNCTION_ARGS)
 		changed = (int64) m;
 	}
 
-	/* new identifiers: INSERTs of at most WRITE_BATCH rows each */
+	/* new identifiers: one COPY in key order */
 	{
 		uint64		m = 0;
 
@@ -1470,6 +1641,9 @@ cdp_stitch_run(PG_FUNCTION_ARGS)
 
 			if (m >= BULK_MIN && m > (uint64) st->nnodes - m)
 				readd = drop_for_bulk_load();
+			ereport(cdp_stitch_progress_level,
+					(errmsg("cdp.stitch: copying %llu new identifiers%s",
+							(unsigned long long) m, readd ? " (bulk load: indexes and foreign keys come back after)" : "")));
 			insert_identifiers(st, final, neworder, m);
 			if (readd != NULL)
 			{
