@@ -138,10 +138,16 @@ typedef struct HistPair
 	uint32		root;
 } HistPair;
 
+/*
+ * An entry of the node hash table: keyed by the arena offset of the key, so
+ * a probe that finds its hash compares strings without first looking up
+ * the node (one cache miss less per identifier met).
+ */
 typedef struct NodeEntry
 {
-	uint32		node;
+	uint32		keyoff;
 	uint32		hash;
+	uint32		node;
 	char		status;
 } NodeEntry;
 
@@ -159,7 +165,7 @@ typedef struct StitchState
 	uint32		nnodes;
 	uint32		nexisting;
 	uint32		node_cap;
-	uint64	   *keyoff;
+	uint32	   *keyoff;		/* arena offset of the key */
 	uint32	   *parent;
 	uint32	   *size;
 	uint8	   *type;
@@ -186,15 +192,15 @@ typedef struct StitchState
 	int			last_src;
 } StitchState;
 
-static uint32 node_hash(StitchState *st, uint32 node);
-static bool node_equal(StitchState *st, uint32 a, uint32 b);
+static uint32 key_hash(StitchState *st, uint32 off);
+static bool key_equal(StitchState *st, uint32 a, uint32 b);
 
 #define SH_PREFIX nodetab
 #define SH_ELEMENT_TYPE NodeEntry
 #define SH_KEY_TYPE uint32
-#define SH_KEY node
-#define SH_HASH_KEY(tb, key) node_hash((StitchState *) (tb)->private_data, key)
-#define SH_EQUAL(tb, a, b) node_equal((StitchState *) (tb)->private_data, a, b)
+#define SH_KEY keyoff
+#define SH_HASH_KEY(tb, key) key_hash((StitchState *) (tb)->private_data, key)
+#define SH_EQUAL(tb, a, b) key_equal((StitchState *) (tb)->private_data, a, b)
 #define SH_SCOPE static inline
 #define SH_STORE_HASH
 #define SH_GET_HASH(tb, a) a->hash
@@ -226,20 +232,20 @@ cdp_stitch_define_gucs(void)
 							PGC_USERSET, 0, NULL, NULL, NULL);
 }
 
-/* Hash of a node's key (type byte + value). */
+/* Hash of the key (type byte + value) at arena offset off. */
 static uint32
-node_hash(StitchState *st, uint32 node)
+key_hash(StitchState *st, uint32 off)
 {
-	const char *k = st->arena + st->keyoff[node];
+	const char *k = st->arena + off;
 
 	return hash_bytes((const unsigned char *) k, (int) strlen(k));
 }
 
-/* True when two nodes have the same key. */
+/* True when the keys at two arena offsets are the same. */
 static bool
-node_equal(StitchState *st, uint32 a, uint32 b)
+key_equal(StitchState *st, uint32 a, uint32 b)
 {
-	return strcmp(st->arena + st->keyoff[a], st->arena + st->keyoff[b]) == 0;
+	return strcmp(st->arena + a, st->arena + b) == 0;
 }
 
 /* Grows an array allocated in the stitch context to hold n elements of size sz. */
@@ -267,7 +273,7 @@ ensure_node_room(StitchState *st)
 				 errmsg("identity graph has too many identifiers for cdp.stitch()"),
 				 errdetail("cdp.stitch() handles at most %u identifiers.", PG_UINT32_MAX / 2)));
 	cap = st->node_cap == 0 ? 65536 : st->node_cap * 2;
-	st->keyoff = grow_array(st, st->keyoff, cap, sizeof(uint64));
+	st->keyoff = grow_array(st, st->keyoff, cap, sizeof(uint32));
 	st->parent = grow_array(st, st->parent, cap, sizeof(uint32));
 	st->size = grow_array(st, st->size, cap, sizeof(uint32));
 	st->type = grow_array(st, st->type, cap, sizeof(uint8));
@@ -292,8 +298,15 @@ arena_put(StitchState *st, int typ, const char *val, int len)
 	{
 		uint64		cap = st->arena_cap == 0 ? 1024 * 1024 : st->arena_cap;
 
+		/* offsets are 32 bits: 4 GB of identifier values */
+		if (need > PG_UINT32_MAX)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("identity graph has too many identifier bytes for cdp.stitch()"),
+					 errdetail("cdp.stitch() holds at most 4 GB of identifier values at once.")));
 		while (cap < need)
 			cap *= 2;
+		cap = Min(cap, (uint64) PG_UINT32_MAX + 1);
 		st->arena = grow_array(st, st->arena, cap, 1);
 		st->arena_cap = cap;
 	}
@@ -318,16 +331,17 @@ node_get(StitchState *st, int typ, const char *val, int len, bool create, bool *
 	ensure_node_room(st);
 	off = arena_put(st, typ, val, len);
 	n = st->nnodes;
-	st->keyoff[n] = off;
+	st->keyoff[n] = (uint32) off;
 	*isnew = false;
 	if (!create)
 	{
-		e = nodetab_lookup(st->tab, n);
+		e = nodetab_lookup(st->tab, (uint32) off);
 		return e ? e->node : NO_INDEX;
 	}
-	e = nodetab_insert(st->tab, n, &found);
+	e = nodetab_insert(st->tab, (uint32) off, &found);
 	if (found)
 		return e->node;
+	e->node = n;
 	/* a new node: commit its key and initialise it */
 	st->arena_len += (uint64) len + 2;
 	st->parent[n] = n;
