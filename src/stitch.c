@@ -40,7 +40,10 @@
  * The same code runs scoped to one profile for cdp.unlink(): then only that
  * profile's identifiers are nodes and edges leaving it are ignored.
  *
- * Memory per identifier is about 80 bytes plus its value; per edge 24 bytes.
+ * Memory: while reading, about 25 bytes per identifier plus its value and
+ * its hash entry, and 16 bytes per link (edges are kept in buckets by type
+ * priorities, so they carry no priorities); union-find arrays come after
+ * the hash table is freed.
  */
 #include "postgres.h"
 
@@ -102,15 +105,27 @@ typedef struct StitchType
 	bool		makes_known;
 } StitchType;
 
-/* an edge between two nodes */
+/* an edge between two nodes (its type priorities are its bucket's) */
 typedef struct StitchEdge
 {
-	int32		hi;				/* higher priority of the two types */
-	int32		lo;				/* lower priority */
 	TimestampTz at;
 	uint32		a;
 	uint32		b;
 } StitchEdge;
+
+/*
+ * The edges of one (higher, lower) pair of type priorities.  Links are
+ * taken bucket by bucket, higher priorities first, so an edge need not
+ * carry its priorities: 16 bytes instead of 24 at 10M links.
+ */
+typedef struct EdgeBucket
+{
+	int32		hi;				/* higher priority of the two types */
+	int32		lo;				/* lower priority */
+	StitchEdge *edges;
+	uint64		n;
+	uint64		cap;
+} EdgeBucket;
 
 /* an existing profile */
 typedef struct StitchProfile
@@ -164,6 +179,7 @@ typedef struct StitchState
 	/* nodes (struct of arrays); the first nexisting are in cdp.identifiers */
 	uint32		nnodes;
 	uint32		nexisting;
+	bool		loading_existing;	/* load_nodes is running */
 	uint32		node_cap;
 	uint32	   *keyoff;		/* arena offset of the key */
 	uint32	   *parent;
@@ -179,10 +195,11 @@ typedef struct StitchState
 	/* pairs removed by cdp.unlink() (node_pair), sorted */
 	uint64	   *removed;
 	uint64		nremoved;
-	/* edges */
-	StitchEdge *edges;
+	/* edges, in buckets by type priorities; bucket_of[type a][type b] */
+	EdgeBucket *buckets;
+	int			nbuckets;
+	int16	   *bucket_of;
 	uint64		nedges;
-	uint64		edge_cap;
 	/* profiles */
 	StitchProfile *profs;
 	uint32		nprofs;
@@ -274,16 +291,16 @@ ensure_node_room(StitchState *st)
 				 errdetail("cdp.stitch() handles at most %u identifiers.", PG_UINT32_MAX / 2)));
 	cap = st->node_cap == 0 ? 65536 : st->node_cap * 2;
 	st->keyoff = grow_array(st, st->keyoff, cap, sizeof(uint32));
-	st->parent = grow_array(st, st->parent, cap, sizeof(uint32));
-	st->size = grow_array(st, st->size, cap, sizeof(uint32));
 	st->type = grow_array(st, st->type, cap, sizeof(uint8));
-	st->prof = grow_array(st, st->prof, cap, sizeof(uint32));
-	st->ident = grow_array(st, st->ident, cap, sizeof(int64));
 	st->first = grow_array(st, st->first, cap, sizeof(TimestampTz));
 	st->last = grow_array(st, st->last, cap, sizeof(TimestampTz));
 	st->src = grow_array(st, st->src, cap, sizeof(uint32));
-	if (st->nlim > 0)
-		st->cnt = grow_array(st, st->cnt, (uint64) cap * st->nlim, sizeof(uint16));
+	/* ident and prof exist for the identifiers of cdp.identifiers only */
+	if (st->loading_existing)
+	{
+		st->ident = grow_array(st, st->ident, cap, sizeof(int64));
+		st->prof = grow_array(st, st->prof, cap, sizeof(uint32));
+	}
 	st->node_cap = cap;
 }
 
@@ -344,19 +361,14 @@ node_get(StitchState *st, int typ, const char *val, int len, bool create, bool *
 	e->node = n;
 	/* a new node: commit its key and initialise it */
 	st->arena_len += (uint64) len + 2;
-	st->parent[n] = n;
-	st->size[n] = 1;
 	st->type[n] = (uint8) typ;
-	st->prof[n] = NO_INDEX;
-	st->ident[n] = 0;
 	st->first[n] = DT_NOEND;
 	st->last[n] = DT_NOBEGIN;
 	st->src[n] = NO_INDEX;
-	if (st->nlim > 0)
+	if (st->loading_existing)
 	{
-		memset(st->cnt + (uint64) n * st->nlim, 0, sizeof(uint16) * st->nlim);
-		if (st->types[typ].lim >= 0)
-			st->cnt[(uint64) n * st->nlim + st->types[typ].lim] = 1;
+		st->prof[n] = NO_INDEX;
+		st->ident[n] = 0;
 	}
 	st->nnodes++;
 	*isnew = true;
@@ -444,17 +456,47 @@ uf_unite(StitchState *st, uint32 a, uint32 b)
 	return true;
 }
 
-/* Edge order: higher priorities first, then older, then older nodes. */
+/*
+ * Sets up union-find once all nodes are known (not while reading, when
+ * the hash table and the edges take the memory): every node its own
+ * component of one identifier of its type.
+ */
+static void
+uf_init(StitchState *st)
+{
+	uint64		n = Max(st->nnodes, 1);
+
+	st->parent = MemoryContextAllocHuge(st->cxt, sizeof(uint32) * n);
+	st->size = MemoryContextAllocHuge(st->cxt, sizeof(uint32) * n);
+	if (st->nlim > 0)
+		st->cnt = MemoryContextAllocHuge(st->cxt, mul_size(sizeof(uint16) * st->nlim, n));
+	for (uint32 i = 0; i < st->nnodes; i++)
+	{
+		st->parent[i] = i;
+		st->size[i] = 1;
+		if (st->nlim > 0)
+		{
+			memset(st->cnt + (uint64) i * st->nlim, 0, sizeof(uint16) * st->nlim);
+			if (st->types[st->type[i]].lim >= 0)
+				st->cnt[(uint64) i * st->nlim + st->types[st->type[i]].lim] = 1;
+		}
+	}
+}
+
+/* True for an identifier new in this stitch (not in cdp.identifiers). */
+static inline bool
+is_new_node(StitchState *st, uint32 n)
+{
+	return n >= st->nexisting;
+}
+
+/* Edge order within a bucket: older first, then older nodes. */
 static int
 edge_cmp(const void *x, const void *y)
 {
 	const StitchEdge *a = x;
 	const StitchEdge *b = y;
 
-	if (a->hi != b->hi)
-		return a->hi > b->hi ? -1 : 1;
-	if (a->lo != b->lo)
-		return a->lo > b->lo ? -1 : 1;
 	if (a->at != b->at)
 		return a->at < b->at ? -1 : 1;
 	if (a->a != b->a)
@@ -462,6 +504,52 @@ edge_cmp(const void *x, const void *y)
 	if (a->b != b->b)
 		return a->b < b->b ? -1 : 1;
 	return 0;
+}
+
+/* Bucket order: higher priorities first. */
+static int
+bucket_cmp(const void *x, const void *y)
+{
+	const EdgeBucket *a = x;
+	const EdgeBucket *b = y;
+
+	if (a->hi != b->hi)
+		return a->hi > b->hi ? -1 : 1;
+	if (a->lo != b->lo)
+		return a->lo > b->lo ? -1 : 1;
+	return 0;
+}
+
+/* The bucket of links between types ta and tb (made on first use). */
+static EdgeBucket *
+edge_bucket(StitchState *st, int ta, int tb)
+{
+	int16	   *slot = &st->bucket_of[ta * st->ntypes + tb];
+
+	if (*slot < 0)
+	{
+		int32		hi = Max(st->types[ta].priority, st->types[tb].priority),
+					lo = Min(st->types[ta].priority, st->types[tb].priority);
+		int			k;
+
+		/* types of equal priority share a bucket */
+		for (k = 0; k < st->nbuckets; k++)
+			if (st->buckets[k].hi == hi && st->buckets[k].lo == lo)
+				break;
+		if (k == st->nbuckets)
+		{
+			st->buckets = st->nbuckets == 0
+				? MemoryContextAlloc(st->cxt, sizeof(EdgeBucket))
+				: repalloc(st->buckets, sizeof(EdgeBucket) * (st->nbuckets + 1));
+			memset(&st->buckets[k], 0, sizeof(EdgeBucket));
+			st->buckets[k].hi = hi;
+			st->buckets[k].lo = lo;
+			st->nbuckets++;
+		}
+		*slot = (int16) k;
+		st->bucket_of[tb * st->ntypes + ta] = (int16) k;
+	}
+	return &st->buckets[*slot];
 }
 
 /* Orders (profile id, node) pairs. */
@@ -508,6 +596,9 @@ load_types(StitchState *st)
 				 errdetail("cdp.stitch() handles at most %d identifier types.", MAX_TYPES)));
 	st->ntypes = (int) SPI_processed;
 	st->nlim = 0;
+	st->bucket_of = MemoryContextAlloc(st->cxt, sizeof(int16) * Max(st->ntypes * st->ntypes, 1));
+	for (int i = 0; i < st->ntypes * st->ntypes; i++)
+		st->bucket_of[i] = -1;
 	for (int i = 0; i < st->ntypes; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -672,7 +763,9 @@ load_nodes(StitchState *st, const char *sql)
 
 	r.st = st;
 	r.row = node_row;
+	st->loading_existing = true;
 	receive_query(&r, sql, "identifiers");
+	st->loading_existing = false;
 	st->nexisting = st->nnodes;
 	pn = r.pn;
 
@@ -861,7 +954,7 @@ edge_row(StitchReceiver *r, Datum *v, bool *isnull)
 		return;					/* scoped: the edge leaves the profile */
 	if (raw && is_removed(st, a, b))
 		return;
-	if (st->ident[a] == 0 || st->ident[b] == 0)
+	if (is_new_node(st, a) || is_new_node(st, b))
 	{
 		if (!isnull[5])
 		{
@@ -869,14 +962,14 @@ edge_row(StitchReceiver *r, Datum *v, bool *isnull)
 
 			si = source_index(st, VARDATA_ANY(sv), VARSIZE_ANY_EXHDR(sv));
 		}
-		if (st->ident[a] == 0)
+		if (is_new_node(st, a))
 		{
 			st->first[a] = Min(st->first[a], at);
 			st->last[a] = Max(st->last[a], at);
 			if (newa)
 				st->src[a] = si;
 		}
-		if (st->ident[b] == 0)
+		if (is_new_node(st, b))
 		{
 			st->first[b] = Min(st->first[b], at);
 			st->last[b] = Max(st->last[b], at);
@@ -886,17 +979,20 @@ edge_row(StitchReceiver *r, Datum *v, bool *isnull)
 	}
 	if (a == b)
 		return;
-	if (st->nedges >= st->edge_cap)
 	{
-		st->edge_cap = st->edge_cap == 0 ? 65536 : st->edge_cap * 2;
-		st->edges = grow_array(st, st->edges, st->edge_cap, sizeof(StitchEdge));
+		EdgeBucket *bk = edge_bucket(st, ia, ib);
+
+		if (bk->n >= bk->cap)
+		{
+			bk->cap = bk->cap == 0 ? 4096 : bk->cap + Max(bk->cap / 2, 4096);
+			bk->edges = grow_array(st, bk->edges, bk->cap, sizeof(StitchEdge));
+		}
+		bk->edges[bk->n].at = at;
+		bk->edges[bk->n].a = a;
+		bk->edges[bk->n].b = b;
+		bk->n++;
+		st->nedges++;
 	}
-	st->edges[st->nedges].hi = Max(st->types[ia].priority, st->types[ib].priority);
-	st->edges[st->nedges].lo = Min(st->types[ia].priority, st->types[ib].priority);
-	st->edges[st->nedges].at = at;
-	st->edges[st->nedges].a = a;
-	st->edges[st->nedges].b = b;
-	st->nedges++;
 }
 
 /* Reads the links (see edge_row). */
@@ -1387,43 +1483,53 @@ cdp_stitch_run(PG_FUNCTION_ARGS)
 			rank[neworder[i]] = st->nexisting + i;
 			node_of_rank[st->nexisting + i] = neworder[i];
 		}
-		for (uint64 i = 0; i < st->nedges; i++)
+		for (int k = 0; k < st->nbuckets; k++)
 		{
-			uint32		ra = rank[st->edges[i].a],
-						rb = rank[st->edges[i].b];
+			EdgeBucket *bk = &st->buckets[k];
 
-			st->edges[i].a = Min(ra, rb);
-			st->edges[i].b = Max(ra, rb);
+			for (uint64 i = 0; i < bk->n; i++)
+			{
+				uint32		ra = rank[bk->edges[i].a],
+							rb = rank[bk->edges[i].b];
+
+				bk->edges[i].a = Min(ra, rb);
+				bk->edges[i].b = Max(ra, rb);
+			}
 		}
 		pfree(rank);
 	}
 
-	/* unite in the deterministic order */
-	if (st->nedges > 1)
-		qsort(st->edges, st->nedges, sizeof(StitchEdge), edge_cmp);
-	for (uint64 i = 0; i < st->nedges; i++)
+	/* unite in the deterministic order, bucket by bucket */
+	uf_init(st);
+	if (st->nbuckets > 1)
+		qsort(st->buckets, st->nbuckets, sizeof(EdgeBucket), bucket_cmp);
+	for (int k = 0; k < st->nbuckets; k++)
 	{
-		uint32		a = node_of_rank[st->edges[i].a],
-					b = node_of_rank[st->edges[i].b];
+		EdgeBucket *bk = &st->buckets[k];
 
-		if (!uf_unite(st, a, b))
+		if (bk->n > 1)
+			qsort(bk->edges, bk->n, sizeof(StitchEdge), edge_cmp);
+		for (uint64 i = 0; i < bk->n; i++)
 		{
-			if ((uint64) blocked * 2 >= nblocked_cap)
+			uint32		a = node_of_rank[bk->edges[i].a],
+						b = node_of_rank[bk->edges[i].b];
+
+			if (!uf_unite(st, a, b))
 			{
-				nblocked_cap = nblocked_cap == 0 ? 1024 : nblocked_cap * 2;
-				blocked_edges = grow_array(st, blocked_edges, nblocked_cap, sizeof(uint32));
+				if ((uint64) blocked * 2 >= nblocked_cap)
+				{
+					nblocked_cap = nblocked_cap == 0 ? 1024 : nblocked_cap * 2;
+					blocked_edges = grow_array(st, blocked_edges, nblocked_cap, sizeof(uint32));
+				}
+				blocked_edges[blocked * 2] = a;
+				blocked_edges[blocked * 2 + 1] = b;
+				blocked++;
 			}
-			blocked_edges[blocked * 2] = a;
-			blocked_edges[blocked * 2 + 1] = b;
-			blocked++;
+			if ((i & 0xFFFF) == 0)
+				CHECK_FOR_INTERRUPTS();
 		}
-		if ((i & 0xFFFF) == 0)
-			CHECK_FOR_INTERRUPTS();
-	}
-	if (st->edges)
-	{
-		pfree(st->edges);
-		st->edges = NULL;
+		pfree(bk->edges);
+		bk->edges = NULL;
 	}
 	pfree(node_of_rank);
 
@@ -1506,7 +1612,7 @@ cdp_stitch_run(PG_FUNCTION_ARGS)
 			{
 				uint32		r = uf_find(st, n);
 
-				if (st->prof[n] == NO_INDEX || st->profs[st->prof[n]].id == final[r])
+				if (is_new_node(st, n) || st->prof[n] == NO_INDEX || st->profs[st->prof[n]].id == final[r])
 					continue;
 				if (nhp >= hp_cap)
 				{
@@ -1616,7 +1722,7 @@ cdp_stitch_run(PG_FUNCTION_ARGS)
 		{
 			int64		f = final[uf_find(st, n)];
 
-			if (st->ident[n] == 0 || st->profs[st->prof[n]].id == f)
+			if (is_new_node(st, n) || st->profs[st->prof[n]].id == f)
 				continue;
 			if (m >= cap)
 			{
@@ -1647,7 +1753,7 @@ cdp_stitch_run(PG_FUNCTION_ARGS)
 		uint64		m = 0;
 
 		for (uint32 n = 0; n < st->nnodes; n++)
-			if (st->ident[n] == 0)
+			if (is_new_node(st, n))
 				m++;
 		if (m > 0)
 		{
