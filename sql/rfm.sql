@@ -24,6 +24,22 @@ SELECT cdp.rfm_agg(t, 1) IS NULL AS empty FROM (VALUES (NULL::timestamptz)) v(t)
 -- bad input
 SELECT cdp.rfm_agg('infinity', 1);
 SELECT cdp.rfm_agg(now(), 'NaN');
+SELECT cdp.rfm_agg(now(), '-Infinity');
+-- amounts are read from numeric's base-10000 digits (rfm.c, with PostgreSQL's
+-- own cast as the fallback): one order's spend is exactly amount::float8
+SELECT t.v AS amount, (a.s).spend, (a.s).spend = t.v::float8 AS same
+  FROM (VALUES (0::numeric), (0.000), (-0.01), (12.34), (0.1), (-123.456), (999999999999.99),
+               (9007199254740992), (9007199254740993), (123456789012345.678),
+               (3.14159265358979323846264338327950288), (1e22), (1e23), (1.5e-22), (1e-30),
+               (-1e30), (0.000001), (12345678901234567890), (-0.0000000000000000000001)) t(v),
+       LATERAL (SELECT cdp.rfm_agg('2024-01-01'::timestamptz, w) AS s FROM (SELECT t.v) x(w)) a;
+SELECT setseed(0.25);
+SELECT count(*) AS amounts, count(*) FILTER (WHERE (a.s).spend <> t.v::float8) AS differ
+  FROM (SELECT (CASE WHEN random() < 0.3 THEN -1 ELSE 1 END)
+               * round((random() * 10 ^ (random() * 28 - 8))::numeric, (random() * 24)::integer - 4)
+               * (CASE WHEN random() < 0.2 THEN 1.000000000000000000001 ELSE 1 END) AS v
+          FROM generate_series(1, 20000)) t,
+       LATERAL (SELECT cdp.rfm_agg('2024-01-01'::timestamptz, w) AS s FROM (SELECT t.v) x(w)) a;
 SELECT cdp.rfm_recency(cdp.rfm_agg('2024-01-01', 1), '2024-02-01', '0 days');
 SELECT cdp.bgnbd_t(cdp.rfm_agg('2024-01-01', 1), 'infinity');
 
