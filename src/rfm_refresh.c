@@ -1,0 +1,674 @@
+/*
+ * rfm_refresh.c — cdp._rfm_refresh: the work of cdp.refresh_rfm after the
+ * big scan, in C.
+ *
+ * cdp.refresh_rfm (rfm.sql) checks its arguments and builds one query that
+ * summarises the orders per raw identifier (cdp.rfm_state_agg, a parallel
+ * aggregate) and looks each distinct identifier up in cdp.identifiers; it
+ * returns (profile_id, orders, state) rows, profile_id NULL for orders no
+ * profile was found for.  This function runs that query with a
+ * DestReceiver of its own (a cursor would forbid the parallel plan), merges
+ * the states of a profile's identifiers in a hash table, and then, over
+ * plain arrays: fits BG/NBD and Gamma-Gamma with the code of the fit
+ * aggregates (clv.c), scores R, F and M by sorting, looks the segment up in
+ * a table of the 125 score triples built from cdp.rfm_segments, computes
+ * P(alive), expected purchases, expected spend and CLV, and writes
+ * cdp.clv_model and cdp.rfm (INSERT ... SELECT FROM unnest() of arrays, in
+ * batches, in profile_id order).  Every value is computed with the same
+ * floating-point operations as the SQL functions it replaces
+ * (cdp.bgnbd_t_x, cdp.bgnbd_p_alive, cdp.clv, ...), so the table is the same.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "tcop/dest.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "clv.h"
+#include "rfm.h"
+
+#define WRITE_BATCH 100000		/* rows per INSERT into cdp.rfm */
+#define SECS_PER_WEEK (7 * CDP_SECS_PER_DAY)
+
+PG_FUNCTION_INFO_V1(cdp_rfm_refresh);
+
+/* a profile's slot in the arrays */
+typedef struct ProfileSlot
+{
+	int64		profile_id;		/* hash key */
+	int32		idx;
+} ProfileSlot;
+
+/* what the DestReceiver collects */
+typedef struct RfmCollect
+{
+	DestReceiver pub;
+	MemoryContext cxt;			/* states and arrays live here */
+	HTAB	   *slots;
+	int32		n;				/* profiles */
+	int32		cap;
+	int64	   *ids;
+	RfmState  **states;
+	int64		orders;			/* attributed orders */
+	int64		unattributed;
+} RfmCollect;
+
+static void
+collect_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+	if (typeinfo->natts != 3 || TupleDescAttr(typeinfo, 0)->atttypid != INT8OID ||
+		TupleDescAttr(typeinfo, 1)->atttypid != INT8OID ||
+		TupleDescAttr(typeinfo, 2)->atttypid != BYTEAOID)
+		elog(ERROR, "cdp._rfm_refresh: the query must return (bigint, bigint, bytea)");
+}
+
+/* One (profile_id, orders, state) row: counted, and merged into its profile. */
+static bool
+collect_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	RfmCollect *c = (RfmCollect *) self;
+	bool		isnull,
+				found;
+	Datum		d;
+	int64		id,
+				n;
+	MemoryContext old;
+	RfmState   *st;
+	ProfileSlot *ps;
+
+	d = slot_getattr(slot, 2, &isnull);
+	n = isnull ? 0 : DatumGetInt64(d);
+	d = slot_getattr(slot, 1, &isnull);
+	if (isnull)
+	{
+		c->unattributed += n;
+		return true;
+	}
+	id = DatumGetInt64(d);
+	c->orders += n;
+	d = slot_getattr(slot, 3, &isnull);
+	if (isnull)
+		return true;
+
+	old = MemoryContextSwitchTo(c->cxt);
+	st = rfm_state_check(PG_DETOAST_DATUM_COPY(d));
+	ps = hash_search(c->slots, &id, HASH_ENTER, &found);
+	if (found)
+	{
+		RfmState   *m = rfm_merge_into(c->cxt, c->states[ps->idx], st);
+
+		if (m != c->states[ps->idx])
+			pfree(c->states[ps->idx]);
+		c->states[ps->idx] = m;
+		pfree(st);
+	}
+	else
+	{
+		if (c->n >= c->cap)
+		{
+			if (c->cap >= (int32) (MaxAllocSize / sizeof(int64) / 2))
+				ereport(ERROR,
+						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						 errmsg("cdp.refresh_rfm cannot handle more than %d profiles", c->cap)));
+			c->cap *= 2;
+			c->ids = repalloc(c->ids, sizeof(int64) * c->cap);
+			c->states = repalloc(c->states, sizeof(RfmState *) * c->cap);
+		}
+		ps->idx = c->n;
+		c->ids[c->n] = id;
+		c->states[c->n] = st;
+		c->n++;
+	}
+	MemoryContextSwitchTo(old);
+	return true;
+}
+
+static void
+collect_shutdown(DestReceiver *self)
+{
+}
+
+static void
+collect_destroy(DestReceiver *self)
+{
+}
+
+/* qsort_arg comparator: profile indexes by profile_id */
+static int
+cmp_by_id(const void *a, const void *b, void *arg)
+{
+	const int64 *ids = arg;
+	int64		x = ids[*(const int32 *) a],
+				y = ids[*(const int32 *) b];
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+static int
+cmp_int64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a,
+				y = *(const int64 *) b;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double		x = *(const double *) a,
+				y = *(const double *) b;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+/* Number of values in sorted v[0..n) below x (int64). */
+static int64
+count_below_i(const int64 *v, int64 n, int64 x)
+{
+	int64		lo = 0,
+				hi = n;
+
+	while (lo < hi)
+	{
+		int64		mid = lo + (hi - lo) / 2;
+
+		if (v[mid] < x)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Number of values in sorted v[0..n) below x (double). */
+static int64
+count_below_d(const double *v, int64 n, double x)
+{
+	int64		lo = 0,
+				hi = n;
+
+	while (lo < hi)
+	{
+		int64		mid = lo + (hi - lo) / 2;
+
+		if (v[mid] < x)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Number of values in sorted v[0..n) above x (int64). */
+static int64
+count_above_i(const int64 *v, int64 n, int64 x)
+{
+	int64		lo = 0,
+				hi = n;
+
+	while (lo < hi)
+	{
+		int64		mid = lo + (hi - lo) / 2;
+
+		if (v[mid] <= x)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return n - lo;
+}
+
+/* The score rule: 1 + floor(5 * (profiles with a worse value) / profiles). */
+static inline int16
+score_of(int64 worse, int64 n)
+{
+	return (int16) (1 + (5 * worse) / n);
+}
+
+/*
+ * The segment of each score triple (index (r-1)*25 + (f-1)*5 + m-1) from
+ * cdp.rfm_segments: the first row by position whose ranges hold it, else
+ * "Others".  The names are texts in cxt.
+ */
+static void
+segment_table(MemoryContext cxt, Datum *seg)
+{
+	Datum		others;
+	uint64		i;
+	int			r,
+				f,
+				m;
+
+	if (SPI_execute("SELECT g.segment, g.r_min, g.r_max, g.f_min, g.f_max, g.m_min, g.m_max"
+					" FROM cdp.rfm_segments g ORDER BY g.position", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "cdp._rfm_refresh: could not read cdp.rfm_segments");
+	others = PointerGetDatum(MemoryContextAlloc(cxt, VARHDRSZ + 6));
+	SET_VARSIZE(DatumGetPointer(others), VARHDRSZ + 6);
+	memcpy(VARDATA(DatumGetPointer(others)), "Others", 6);
+	for (i = 0; i < 125; i++)
+		seg[i] = others;
+	/* walk the map backwards: an earlier row overwrites a later one */
+	for (i = SPI_processed; i > 0; i--)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i - 1];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int16		lim[6];
+		int			k;
+		Datum		name;
+		MemoryContext old;
+
+		for (k = 0; k < 6; k++)
+			lim[k] = DatumGetInt16(SPI_getbinval(tup, desc, k + 2, &isnull));
+		old = MemoryContextSwitchTo(cxt);
+		name = PointerGetDatum(DatumGetTextPCopy(SPI_getbinval(tup, desc, 1, &isnull)));
+		MemoryContextSwitchTo(old);
+		for (r = lim[0]; r <= lim[1]; r++)
+			for (f = lim[2]; f <= lim[3]; f++)
+				for (m = lim[4]; m <= lim[5]; m++)
+					if (r >= 1 && r <= 5 && f >= 1 && f <= 5 && m >= 1 && m <= 5)
+						seg[(r - 1) * 25 + (f - 1) * 5 + m - 1] = name;
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/* Errors unless v is a finite number >= 0 (as cdp.clv and cdp.gammagamma_expected_spend check). */
+static void
+check_nonneg(const char *what, double v)
+{
+	if (isnan(v) || isinf(v) || v < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a finite number >= 0, not %g", what, v),
+				 errdetail("The model inputs are counts and times since the first purchase."),
+				 errhint("Compute them with cdp.bgnbd_x(), cdp.bgnbd_t_x() and cdp.bgnbd_t() from cdp.rfm_agg().")));
+}
+
+/* Errors unless the model parameters are finite and positive (as the SQL functions check). */
+static void
+check_params(const char *model, int n, const double *p)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+		if (!(p[i] > 0) || isinf(p[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s parameter %d is %g, but must be a finite number > 0", model, i + 1, p[i]),
+					 errdetail("The parameters come from a converged fit."),
+					 errhint("Check the converged column of the fit.")));
+}
+
+/* Writes the one row of cdp.clv_model. */
+static void
+write_model(TimestampTz as_of, double horizon, double rate, const CdpFit *bg,
+			const CdpFit *gg, int64 unattributed)
+{
+	Oid			types[20];
+	Datum		v[20];
+	char		nulls[21];
+	int			k = 0,
+				i;
+
+	memset(nulls, ' ', sizeof(nulls));
+	nulls[20] = '\0';
+#define ARG(type, value, isnull) \
+	do { types[k] = (type); v[k] = (value); nulls[k] = (isnull) ? 'n' : ' '; k++; } while (0)
+	ARG(TIMESTAMPTZOID, TimestampTzGetDatum(as_of), false);
+	ARG(FLOAT8OID, Float8GetDatum(horizon), false);
+	ARG(FLOAT8OID, Float8GetDatum(rate), false);
+	for (i = 0; i < 4; i++)
+		ARG(FLOAT8OID, Float8GetDatum(bg->par[i]), !bg->has_params);
+	ARG(FLOAT8OID, Float8GetDatum(bg->loglik), !bg->has_params);
+	ARG(INT8OID, Int64GetDatum((int64) bg->customers), false);
+	ARG(BOOLOID, BoolGetDatum(bg->converged), false);
+	ARG(TEXTOID, bg->message ? CStringGetTextDatum(bg->message) : (Datum) 0, bg->message == NULL);
+	for (i = 0; i < 3; i++)
+		ARG(FLOAT8OID, Float8GetDatum(gg->par[i]), !gg->has_params);
+	ARG(FLOAT8OID, Float8GetDatum(gg->loglik), !gg->has_params);
+	ARG(INT8OID, Int64GetDatum((int64) gg->customers), false);
+	ARG(BOOLOID, BoolGetDatum(gg->converged), false);
+	ARG(TEXTOID, gg->message ? CStringGetTextDatum(gg->message) : (Datum) 0, gg->message == NULL);
+	ARG(INT8OID, Int64GetDatum(unattributed), false);
+#undef ARG
+	Assert(k == 20);
+
+	if (SPI_execute("DELETE FROM cdp.clv_model", false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "cdp._rfm_refresh: could not empty cdp.clv_model");
+	if (SPI_execute_with_args("INSERT INTO cdp.clv_model (as_of, time_unit, horizon, annual_discount_rate,"
+							  " r, alpha, a, b, bgnbd_loglik, bgnbd_customers, bgnbd_converged, bgnbd_message,"
+							  " p, q, gamma, gammagamma_loglik, gammagamma_customers, gammagamma_converged, gammagamma_message,"
+							  " unattributed_orders)"
+							  " VALUES ($1, '1 week', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
+							  " $12, $13, $14, $15, $16, $17, $18, $19)",
+							  20, types, v, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "cdp._rfm_refresh: could not write cdp.clv_model");
+}
+
+/*
+ * cdp._rfm_refresh(query, as_of, horizon_weeks, annual_discount_rate,
+ * weekly_rate): see the file header.  The arguments were checked by
+ * cdp.refresh_rfm.
+ */
+Datum
+cdp_rfm_refresh(PG_FUNCTION_ARGS)
+{
+	char	   *query = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	TimestampTz as_of = PG_GETARG_TIMESTAMPTZ(1);
+	double		horizon = PG_GETARG_FLOAT8(2),
+				rate = PG_GETARG_FLOAT8(3),
+				wk = PG_GETARG_FLOAT8(4);
+	MemoryContext cxt,
+				batchcxt,
+				old;
+	RfmCollect	c;
+	HASHCTL		hctl;
+	SPIExecuteOptions opts;
+	TupleDesc	tupdesc;
+	Datum		result[3];
+	bool		rnulls[3] = {false, false, false};
+	int32		n,
+				i,
+				ngg = 0;
+	int32	   *order;
+	int64	   *ids,
+			   *first_ts,
+			   *last_ts,
+			   *orders,
+			   *sorted_i;
+	int32	   *days,
+			   *rec;
+	int16	   *rs,
+			   *fs,
+			   *ms;
+	double	   *spend,
+			   *mrs,
+			   *x,
+			   *tx,
+			   *T,
+			   *ggx,
+			   *ggm,
+			   *sorted_d,
+			   *p_alive,
+			   *expected,
+			   *es,
+			   *clv;
+	bool	   *clv_null,
+			   *exp_null;
+	CdpFit		bg,
+				gg;
+	bool		use_bg,
+				use_gg;
+	Datum		seg[125];
+	int32		day_as_of = cdp_utc_day(as_of);
+	SPIPlanPtr	ins;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "cdp._rfm_refresh must return a composite type");
+	tupdesc = BlessTupleDesc(tupdesc);
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "cdp rfm refresh", ALLOCSET_DEFAULT_SIZES);
+
+	SPI_connect();
+
+	/* 1. the summaries, merged per profile */
+	memset(&c, 0, sizeof(c));
+	c.pub.receiveSlot = collect_receive;
+	c.pub.rStartup = collect_startup;
+	c.pub.rShutdown = collect_shutdown;
+	c.pub.rDestroy = collect_destroy;
+	c.pub.mydest = DestNone;
+	c.cxt = cxt;
+	c.cap = 1024;
+	c.ids = MemoryContextAlloc(cxt, sizeof(int64) * c.cap);
+	c.states = MemoryContextAlloc(cxt, sizeof(RfmState *) * c.cap);
+	memset(&hctl, 0, sizeof(hctl));
+	hctl.keysize = sizeof(int64);
+	hctl.entrysize = sizeof(ProfileSlot);
+	hctl.hcxt = cxt;
+	c.slots = hash_create("cdp rfm profiles", 65536, &hctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	memset(&opts, 0, sizeof(opts));
+	opts.read_only = false;
+	opts.dest = (DestReceiver *) &c;
+	/* (with a DestReceiver of type DestNone SPI reports SPI_OK_UTILITY) */
+	if (SPI_execute_extended(query, &opts) < 0)
+		elog(ERROR, "cdp._rfm_refresh: the summary query failed");
+	hash_destroy(c.slots);
+	n = c.n;
+
+	/* 2. per profile, in profile_id order: the summary and the model inputs */
+	old = MemoryContextSwitchTo(cxt);
+	order = palloc(sizeof(int32) * Max(n, 1));
+	for (i = 0; i < n; i++)
+		order[i] = i;
+	qsort_arg(order, n, sizeof(int32), cmp_by_id, c.ids);
+#define ALLOC(type) ((type *) palloc(sizeof(type) * Max(n, 1)))
+	ids = ALLOC(int64);
+	first_ts = ALLOC(int64);
+	last_ts = ALLOC(int64);
+	orders = ALLOC(int64);
+	days = ALLOC(int32);
+	rec = ALLOC(int32);
+	spend = ALLOC(double);
+	mrs = ALLOC(double);
+	x = ALLOC(double);
+	tx = ALLOC(double);
+	T = ALLOC(double);
+	ggx = ALLOC(double);
+	ggm = ALLOC(double);
+	for (i = 0; i < n; i++)
+	{
+		RfmState   *st = c.states[order[i]];
+		RfmSummary	s;
+		int32		fd,
+					ld;
+
+		rfm_state_summary(st, &s);
+		fd = cdp_utc_day(s.first_ts);
+		ld = cdp_utc_day(s.last_ts);
+		ids[i] = c.ids[order[i]];
+		first_ts[i] = s.first_ts;
+		last_ts[i] = s.last_ts;
+		orders[i] = s.orders;
+		days[i] = s.days;
+		spend[i] = s.spend;
+		/* as cdp.bgnbd_x, cdp.bgnbd_t_x(s, '1 week'), cdp.bgnbd_t(s, as_of, '1 week') */
+		x[i] = s.days - 1;
+		tx[i] = (double) (ld - fd) * CDP_SECS_PER_DAY / SECS_PER_WEEK;
+		T[i] = (double) (day_as_of - fd) * CDP_SECS_PER_DAY / SECS_PER_WEEK;
+		rec[i] = day_as_of - ld;
+		mrs[i] = s.days > 1 ? s.repeat_spend / (s.days - 1) : NAN;
+		/* the Gamma-Gamma fit takes the repeat buyers with a mean spend > 0 */
+		if (s.days > 1 && mrs[i] > 0)
+		{
+			ggx[ngg] = x[i];
+			ggm[ngg] = mrs[i];
+			ngg++;
+		}
+		pfree(st);
+	}
+	pfree(c.states);
+	pfree(c.ids);
+	pfree(order);
+
+	/* 3. the fits, and the model row */
+	cdp_bgnbd_fit_arrays(n, x, tx, T, &bg);
+	cdp_gammagamma_fit_arrays(ngg, ggx, ggm, &gg);
+	pfree(ggx);
+	pfree(ggm);
+	MemoryContextSwitchTo(old);
+	write_model(as_of, horizon, rate, &bg, &gg, c.unattributed);
+
+	/*
+	 * The models are used when they gave parameters: a converged fit, or the
+	 * best point on a boundary; the expected spend needs a finite mean: q > 1.
+	 */
+	use_bg = bg.has_params;
+	use_gg = gg.has_params && gg.par[1] > 1;
+
+	/* 4. scores: 1 + floor(5 * (profiles with a worse value) / profiles) */
+	old = MemoryContextSwitchTo(cxt);
+	rs = ALLOC(int16);
+	fs = ALLOC(int16);
+	ms = ALLOC(int16);
+	sorted_i = ALLOC(int64);
+	for (i = 0; i < n; i++)
+		sorted_i[i] = rec[i];
+	qsort(sorted_i, n, sizeof(int64), cmp_int64);
+	for (i = 0; i < n; i++)
+		rs[i] = score_of(count_above_i(sorted_i, n, rec[i]), n);	/* older is worse */
+	memcpy(sorted_i, orders, sizeof(int64) * n);
+	qsort(sorted_i, n, sizeof(int64), cmp_int64);
+	for (i = 0; i < n; i++)
+		fs[i] = score_of(count_below_i(sorted_i, n, orders[i]), n);
+	pfree(sorted_i);
+	sorted_d = ALLOC(double);
+	memcpy(sorted_d, spend, sizeof(double) * n);
+	qsort(sorted_d, n, sizeof(double), cmp_double);
+	for (i = 0; i < n; i++)
+		ms[i] = score_of(count_below_d(sorted_d, n, spend[i]), n);
+	pfree(sorted_d);
+	MemoryContextSwitchTo(old);
+	segment_table(cxt, seg);
+
+	/* 5. P(alive), expected purchases and spend, CLV (as cdp.clv etc. compute them) */
+	old = MemoryContextSwitchTo(cxt);
+	p_alive = ALLOC(double);
+	expected = ALLOC(double);
+	es = ALLOC(double);
+	clv = ALLOC(double);
+	clv_null = ALLOC(bool);
+	exp_null = ALLOC(bool);
+	{
+		CdpClvPlan *plan = cdp_clv_plan(horizon, wk, 4);
+
+		if (use_bg)
+			check_params("BG/NBD", 4, bg.par);
+		if (use_gg)
+			check_params("Gamma-Gamma", 3, gg.par);
+		for (i = 0; i < n; i++)
+		{
+			if ((i & 1023) == 0)
+				CHECK_FOR_INTERRUPTS();
+			/* expected spend per purchase day */
+			if (use_gg)
+			{
+				double		m = 0;
+
+				if (x[i] > 0)
+				{
+					m = mrs[i];
+					check_nonneg("mean spend", m);
+				}
+				es[i] = gg.par[0] * (gg.par[2] + m * x[i]) / (gg.par[0] * x[i] + gg.par[1] - 1);
+			}
+			else
+				es[i] = spend[i] / days[i];
+			if (!use_bg)
+			{
+				exp_null[i] = clv_null[i] = true;
+				p_alive[i] = expected[i] = clv[i] = 0;
+				continue;
+			}
+			p_alive[i] = cdp_bgnbd_p_alive_of(bg.par, x[i], tx[i], T[i]);
+			cdp_clv_eval(plan, bg.par, x[i], tx[i], T[i]);
+			/* the last period ends at the horizon */
+			expected[i] = plan->out[plan->n - 1];
+			exp_null[i] = !isfinite(expected[i]);
+			check_nonneg("spend", es[i]);
+			clv[i] = cdp_clv_sum(plan, es[i]);
+			clv_null[i] = !isfinite(clv[i]);
+		}
+	}
+	MemoryContextSwitchTo(old);
+
+	/* 6. cdp.rfm, in batches, in profile_id order (the key index fills from the right) */
+	if (SPI_execute("DELETE FROM cdp.rfm", false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "cdp._rfm_refresh: could not empty cdp.rfm");
+	{
+		Oid			types[16] = {INT8ARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, INT4ARRAYOID,
+			INT8ARRAYOID, INT4ARRAYOID, FLOAT8ARRAYOID, INT2ARRAYOID, INT2ARRAYOID, INT2ARRAYOID,
+		TEXTARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID, TIMESTAMPTZOID};
+
+		ins = SPI_prepare("INSERT INTO cdp.rfm (profile_id, first_purchase, last_purchase, recency_days, orders,"
+						  " purchase_days, monetary, r_score, f_score, m_score, segment, p_alive,"
+						  " expected_purchases, expected_spend, clv, as_of)"
+						  " SELECT u.*, $16 FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+						  " pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5),"
+						  " pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8),"
+						  " pg_catalog.unnest($9), pg_catalog.unnest($10), pg_catalog.unnest($11),"
+						  " pg_catalog.unnest($12), pg_catalog.unnest($13), pg_catalog.unnest($14),"
+						  " pg_catalog.unnest($15)) u",
+						  16, types);
+		if (ins == NULL)
+			elog(ERROR, "cdp._rfm_refresh: could not prepare the insert: %s",
+				 SPI_result_code_string(SPI_result));
+	}
+	batchcxt = AllocSetContextCreate(cxt, "cdp rfm batch", ALLOCSET_DEFAULT_SIZES);
+	for (i = 0; i < n; i += WRITE_BATCH)
+	{
+		int			b = Min(WRITE_BATCH, n - i),
+					j,
+					k;
+		Datum		v[16];
+		Datum	   *el = NULL;
+		bool	   *nl;
+		int			dims[1] = {b},
+					lbs[1] = {1};
+
+		CHECK_FOR_INTERRUPTS();
+		old = MemoryContextSwitchTo(batchcxt);
+		el = palloc(sizeof(Datum) * b);
+		nl = palloc0(sizeof(bool) * b);
+#define COLUMN(col, expr, nullexpr, typid, len, byval, align) \
+		do { \
+			for (j = 0; j < b; j++) \
+			{ \
+				k = i + j; \
+				nl[j] = (nullexpr); \
+				el[j] = nl[j] ? (Datum) 0 : (expr); \
+			} \
+			v[col] = PointerGetDatum(construct_md_array(el, nl, 1, dims, lbs, typid, len, byval, align)); \
+		} while (0)
+		COLUMN(0, Int64GetDatum(ids[k]), false, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+		COLUMN(1, TimestampTzGetDatum(first_ts[k]), false, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+		COLUMN(2, TimestampTzGetDatum(last_ts[k]), false, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+		COLUMN(3, Int32GetDatum(rec[k]), false, INT4OID, 4, true, TYPALIGN_INT);
+		COLUMN(4, Int64GetDatum(orders[k]), false, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+		COLUMN(5, Int32GetDatum(days[k]), false, INT4OID, 4, true, TYPALIGN_INT);
+		COLUMN(6, Float8GetDatum(spend[k]), false, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+		COLUMN(7, Int16GetDatum(rs[k]), false, INT2OID, 2, true, TYPALIGN_SHORT);
+		COLUMN(8, Int16GetDatum(fs[k]), false, INT2OID, 2, true, TYPALIGN_SHORT);
+		COLUMN(9, Int16GetDatum(ms[k]), false, INT2OID, 2, true, TYPALIGN_SHORT);
+		COLUMN(10, seg[(rs[k] - 1) * 25 + (fs[k] - 1) * 5 + ms[k] - 1], false, TEXTOID, -1, false, TYPALIGN_INT);
+		COLUMN(11, Float8GetDatum(p_alive[k]), !use_bg, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+		COLUMN(12, Float8GetDatum(expected[k]), exp_null[k], FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+		COLUMN(13, Float8GetDatum(es[k]), false, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+		COLUMN(14, Float8GetDatum(clv[k]), clv_null[k], FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+#undef COLUMN
+		v[15] = TimestampTzGetDatum(as_of);
+		MemoryContextSwitchTo(old);
+		if (SPI_execute_plan(ins, v, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "cdp._rfm_refresh: could not write cdp.rfm");
+		MemoryContextReset(batchcxt);
+	}
+	SPI_freeplan(ins);
+	SPI_finish();
+	MemoryContextDelete(cxt);
+
+	result[0] = Int64GetDatum((int64) n);
+	result[1] = Int64GetDatum(c.orders);
+	result[2] = Int64GetDatum(c.unattributed);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, result, rnulls)));
+}
