@@ -114,8 +114,8 @@ fit_check(bytea *b, int kind)
 	return st;
 }
 
-/* qsort comparator: by x, then the other keys. */
-static int
+/* comparator: by x, then the other keys. */
+static inline int
 fitrow_cmp(const void *pa, const void *pb)
 {
 	const FitRow *a = pa;
@@ -132,6 +132,29 @@ fitrow_cmp(const void *pa, const void *pb)
 	return 0;
 }
 
+/*
+ * The histogram and the distinct times are sorted with inlined comparisons
+ * (PostgreSQL's sort template): several times faster than qsort() with a
+ * comparator call, the same result (equal elements are identical).
+ */
+#define ST_SORT sort_fitrows
+#define ST_ELEMENT_TYPE FitRow
+#define ST_COMPARE(a, b) fitrow_cmp(a, b)
+#define ST_CHECK_FOR_INTERRUPTS
+#define ST_SCOPE static
+#define ST_DECLARE
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
+#define ST_SORT sort_doubles
+#define ST_ELEMENT_TYPE double
+#define ST_COMPARE(a, b) (*(a) < *(b) ? -1 : (*(a) > *(b) ? 1 : 0))
+#define ST_CHECK_FOR_INTERRUPTS
+#define ST_SCOPE static
+#define ST_DECLARE
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
 /* Sorts the rows and merges equal ones, adding their counts. */
 static void
 fit_compact(FitState *st)
@@ -141,7 +164,7 @@ fit_compact(FitState *st)
 
 	if (st->nrows < 2)
 		return;
-	qsort(st->rows, st->nrows, sizeof(FitRow), fitrow_cmp);
+	sort_fitrows(st->rows, st->nrows);
 	for (i = 1; i < st->nrows; i++)
 	{
 		if (fitrow_cmp(&st->rows[n], &st->rows[i]) == 0)
@@ -356,16 +379,6 @@ digamma(double x)
 		f * (1.0 / 12 - f * (1.0 / 120 - f * (1.0 / 252 - f * (1.0 / 240 - f * (1.0 / 132)))));
 }
 
-/* qsort comparator for doubles. */
-static int
-dbl_cmp(const void *pa, const void *pb)
-{
-	double		a = *(const double *) pa,
-				b = *(const double *) pb;
-
-	return a < b ? -1 : (a > b ? 1 : 0);
-}
-
 /* Index of v in the sorted distinct array tv (v is in it). */
 static int
 tv_index(const double *tv, int ntv, double v)
@@ -421,7 +434,7 @@ fit_prepare(const FitState *st)
 			fp->tv[2 * i] = st->rows[i].k[1];
 			fp->tv[2 * i + 1] = st->rows[i].k[2];
 		}
-		qsort(fp->tv, 2 * st->nrows, sizeof(double), dbl_cmp);
+		sort_doubles(fp->tv, 2 * (size_t) st->nrows);
 		for (i = 0; i < 2 * st->nrows; i++)
 			if (m == 0 || fp->tv[i] != fp->tv[m - 1])
 				fp->tv[m++] = fp->tv[i];

@@ -188,8 +188,8 @@ CREATE TABLE cdp.clv_model (
 COMMENT ON TABLE cdp.clv_model IS 'the BG/NBD and Gamma-Gamma fits of the last cdp.refresh_rfm() (one row; times in time_unit, horizon in time units), and how many orders no profile could be found for';
 
 -- cdp._rfm_refresh: runs the summary query of cdp.refresh_rfm (rows of
--- profile_id, orders, cdp.rfm_state_agg state; profile_id NULL for orders
--- of unknown identifiers), merges the states per profile, fits both models,
+-- profile_id and cdp.rfm_state_agg state; profile_id NULL for orders of
+-- unknown identifiers), merges the states per profile, fits both models,
 -- scores, segments and values every profile and writes cdp.clv_model and
 -- cdp.rfm, in C (rfm_refresh.c).
 CREATE FUNCTION cdp._rfm_refresh(query text, as_of timestamptz, horizon_weeks float8,
@@ -238,9 +238,8 @@ BEGIN
     SELECT r.profiles, r.orders, r.unattributed_orders
       INTO profiles, orders, unattributed_orders
       FROM cdp._rfm_refresh(format($q$
-        SELECT i.profile_id, p.n, p.st
-          FROM (SELECT o.id_type, o.id_value, cdp.rfm_state_agg(o.ordered_at, o.amount) AS st,
-                       count(*) AS n
+        SELECT i.profile_id, p.st
+          FROM (SELECT o.id_type, o.id_value, cdp.rfm_state_agg(o.ordered_at, o.amount) AS st
                   FROM (%1$s) o
                  WHERE o.ordered_at OPERATOR(pg_catalog.<=) %2$L::timestamptz
                  GROUP BY o.id_type, o.id_value) p

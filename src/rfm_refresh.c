@@ -5,8 +5,9 @@
  * cdp.refresh_rfm (rfm.sql) checks its arguments and builds one query that
  * summarises the orders per raw identifier (cdp.rfm_state_agg, a parallel
  * aggregate) and looks each distinct identifier up in cdp.identifiers; it
- * returns (profile_id, orders, state) rows, profile_id NULL for orders no
- * profile was found for.  This function runs that query with a
+ * returns (profile_id, state) rows, profile_id NULL for orders no profile
+ * was found for (the state counts the orders: no count(*) beside it, whose
+ * per-group state would make the hash aggregate bigger).  This function runs that query with a
  * DestReceiver of its own (a cursor would forbid the parallel plan), merges
  * the states of a profile's identifiers in a hash table, and then, over
  * plain arrays: fits BG/NBD and Gamma-Gamma with the code of the fit
@@ -33,6 +34,7 @@
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
+#include "portability/instr_time.h"
 #include "utils/timestamp.h"
 
 #include "clv.h"
@@ -42,6 +44,15 @@
 #define SECS_PER_WEEK (7 * CDP_SECS_PER_DAY)
 
 PG_FUNCTION_INFO_V1(cdp_rfm_refresh);
+
+/* seconds since t0 into tm[i], for the DEBUG1 line of where the time went */
+#define LAP(i) \
+	do { \
+		INSTR_TIME_SET_CURRENT(t1); \
+		INSTR_TIME_SUBTRACT(t1, t0); \
+		tm[i] = INSTR_TIME_GET_DOUBLE(t1); \
+		INSTR_TIME_SET_CURRENT(t0); \
+	} while (0)
 
 /* a profile's slot in the arrays */
 typedef struct ProfileSlot
@@ -67,13 +78,15 @@ typedef struct RfmCollect
 static void
 collect_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 {
-	if (typeinfo->natts != 3 || TupleDescAttr(typeinfo, 0)->atttypid != INT8OID ||
-		TupleDescAttr(typeinfo, 1)->atttypid != INT8OID ||
-		TupleDescAttr(typeinfo, 2)->atttypid != BYTEAOID)
-		elog(ERROR, "cdp._rfm_refresh: the query must return (bigint, bigint, bytea)");
+	if (typeinfo->natts != 2 || TupleDescAttr(typeinfo, 0)->atttypid != INT8OID ||
+		TupleDescAttr(typeinfo, 1)->atttypid != BYTEAOID)
+		elog(ERROR, "cdp._rfm_refresh: the query must return (bigint, bytea)");
 }
 
-/* One (profile_id, orders, state) row: counted, and merged into its profile. */
+/*
+ * One (profile_id, state) row: its orders counted (attributed or not), the
+ * state merged into its profile's.
+ */
 static bool
 collect_receive(TupleTableSlot *slot, DestReceiver *self)
 {
@@ -81,28 +94,30 @@ collect_receive(TupleTableSlot *slot, DestReceiver *self)
 	bool		isnull,
 				found;
 	Datum		d;
-	int64		id,
-				n;
+	int64		id;
+	bool		attributed;
 	MemoryContext old;
 	RfmState   *st;
 	ProfileSlot *ps;
+	RfmSummary	s;
 
 	d = slot_getattr(slot, 2, &isnull);
-	n = isnull ? 0 : DatumGetInt64(d);
-	d = slot_getattr(slot, 1, &isnull);
 	if (isnull)
+		return true;			/* no orders */
+	old = MemoryContextSwitchTo(c->cxt);
+	st = rfm_state_check(PG_DETOAST_DATUM_COPY(d));
+	rfm_state_summary(st, &s);
+	d = slot_getattr(slot, 1, &isnull);
+	attributed = !isnull;
+	if (!attributed)
 	{
-		c->unattributed += n;
+		c->unattributed += s.orders;
+		pfree(st);
+		MemoryContextSwitchTo(old);
 		return true;
 	}
 	id = DatumGetInt64(d);
-	c->orders += n;
-	d = slot_getattr(slot, 3, &isnull);
-	if (isnull)
-		return true;
-
-	old = MemoryContextSwitchTo(c->cxt);
-	st = rfm_state_check(PG_DETOAST_DATUM_COPY(d));
+	c->orders += s.orders;
 	ps = hash_search(c->slots, &id, HASH_ENTER, &found);
 	if (found)
 	{
@@ -144,91 +159,36 @@ collect_destroy(DestReceiver *self)
 {
 }
 
-/* qsort_arg comparator: profile indexes by profile_id */
-static int
-cmp_by_id(const void *a, const void *b, void *arg)
+/* a value and the index of its profile, for sorting */
+typedef struct KeyIdx
 {
-	const int64 *ids = arg;
-	int64		x = ids[*(const int32 *) a],
-				y = ids[*(const int32 *) b];
+	int64		key;
+	int32		idx;
+} KeyIdx;
 
-	return x < y ? -1 : (x > y ? 1 : 0);
-}
-
-static int
-cmp_int64(const void *a, const void *b)
+typedef struct DblIdx
 {
-	int64		x = *(const int64 *) a,
-				y = *(const int64 *) b;
+	double		key;
+	int32		idx;
+} DblIdx;
 
-	return x < y ? -1 : (x > y ? 1 : 0);
-}
+#define ST_SORT sort_keyidx
+#define ST_ELEMENT_TYPE KeyIdx
+#define ST_COMPARE(a, b) ((a)->key < (b)->key ? -1 : ((a)->key > (b)->key ? 1 : 0))
+#define ST_CHECK_FOR_INTERRUPTS
+#define ST_SCOPE static
+#define ST_DECLARE
+#define ST_DEFINE
+#include "lib/sort_template.h"
 
-static int
-cmp_double(const void *a, const void *b)
-{
-	double		x = *(const double *) a,
-				y = *(const double *) b;
-
-	return x < y ? -1 : (x > y ? 1 : 0);
-}
-
-/* Number of values in sorted v[0..n) below x (int64). */
-static int64
-count_below_i(const int64 *v, int64 n, int64 x)
-{
-	int64		lo = 0,
-				hi = n;
-
-	while (lo < hi)
-	{
-		int64		mid = lo + (hi - lo) / 2;
-
-		if (v[mid] < x)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-/* Number of values in sorted v[0..n) below x (double). */
-static int64
-count_below_d(const double *v, int64 n, double x)
-{
-	int64		lo = 0,
-				hi = n;
-
-	while (lo < hi)
-	{
-		int64		mid = lo + (hi - lo) / 2;
-
-		if (v[mid] < x)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-/* Number of values in sorted v[0..n) above x (int64). */
-static int64
-count_above_i(const int64 *v, int64 n, int64 x)
-{
-	int64		lo = 0,
-				hi = n;
-
-	while (lo < hi)
-	{
-		int64		mid = lo + (hi - lo) / 2;
-
-		if (v[mid] <= x)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return n - lo;
-}
+#define ST_SORT sort_dblidx
+#define ST_ELEMENT_TYPE DblIdx
+#define ST_COMPARE(a, b) ((a)->key < (b)->key ? -1 : ((a)->key > (b)->key ? 1 : 0))
+#define ST_CHECK_FOR_INTERRUPTS
+#define ST_SCOPE static
+#define ST_DECLARE
+#define ST_DEFINE
+#include "lib/sort_template.h"
 
 /* The score rule: 1 + floor(5 * (profiles with a worse value) / profiles). */
 static inline int16
@@ -236,6 +196,25 @@ score_of(int64 worse, int64 n)
 {
 	return (int16) (1 + (5 * worse) / n);
 }
+
+/*
+ * Scores from n (value, profile) pairs sorted by value: a run of equal
+ * values [g, e) gets one score; the profiles with a worse value are those
+ * before the run when more is better, after it when less is better.
+ */
+#define ASSIGN_SCORES(v, n, score, more_is_better) \
+	do { \
+		int32		g_, e_, k_; \
+		for (g_ = 0; g_ < (n); g_ = e_) \
+		{ \
+			int16		sc_; \
+			for (e_ = g_; e_ < (n) && (v)[e_].key == (v)[g_].key; e_++) \
+				; \
+			sc_ = score_of((more_is_better) ? g_ : (n) - e_, (n)); \
+			for (k_ = g_; k_ < e_; k_++) \
+				(score)[(v)[k_].idx] = sc_; \
+		} \
+	} while (0)
 
 /*
  * The segment of each score triple (index (r-1)*25 + (f-1)*5 + m-1) from
@@ -382,12 +361,12 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 	int32		n,
 				i,
 				ngg = 0;
-	int32	   *order;
+	KeyIdx	   *order;
+	DblIdx	   *dsort;
 	int64	   *ids,
 			   *first_ts,
 			   *last_ts,
-			   *orders,
-			   *sorted_i;
+			   *orders;
 	int32	   *days,
 			   *rec;
 	int16	   *rs,
@@ -400,7 +379,6 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 			   *T,
 			   *ggx,
 			   *ggm,
-			   *sorted_d,
 			   *p_alive,
 			   *expected,
 			   *es,
@@ -414,6 +392,9 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 	Datum		seg[125];
 	int32		day_as_of = cdp_utc_day(as_of);
 	SPIPlanPtr	ins;
+	instr_time	t0,
+				t1;
+	double		tm[5];
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "cdp._rfm_refresh must return a composite type");
@@ -421,6 +402,7 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "cdp rfm refresh", ALLOCSET_DEFAULT_SIZES);
 
 	SPI_connect();
+	INSTR_TIME_SET_CURRENT(t0);
 
 	/* 1. the summaries, merged per profile */
 	memset(&c, 0, sizeof(c));
@@ -446,13 +428,17 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 		elog(ERROR, "cdp._rfm_refresh: the summary query failed");
 	hash_destroy(c.slots);
 	n = c.n;
+	LAP(0);
 
 	/* 2. per profile, in profile_id order: the summary and the model inputs */
 	old = MemoryContextSwitchTo(cxt);
-	order = palloc(sizeof(int32) * Max(n, 1));
+	order = palloc(sizeof(KeyIdx) * Max(n, 1));
 	for (i = 0; i < n; i++)
-		order[i] = i;
-	qsort_arg(order, n, sizeof(int32), cmp_by_id, c.ids);
+	{
+		order[i].key = c.ids[i];
+		order[i].idx = i;
+	}
+	sort_keyidx(order, n);
 #define ALLOC(type) ((type *) palloc(sizeof(type) * Max(n, 1)))
 	ids = ALLOC(int64);
 	first_ts = ALLOC(int64);
@@ -469,7 +455,7 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 	ggm = ALLOC(double);
 	for (i = 0; i < n; i++)
 	{
-		RfmState   *st = c.states[order[i]];
+		RfmState   *st = c.states[order[i].idx];
 		RfmSummary	s;
 		int32		fd,
 					ld;
@@ -477,7 +463,7 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 		rfm_state_summary(st, &s);
 		fd = cdp_utc_day(s.first_ts);
 		ld = cdp_utc_day(s.last_ts);
-		ids[i] = c.ids[order[i]];
+		ids[i] = order[i].key;
 		first_ts[i] = s.first_ts;
 		last_ts[i] = s.last_ts;
 		orders[i] = s.orders;
@@ -508,6 +494,7 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 	pfree(ggx);
 	pfree(ggm);
 	MemoryContextSwitchTo(old);
+	LAP(1);
 	write_model(as_of, horizon, rate, &bg, &gg, c.unattributed);
 
 	/*
@@ -522,25 +509,35 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 	rs = ALLOC(int16);
 	fs = ALLOC(int16);
 	ms = ALLOC(int16);
-	sorted_i = ALLOC(int64);
+	order = palloc(sizeof(KeyIdx) * Max(n, 1));
 	for (i = 0; i < n; i++)
-		sorted_i[i] = rec[i];
-	qsort(sorted_i, n, sizeof(int64), cmp_int64);
+	{
+		order[i].key = rec[i];
+		order[i].idx = i;
+	}
+	sort_keyidx(order, n);
+	ASSIGN_SCORES(order, n, rs, false);	/* R: older is worse */
 	for (i = 0; i < n; i++)
-		rs[i] = score_of(count_above_i(sorted_i, n, rec[i]), n);	/* older is worse */
-	memcpy(sorted_i, orders, sizeof(int64) * n);
-	qsort(sorted_i, n, sizeof(int64), cmp_int64);
+	{
+		order[i].key = orders[i];
+		order[i].idx = i;
+	}
+	sort_keyidx(order, n);
+	ASSIGN_SCORES(order, n, fs, true);
+	pfree(order);
+	dsort = palloc(sizeof(DblIdx) * Max(n, 1));
 	for (i = 0; i < n; i++)
-		fs[i] = score_of(count_below_i(sorted_i, n, orders[i]), n);
-	pfree(sorted_i);
-	sorted_d = ALLOC(double);
-	memcpy(sorted_d, spend, sizeof(double) * n);
-	qsort(sorted_d, n, sizeof(double), cmp_double);
-	for (i = 0; i < n; i++)
-		ms[i] = score_of(count_below_d(sorted_d, n, spend[i]), n);
-	pfree(sorted_d);
+	{
+		dsort[i].key = spend[i];
+		dsort[i].idx = i;
+	}
+	sort_dblidx(dsort, n);
+	ASSIGN_SCORES(dsort, n, ms, true);
+	pfree(dsort);
 	MemoryContextSwitchTo(old);
 	segment_table(cxt, seg);
+
+	LAP(2);
 
 	/* 5. P(alive), expected purchases and spend, CLV (as cdp.clv etc. compute them) */
 	old = MemoryContextSwitchTo(cxt);
@@ -593,6 +590,8 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 	}
 	MemoryContextSwitchTo(old);
 
+	LAP(3);
+
 	/* 6. cdp.rfm, in batches, in profile_id order (the key index fills from the right) */
 	if (SPI_execute("DELETE FROM cdp.rfm", false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "cdp._rfm_refresh: could not empty cdp.rfm");
@@ -601,7 +600,8 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 			INT8ARRAYOID, INT4ARRAYOID, FLOAT8ARRAYOID, INT2ARRAYOID, INT2ARRAYOID, INT2ARRAYOID,
 		TEXTARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID, TIMESTAMPTZOID};
 
-		ins = SPI_prepare("INSERT INTO cdp.rfm (profile_id, first_purchase, last_purchase, recency_days, orders,"
+		/* a generic plan: a custom one would copy the arrays into the plan */
+		ins = SPI_prepare_cursor("INSERT INTO cdp.rfm (profile_id, first_purchase, last_purchase, recency_days, orders,"
 						  " purchase_days, monetary, r_score, f_score, m_score, segment, p_alive,"
 						  " expected_purchases, expected_spend, clv, as_of)"
 						  " SELECT u.*, $16 FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
@@ -610,7 +610,7 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 						  " pg_catalog.unnest($9), pg_catalog.unnest($10), pg_catalog.unnest($11),"
 						  " pg_catalog.unnest($12), pg_catalog.unnest($13), pg_catalog.unnest($14),"
 						  " pg_catalog.unnest($15)) u",
-						  16, types);
+						  16, types, CURSOR_OPT_GENERIC_PLAN);
 		if (ins == NULL)
 			elog(ERROR, "cdp._rfm_refresh: could not prepare the insert: %s",
 				 SPI_result_code_string(SPI_result));
@@ -664,6 +664,10 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 		MemoryContextReset(batchcxt);
 	}
 	SPI_freeplan(ins);
+	LAP(4);
+	ereport(DEBUG1,
+			(errmsg_internal("cdp.refresh_rfm: %d profiles; summary query and merge %.3f s, fits %.3f s, scores %.3f s, CLV %.3f s, write %.3f s",
+							 n, tm[0], tm[1], tm[2], tm[3], tm[4])));
 	SPI_finish();
 	MemoryContextDelete(cxt);
 
