@@ -274,6 +274,17 @@ SELECT (f.bg).r = m.r AND (f.bg).alpha = m.alpha AND (f.bg).a = m.a AND (f.bg).b
           FROM (SELECT cdp.rfm_agg(day::timestamptz, dollars) AS s
                   FROM shop.cdnow WHERE day <= :'as_of' GROUP BY customer) a) f,
        cdp.clv_model m;
+-- with a trigger on cdp.rfm the rows are written by INSERT ... SELECT FROM
+-- unnest() instead of straight into the table (rfm_refresh.c): the same rows
+CREATE TEMP TABLE rfm_direct AS SELECT * FROM cdp.rfm;
+BEGIN;
+CREATE FUNCTION pg_temp.rfm_noop() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;
+CREATE TRIGGER rfm_noop BEFORE INSERT ON cdp.rfm FOR EACH ROW EXECUTE FUNCTION pg_temp.rfm_noop();
+SELECT * FROM cdp.refresh_rfm('1997-09-30 00:00+00', 39, 0);
+SELECT (SELECT count(*) FROM cdp.rfm) AS profiles,
+       (SELECT count(*) FROM (SELECT * FROM cdp.rfm EXCEPT ALL SELECT * FROM rfm_direct) x) AS only_via_insert,
+       (SELECT count(*) FROM (SELECT * FROM rfm_direct EXCEPT ALL SELECT * FROM cdp.rfm) x) AS only_direct;
+ROLLBACK;
 -- the paper's expected holdout purchases (39 weeks): the sum over customers
 SELECT round(sum(expected_purchases)) AS expected_39w FROM cdp.rfm;
 -- the per-identifier aggregate runs as a Parallel Aggregate over the orders

@@ -24,16 +24,23 @@
 #include <math.h>
 
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "tcop/dest.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
 #include "portability/instr_time.h"
 #include "utils/timestamp.h"
 
@@ -392,6 +399,8 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 	Datum		seg[125];
 	int32		day_as_of = cdp_utc_day(as_of);
 	SPIPlanPtr	ins;
+	Relation	rel;
+	bool		direct;
 	instr_time	t0,
 				t1;
 	double		tm[5];
@@ -592,78 +601,146 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 
 	LAP(3);
 
-	/* 6. cdp.rfm, in batches, in profile_id order (the key index fills from the right) */
+	/*
+	 * 6. cdp.rfm, in profile_id order (the key index fills from the right).
+	 * When the table is plain (no row security, no triggers) and the caller
+	 * may insert into it, the rows go straight to the table and its indexes
+	 * the way logical replication applies inserts (constraints checked);
+	 * else through INSERT ... SELECT FROM unnest() of arrays, in batches.
+	 */
 	if (SPI_execute("DELETE FROM cdp.rfm", false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "cdp._rfm_refresh: could not empty cdp.rfm");
+	rel = table_open(get_relname_relid("rfm", get_namespace_oid("cdp", false)), RowExclusiveLock);
+	direct = rel->rd_rel->relkind == RELKIND_RELATION && rel->trigdesc == NULL &&
+		RelationGetDescr(rel)->natts == 16 &&
+		check_enable_rls(RelationGetRelid(rel), InvalidOid, true) != RLS_ENABLED &&
+		pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_INSERT) == ACLCHECK_OK;
+	if (direct)
 	{
-		Oid			types[16] = {INT8ARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, INT4ARRAYOID,
-			INT8ARRAYOID, INT4ARRAYOID, FLOAT8ARRAYOID, INT2ARRAYOID, INT2ARRAYOID, INT2ARRAYOID,
-		TEXTARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID, TIMESTAMPTZOID};
+		EState	   *estate = CreateExecutorState();
+		RangeTblEntry *rte = makeNode(RangeTblEntry);
+		ResultRelInfo *rri = makeNode(ResultRelInfo);
+		TupleTableSlot *slot;
 
-		/* a generic plan: a custom one would copy the arrays into the plan */
-		ins = SPI_prepare_cursor("INSERT INTO cdp.rfm (profile_id, first_purchase, last_purchase, recency_days, orders,"
-						  " purchase_days, monetary, r_score, f_score, m_score, segment, p_alive,"
-						  " expected_purchases, expected_spend, clv, as_of)"
-						  " SELECT u.*, $16 FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
-						  " pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5),"
-						  " pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8),"
-						  " pg_catalog.unnest($9), pg_catalog.unnest($10), pg_catalog.unnest($11),"
-						  " pg_catalog.unnest($12), pg_catalog.unnest($13), pg_catalog.unnest($14),"
-						  " pg_catalog.unnest($15)) u",
-						  16, types, CURSOR_OPT_GENERIC_PLAN);
-		if (ins == NULL)
-			elog(ERROR, "cdp._rfm_refresh: could not prepare the insert: %s",
-				 SPI_result_code_string(SPI_result));
+		rte->rtekind = RTE_RELATION;
+		rte->relid = RelationGetRelid(rel);
+		rte->relkind = rel->rd_rel->relkind;
+		rte->rellockmode = RowExclusiveLock;
+		ExecInitRangeTable(estate, list_make1(rte));
+		InitResultRelInfo(rri, rel, 1, NULL, 0);
+		estate->es_output_cid = GetCurrentCommandId(true);
+		ExecOpenIndices(rri, false);
+		slot = ExecInitExtraTupleSlot(estate, RelationGetDescr(rel), &TTSOpsVirtual);
+		for (i = 0; i < n; i++)
+		{
+			Datum	   *v = slot->tts_values;
+			bool	   *nl = slot->tts_isnull;
+
+			if ((i & 1023) == 0)
+				CHECK_FOR_INTERRUPTS();
+			ExecClearTuple(slot);
+			memset(nl, 0, sizeof(bool) * 16);
+			v[0] = Int64GetDatum(ids[i]);
+			v[1] = TimestampTzGetDatum(first_ts[i]);
+			v[2] = TimestampTzGetDatum(last_ts[i]);
+			v[3] = Int32GetDatum(rec[i]);
+			v[4] = Int64GetDatum(orders[i]);
+			v[5] = Int32GetDatum(days[i]);
+			v[6] = Float8GetDatum(spend[i]);
+			v[7] = Int16GetDatum(rs[i]);
+			v[8] = Int16GetDatum(fs[i]);
+			v[9] = Int16GetDatum(ms[i]);
+			v[10] = seg[(rs[i] - 1) * 25 + (fs[i] - 1) * 5 + ms[i] - 1];
+			v[11] = Float8GetDatum(p_alive[i]);
+			nl[11] = !use_bg;
+			v[12] = Float8GetDatum(expected[i]);
+			nl[12] = exp_null[i];
+			v[13] = Float8GetDatum(es[i]);
+			v[14] = Float8GetDatum(clv[i]);
+			nl[14] = clv_null[i];
+			v[15] = TimestampTzGetDatum(as_of);
+			ExecStoreVirtualTuple(slot);
+			ExecSimpleRelationInsert(rri, estate, slot);
+			ResetPerTupleExprContext(estate);
+		}
+		ExecCloseIndices(rri);
+		ExecResetTupleTable(estate->es_tupleTable, false);
+		FreeExecutorState(estate);
 	}
-	batchcxt = AllocSetContextCreate(cxt, "cdp rfm batch", ALLOCSET_DEFAULT_SIZES);
-	for (i = 0; i < n; i += WRITE_BATCH)
+	else
 	{
-		int			b = Min(WRITE_BATCH, n - i),
-					j,
-					k;
-		Datum		v[16];
-		Datum	   *el = NULL;
-		bool	   *nl;
-		int			dims[1] = {b},
-					lbs[1] = {1};
+		/* INSERT ... SELECT FROM unnest() of arrays, in batches */
+		{
+			Oid			types[16] = {INT8ARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, INT4ARRAYOID,
+				INT8ARRAYOID, INT4ARRAYOID, FLOAT8ARRAYOID, INT2ARRAYOID, INT2ARRAYOID, INT2ARRAYOID,
+			TEXTARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID, TIMESTAMPTZOID};
 
-		CHECK_FOR_INTERRUPTS();
-		old = MemoryContextSwitchTo(batchcxt);
-		el = palloc(sizeof(Datum) * b);
-		nl = palloc0(sizeof(bool) * b);
-#define COLUMN(col, expr, nullexpr, typid, len, byval, align) \
-		do { \
-			for (j = 0; j < b; j++) \
-			{ \
-				k = i + j; \
-				nl[j] = (nullexpr); \
-				el[j] = nl[j] ? (Datum) 0 : (expr); \
-			} \
-			v[col] = PointerGetDatum(construct_md_array(el, nl, 1, dims, lbs, typid, len, byval, align)); \
-		} while (0)
-		COLUMN(0, Int64GetDatum(ids[k]), false, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
-		COLUMN(1, TimestampTzGetDatum(first_ts[k]), false, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
-		COLUMN(2, TimestampTzGetDatum(last_ts[k]), false, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
-		COLUMN(3, Int32GetDatum(rec[k]), false, INT4OID, 4, true, TYPALIGN_INT);
-		COLUMN(4, Int64GetDatum(orders[k]), false, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
-		COLUMN(5, Int32GetDatum(days[k]), false, INT4OID, 4, true, TYPALIGN_INT);
-		COLUMN(6, Float8GetDatum(spend[k]), false, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
-		COLUMN(7, Int16GetDatum(rs[k]), false, INT2OID, 2, true, TYPALIGN_SHORT);
-		COLUMN(8, Int16GetDatum(fs[k]), false, INT2OID, 2, true, TYPALIGN_SHORT);
-		COLUMN(9, Int16GetDatum(ms[k]), false, INT2OID, 2, true, TYPALIGN_SHORT);
-		COLUMN(10, seg[(rs[k] - 1) * 25 + (fs[k] - 1) * 5 + ms[k] - 1], false, TEXTOID, -1, false, TYPALIGN_INT);
-		COLUMN(11, Float8GetDatum(p_alive[k]), !use_bg, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
-		COLUMN(12, Float8GetDatum(expected[k]), exp_null[k], FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
-		COLUMN(13, Float8GetDatum(es[k]), false, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
-		COLUMN(14, Float8GetDatum(clv[k]), clv_null[k], FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
-#undef COLUMN
-		v[15] = TimestampTzGetDatum(as_of);
-		MemoryContextSwitchTo(old);
-		if (SPI_execute_plan(ins, v, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "cdp._rfm_refresh: could not write cdp.rfm");
-		MemoryContextReset(batchcxt);
+			/* a generic plan: a custom one would copy the arrays into the plan */
+			ins = SPI_prepare_cursor("INSERT INTO cdp.rfm (profile_id, first_purchase, last_purchase, recency_days, orders,"
+							  " purchase_days, monetary, r_score, f_score, m_score, segment, p_alive,"
+							  " expected_purchases, expected_spend, clv, as_of)"
+							  " SELECT u.*, $16 FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+							  " pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5),"
+							  " pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8),"
+							  " pg_catalog.unnest($9), pg_catalog.unnest($10), pg_catalog.unnest($11),"
+							  " pg_catalog.unnest($12), pg_catalog.unnest($13), pg_catalog.unnest($14),"
+							  " pg_catalog.unnest($15)) u",
+							  16, types, CURSOR_OPT_GENERIC_PLAN);
+			if (ins == NULL)
+				elog(ERROR, "cdp._rfm_refresh: could not prepare the insert: %s",
+					 SPI_result_code_string(SPI_result));
+		}
+		batchcxt = AllocSetContextCreate(cxt, "cdp rfm batch", ALLOCSET_DEFAULT_SIZES);
+		for (i = 0; i < n; i += WRITE_BATCH)
+		{
+			int			b = Min(WRITE_BATCH, n - i),
+						j,
+						k;
+			Datum		v[16];
+			Datum	   *el = NULL;
+			bool	   *nl;
+			int			dims[1] = {b},
+						lbs[1] = {1};
+
+			CHECK_FOR_INTERRUPTS();
+			old = MemoryContextSwitchTo(batchcxt);
+			el = palloc(sizeof(Datum) * b);
+			nl = palloc0(sizeof(bool) * b);
+	#define COLUMN(col, expr, nullexpr, typid, len, byval, align) \
+			do { \
+				for (j = 0; j < b; j++) \
+				{ \
+					k = i + j; \
+					nl[j] = (nullexpr); \
+					el[j] = nl[j] ? (Datum) 0 : (expr); \
+				} \
+				v[col] = PointerGetDatum(construct_md_array(el, nl, 1, dims, lbs, typid, len, byval, align)); \
+			} while (0)
+			COLUMN(0, Int64GetDatum(ids[k]), false, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+			COLUMN(1, TimestampTzGetDatum(first_ts[k]), false, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+			COLUMN(2, TimestampTzGetDatum(last_ts[k]), false, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+			COLUMN(3, Int32GetDatum(rec[k]), false, INT4OID, 4, true, TYPALIGN_INT);
+			COLUMN(4, Int64GetDatum(orders[k]), false, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+			COLUMN(5, Int32GetDatum(days[k]), false, INT4OID, 4, true, TYPALIGN_INT);
+			COLUMN(6, Float8GetDatum(spend[k]), false, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+			COLUMN(7, Int16GetDatum(rs[k]), false, INT2OID, 2, true, TYPALIGN_SHORT);
+			COLUMN(8, Int16GetDatum(fs[k]), false, INT2OID, 2, true, TYPALIGN_SHORT);
+			COLUMN(9, Int16GetDatum(ms[k]), false, INT2OID, 2, true, TYPALIGN_SHORT);
+			COLUMN(10, seg[(rs[k] - 1) * 25 + (fs[k] - 1) * 5 + ms[k] - 1], false, TEXTOID, -1, false, TYPALIGN_INT);
+			COLUMN(11, Float8GetDatum(p_alive[k]), !use_bg, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+			COLUMN(12, Float8GetDatum(expected[k]), exp_null[k], FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+			COLUMN(13, Float8GetDatum(es[k]), false, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+			COLUMN(14, Float8GetDatum(clv[k]), clv_null[k], FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+	#undef COLUMN
+			v[15] = TimestampTzGetDatum(as_of);
+			MemoryContextSwitchTo(old);
+			if (SPI_execute_plan(ins, v, NULL, false, 0) != SPI_OK_INSERT)
+				elog(ERROR, "cdp._rfm_refresh: could not write cdp.rfm");
+			MemoryContextReset(batchcxt);
+		}
+		SPI_freeplan(ins);
 	}
-	SPI_freeplan(ins);
+	table_close(rel, NoLock);
 	LAP(4);
 	ereport(DEBUG1,
 			(errmsg_internal("cdp.refresh_rfm: %d profiles; summary query and merge %.3f s, fits %.3f s, scores %.3f s, CLV %.3f s, write %.3f s",
