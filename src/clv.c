@@ -355,6 +355,8 @@ typedef struct FitPrep
 	double	   *mx;				/* Gamma-Gamma: m * x per row */
 	double		s1;				/* Gamma-Gamma: sum n x (log m + log x) */
 	double		s0;				/* Gamma-Gamma: sum n log m */
+	int			nevals;			/* likelihood evaluations (DEBUG2) */
+	int			ngrads;			/* ... of them with the gradient */
 } FitPrep;
 
 /* objective: negative log-likelihood at log-parameters th; grad if not NULL */
@@ -514,6 +516,9 @@ bgnbd_negll(const double *th, FitPrep *fp, double *grad)
 	int			g,
 				i;
 
+	fp->nevals++;
+	if (grad)
+		fp->ngrads++;
 	if (!isfinite(r) || !isfinite(alpha) || !isfinite(a) || !isfinite(b) ||
 		r <= 0 || alpha <= 0 || a <= 0 || b <= 0)
 		return INFINITY;
@@ -622,6 +627,9 @@ gg_negll(const double *th, FitPrep *fp, double *grad)
 	int			g,
 				i;
 
+	fp->nevals++;
+	if (grad)
+		fp->ngrads++;
 	if (!isfinite(p) || !isfinite(q) || !isfinite(gam) || p <= 0 || q <= 0 || gam <= 0)
 		return INFINITY;
 	ll = p * fp->s1 - fp->s0;
@@ -697,7 +705,8 @@ bfgs(objective f, FitPrep *fp, int dim, double *th, double *fmin)
 	int			i,
 				j,
 				iter;
-	bool		fresh = true;
+	bool		fresh = true,
+				have_gn;
 
 	fx = f(th, fp, g);
 	*fmin = fx;
@@ -755,14 +764,22 @@ bfgs(objective f, FitPrep *fp, int dim, double *th, double *fmin)
 			dmax = Max(dmax, fabs(d[i]));
 		if (dmax > 2)
 			step = 2 / dmax;
+		/*
+		 * The first trial step is usually taken: it is evaluated with the
+		 * gradient, which the update then needs (the very value a second
+		 * evaluation at the same point would give); the shorter steps
+		 * without it.
+		 */
+		have_gn = false;
 		for (j = 0; j < 60; j++)
 		{
 			for (i = 0; i < dim; i++)
 				xn[i] = th[i] + step * d[i];
-			fn = f(xn, fp, NULL);
+			fn = f(xn, fp, j == 0 ? gn : NULL);
 			if (isfinite(fn) && fn <= fx + 1e-4 * step * slope)
 			{
 				ok = true;
+				have_gn = j == 0;
 				break;
 			}
 			step *= 0.5;
@@ -789,7 +806,8 @@ bfgs(objective f, FitPrep *fp, int dim, double *th, double *fmin)
 			}
 			return BFGS_FAILED;
 		}
-		fn = f(xn, fp, gn);
+		if (!have_gn)
+			fn = f(xn, fp, gn);
 		for (i = 0; i < dim; i++)
 			if (!isfinite(gn[i]))
 				return BFGS_FAILED;
@@ -1215,6 +1233,8 @@ bgnbd_fit_state(FitState *st, CdpFit *res)
 	th[3] = 0;
 	fp = fit_prepare(st);
 	msg = fit_solve(bgnbd_negll, fp, 4, th, &negll, names, 2, pairs, &keep);
+	elog(DEBUG2, "cdp BG/NBD fit: %d distinct rows, %d evaluations (%d with gradient)",
+		 fp->nrows, fp->nevals, fp->ngrads);
 	fit_store(res, 4, th, -negll, msg, keep);
 }
 
@@ -1263,6 +1283,8 @@ gg_fit_state(FitState *st, CdpFit *res)
 	th[2] = log(summ / customers);
 	fp = fit_prepare(st);
 	msg = fit_solve(gg_negll, fp, 3, th, &negll, names, 1, pairs, &keep);
+	elog(DEBUG2, "cdp Gamma-Gamma fit: %d distinct rows, %d evaluations (%d with gradient)",
+		 fp->nrows, fp->nevals, fp->ngrads);
 	fit_store(res, 3, th, -negll, msg, keep);
 }
 

@@ -134,6 +134,33 @@ rfm_state_check(struct varlena *b)
 }
 
 /*
+ * A checked copy of a (possibly short-header) state datum, in the current
+ * context, sized to the interior days in use (no room to grow in place).
+ */
+RfmState *
+rfm_state_copy(struct varlena *b)
+{
+	Size		len = VARSIZE_ANY_EXHDR(b);
+	RfmState   *st;
+	Size		used;
+
+	/* check the header as a 4-byte-header copy of it */
+	if (len < RFM_HDRSZ - VARHDRSZ)
+		(void) rfm_state_check((struct varlena *) PG_DETOAST_DATUM_COPY(PointerGetDatum(b)));
+	st = palloc(RFM_HDRSZ);
+	SET_VARSIZE(st, RFM_HDRSZ);
+	memcpy(((char *) st) + VARHDRSZ, VARDATA_ANY(b), RFM_HDRSZ - VARHDRSZ);
+	used = RFM_HDRSZ + (Size) RFM_NINT(st) * sizeof(int32);
+	if (RFM_VERSION(st) == RFM_STATE_VERSION && used <= len + VARHDRSZ)
+	{
+		st = repalloc(st, used);
+		SET_VARSIZE(st, used);
+		memcpy(st->days, VARDATA_ANY(b) + (RFM_HDRSZ - VARHDRSZ), used - RFM_HDRSZ);
+	}
+	return rfm_state_check((struct varlena *) st);
+}
+
+/*
  * Adds x to the double-double (*hi, *lo) (Knuth's two-sum).  Sums of order
  * amounts this way are exact for any realistic amounts, so the spend does
  * not depend on the order rows arrive in or on how a parallel plan splits

@@ -29,6 +29,8 @@ typedef struct RfmSummary
 
 /* checks a state datum (detoasted); errors when it is not a valid state */
 extern RfmState *rfm_state_check(struct varlena *b);
+/* a checked copy of a state datum without its unused room, in the current context */
+extern RfmState *rfm_state_copy(struct varlena *b);
 /* merges b into a: a updated in place when it has room, else a new state in cxt */
 extern RfmState *rfm_merge_into(MemoryContext cxt, RfmState *a, const RfmState *b);
 /* distinct purchase days of a state */

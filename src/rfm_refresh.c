@@ -112,7 +112,7 @@ collect_receive(TupleTableSlot *slot, DestReceiver *self)
 	if (isnull)
 		return true;			/* no orders */
 	old = MemoryContextSwitchTo(c->cxt);
-	st = rfm_state_check(PG_DETOAST_DATUM_COPY(d));
+	st = rfm_state_copy(PG_DETOAST_DATUM_PACKED(d));
 	rfm_state_summary(st, &s);
 	d = slot_getattr(slot, 1, &isnull);
 	attributed = !isnull;
