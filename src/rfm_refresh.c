@@ -14,10 +14,12 @@
  * aggregates (clv.c), scores R, F and M by sorting, looks the segment up in
  * a table of the 125 score triples built from cdp.rfm_segments, computes
  * P(alive), expected purchases, expected spend and CLV, and writes
- * cdp.clv_model and cdp.rfm (INSERT ... SELECT FROM unnest() of arrays, in
- * batches, in profile_id order).  Every value is computed with the same
- * floating-point operations as the SQL functions it replaces
- * (cdp.bgnbd_t_x, cdp.bgnbd_p_alive, cdp.clv, ...), so the table is the same.
+ * cdp.clv_model and cdp.rfm in profile_id order (straight into the table
+ * and its indexes when it is plain, else INSERT ... SELECT FROM unnest() of
+ * arrays in batches).  Every value is computed with the same floating-point
+ * operations as the SQL functions it replaces (cdp.bgnbd_t_x,
+ * cdp.bgnbd_p_alive, cdp.clv, ...), so the table is the same; sql/rfm.sql
+ * compares them.  A DEBUG1 line says where the time went.
  */
 #include "postgres.h"
 
