@@ -140,23 +140,25 @@ rfm_state_check(struct varlena *b)
 RfmState *
 rfm_state_copy(struct varlena *b)
 {
-	Size		len = VARSIZE_ANY_EXHDR(b);
+	Size		len = VARSIZE_ANY_EXHDR(b) + VARHDRSZ,
+				used = RFM_HDRSZ;
 	RfmState   *st;
-	Size		used;
+	uint32		hdr;
 
-	/* check the header as a 4-byte-header copy of it */
-	if (len < RFM_HDRSZ - VARHDRSZ)
-		(void) rfm_state_check((struct varlena *) PG_DETOAST_DATUM_COPY(PointerGetDatum(b)));
-	st = palloc(RFM_HDRSZ);
-	SET_VARSIZE(st, RFM_HDRSZ);
-	memcpy(((char *) st) + VARHDRSZ, VARDATA_ANY(b), RFM_HDRSZ - VARHDRSZ);
-	used = RFM_HDRSZ + (Size) RFM_NINT(st) * sizeof(int32);
-	if (RFM_VERSION(st) == RFM_STATE_VERSION && used <= len + VARHDRSZ)
+	/* the header word (version, interior days) tells the size in use */
+	if (len >= RFM_HDRSZ)
 	{
-		st = repalloc(st, used);
-		SET_VARSIZE(st, used);
-		memcpy(st->days, VARDATA_ANY(b) + (RFM_HDRSZ - VARHDRSZ), used - RFM_HDRSZ);
+		memcpy(&hdr, VARDATA_ANY(b), sizeof(uint32));
+		if ((hdr >> 24) == RFM_STATE_VERSION &&
+			RFM_HDRSZ + (Size) (hdr & RFM_MAX_INTERIOR) * sizeof(int32) <= len)
+			used = RFM_HDRSZ + (Size) (hdr & RFM_MAX_INTERIOR) * sizeof(int32);
 	}
+	else
+		used = len;
+	st = palloc(Max(used, VARHDRSZ));
+	SET_VARSIZE(st, used);
+	memcpy(((char *) st) + VARHDRSZ, VARDATA_ANY(b), used - VARHDRSZ);
+	/* a malformed state (wrong version, too short) fails the check */
 	return rfm_state_check((struct varlena *) st);
 }
 

@@ -38,7 +38,6 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -62,111 +61,6 @@ PG_FUNCTION_INFO_V1(cdp_rfm_refresh);
 		tm[i] = INSTR_TIME_GET_DOUBLE(t1); \
 		INSTR_TIME_SET_CURRENT(t0); \
 	} while (0)
-
-/* a profile's slot in the arrays */
-typedef struct ProfileSlot
-{
-	int64		profile_id;		/* hash key */
-	int32		idx;
-} ProfileSlot;
-
-/* what the DestReceiver collects */
-typedef struct RfmCollect
-{
-	DestReceiver pub;
-	MemoryContext cxt;			/* states and arrays live here */
-	HTAB	   *slots;
-	int32		n;				/* profiles */
-	int32		cap;
-	int64	   *ids;
-	RfmState  **states;
-	int64		orders;			/* attributed orders */
-	int64		unattributed;
-} RfmCollect;
-
-static void
-collect_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
-{
-	if (typeinfo->natts != 2 || TupleDescAttr(typeinfo, 0)->atttypid != INT8OID ||
-		TupleDescAttr(typeinfo, 1)->atttypid != BYTEAOID)
-		elog(ERROR, "cdp._rfm_refresh: the query must return (bigint, bytea)");
-}
-
-/*
- * One (profile_id, state) row: its orders counted (attributed or not), the
- * state merged into its profile's.
- */
-static bool
-collect_receive(TupleTableSlot *slot, DestReceiver *self)
-{
-	RfmCollect *c = (RfmCollect *) self;
-	bool		isnull,
-				found;
-	Datum		d;
-	int64		id;
-	bool		attributed;
-	MemoryContext old;
-	RfmState   *st;
-	ProfileSlot *ps;
-	RfmSummary	s;
-
-	d = slot_getattr(slot, 2, &isnull);
-	if (isnull)
-		return true;			/* no orders */
-	old = MemoryContextSwitchTo(c->cxt);
-	st = rfm_state_copy(PG_DETOAST_DATUM_PACKED(d));
-	rfm_state_summary(st, &s);
-	d = slot_getattr(slot, 1, &isnull);
-	attributed = !isnull;
-	if (!attributed)
-	{
-		c->unattributed += s.orders;
-		pfree(st);
-		MemoryContextSwitchTo(old);
-		return true;
-	}
-	id = DatumGetInt64(d);
-	c->orders += s.orders;
-	ps = hash_search(c->slots, &id, HASH_ENTER, &found);
-	if (found)
-	{
-		RfmState   *m = rfm_merge_into(c->cxt, c->states[ps->idx], st);
-
-		if (m != c->states[ps->idx])
-			pfree(c->states[ps->idx]);
-		c->states[ps->idx] = m;
-		pfree(st);
-	}
-	else
-	{
-		if (c->n >= c->cap)
-		{
-			if (c->cap >= (int32) (MaxAllocSize / sizeof(int64) / 2))
-				ereport(ERROR,
-						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-						 errmsg("cdp.refresh_rfm cannot handle more than %d profiles", c->cap)));
-			c->cap *= 2;
-			c->ids = repalloc(c->ids, sizeof(int64) * c->cap);
-			c->states = repalloc(c->states, sizeof(RfmState *) * c->cap);
-		}
-		ps->idx = c->n;
-		c->ids[c->n] = id;
-		c->states[c->n] = st;
-		c->n++;
-	}
-	MemoryContextSwitchTo(old);
-	return true;
-}
-
-static void
-collect_shutdown(DestReceiver *self)
-{
-}
-
-static void
-collect_destroy(DestReceiver *self)
-{
-}
 
 /* a value and the index of its profile, for sorting */
 typedef struct KeyIdx
@@ -198,6 +92,85 @@ typedef struct DblIdx
 #define ST_DECLARE
 #define ST_DEFINE
 #include "lib/sort_template.h"
+
+/* what the DestReceiver collects */
+typedef struct RfmCollect
+{
+	DestReceiver pub;
+	MemoryContext cxt;			/* states and arrays live here */
+	int32		n;				/* attributed rows (identifiers) */
+	int32		cap;
+	int64	   *ids;			/* profile of each row */
+	RfmState  **states;			/* state of each row */
+	int64		orders;			/* attributed orders */
+	int64		unattributed;
+} RfmCollect;
+
+static void
+collect_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+	if (typeinfo->natts != 2 || TupleDescAttr(typeinfo, 0)->atttypid != INT8OID ||
+		TupleDescAttr(typeinfo, 1)->atttypid != BYTEAOID)
+		elog(ERROR, "cdp._rfm_refresh: the query must return (bigint, bytea)");
+}
+
+/*
+ * One (profile_id, state) row: its orders counted (attributed or not), the
+ * state kept (the rows of one profile are merged after sorting by
+ * profile_id, cheaper than a hash table of 500k profiles).
+ */
+static bool
+collect_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	RfmCollect *c = (RfmCollect *) self;
+	bool		isnull;
+	Datum		d;
+	MemoryContext old;
+	RfmState   *st;
+	RfmSummary	s;
+
+	d = slot_getattr(slot, 2, &isnull);
+	if (isnull)
+		return true;			/* no orders */
+	old = MemoryContextSwitchTo(c->cxt);
+	st = rfm_state_copy(PG_DETOAST_DATUM_PACKED(d));
+	rfm_state_summary(st, &s);
+	d = slot_getattr(slot, 1, &isnull);
+	if (isnull)
+	{
+		c->unattributed += s.orders;
+		pfree(st);
+		MemoryContextSwitchTo(old);
+		return true;
+	}
+	c->orders += s.orders;
+	if (c->n >= c->cap)
+	{
+		if (c->cap >= (int32) (MaxAllocSize / sizeof(KeyIdx) / 2))
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("cdp.refresh_rfm cannot handle more than %d attributed identifiers", c->cap),
+					 errhint("Refresh as of an earlier date, or merge identifiers.")));
+		c->cap *= 2;
+		c->ids = repalloc(c->ids, sizeof(int64) * c->cap);
+		c->states = repalloc(c->states, sizeof(RfmState *) * c->cap);
+	}
+	c->ids[c->n] = DatumGetInt64(d);
+	c->states[c->n] = st;
+	c->n++;
+	MemoryContextSwitchTo(old);
+	return true;
+}
+
+static void
+collect_shutdown(DestReceiver *self)
+{
+}
+
+static void
+collect_destroy(DestReceiver *self)
+{
+}
 
 /* The score rule: 1 + floor(5 * (profiles with a worse value) / profiles). */
 static inline int16
@@ -362,13 +335,14 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 				batchcxt,
 				old;
 	RfmCollect	c;
-	HASHCTL		hctl;
 	SPIExecuteOptions opts;
 	TupleDesc	tupdesc;
 	Datum		result[3];
 	bool		rnulls[3] = {false, false, false};
 	int32		n,
 				i,
+				j,
+				k,
 				ngg = 0;
 	KeyIdx	   *order;
 	DblIdx	   *dsort;
@@ -426,31 +400,28 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 	c.cap = 1024;
 	c.ids = MemoryContextAlloc(cxt, sizeof(int64) * c.cap);
 	c.states = MemoryContextAlloc(cxt, sizeof(RfmState *) * c.cap);
-	memset(&hctl, 0, sizeof(hctl));
-	hctl.keysize = sizeof(int64);
-	hctl.entrysize = sizeof(ProfileSlot);
-	hctl.hcxt = cxt;
-	c.slots = hash_create("cdp rfm profiles", 65536, &hctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	memset(&opts, 0, sizeof(opts));
 	opts.read_only = false;
 	opts.dest = (DestReceiver *) &c;
 	/* (with a DestReceiver of type DestNone SPI reports SPI_OK_UTILITY) */
 	if (SPI_execute_extended(query, &opts) < 0)
 		elog(ERROR, "cdp._rfm_refresh: the summary query failed");
-	hash_destroy(c.slots);
-	n = c.n;
 	LAP(0);
 
-	/* 2. per profile, in profile_id order: the summary and the model inputs */
+	/*
+	 * 2. per profile, in profile_id order: the states of its identifiers
+	 * merged (the merge does not depend on their order: day sets are
+	 * united, sums exact), the summary and the model inputs
+	 */
 	old = MemoryContextSwitchTo(cxt);
-	order = palloc(sizeof(KeyIdx) * Max(n, 1));
-	for (i = 0; i < n; i++)
+	order = palloc(sizeof(KeyIdx) * Max(c.n, 1));
+	for (i = 0; i < c.n; i++)
 	{
 		order[i].key = c.ids[i];
 		order[i].idx = i;
 	}
-	sort_keyidx(order, n);
-#define ALLOC(type) ((type *) palloc(sizeof(type) * Max(n, 1)))
+	sort_keyidx(order, c.n);
+#define ALLOC(type) ((type *) palloc(sizeof(type) * Max(c.n, 1)))
 	ids = ALLOC(int64);
 	first_ts = ALLOC(int64);
 	last_ts = ALLOC(int64);
@@ -464,17 +435,28 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 	T = ALLOC(double);
 	ggx = ALLOC(double);
 	ggm = ALLOC(double);
-	for (i = 0; i < n; i++)
+	n = 0;
+	for (j = 0; j < c.n; j = k)
 	{
-		RfmState   *st = c.states[order[i].idx];
+		RfmState   *st = c.states[order[j].idx];
 		RfmSummary	s;
 		int32		fd,
 					ld;
 
+		for (k = j + 1; k < c.n && order[k].key == order[j].key; k++)
+		{
+			RfmState   *m = rfm_merge_into(cxt, st, c.states[order[k].idx]);
+
+			if (m != st)
+				pfree(st);
+			pfree(c.states[order[k].idx]);
+			st = m;
+		}
+		i = n++;
 		rfm_state_summary(st, &s);
 		fd = cdp_utc_day(s.first_ts);
 		ld = cdp_utc_day(s.last_ts);
-		ids[i] = order[i].key;
+		ids[i] = order[j].key;
 		first_ts[i] = s.first_ts;
 		last_ts[i] = s.last_ts;
 		orders[i] = s.orders;
