@@ -26,7 +26,9 @@
 #include <math.h>
 
 #include "access/htup_details.h"
+#include "access/heapam.h"
 #include "access/table.h"
+#include "access/tableam.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
@@ -49,6 +51,7 @@
 #include "rfm.h"
 
 #define WRITE_BATCH 100000		/* rows per INSERT into cdp.rfm */
+#define MULTI_INSERT 1000		/* rows per table_multi_insert */
 #define SECS_PER_WEEK (7 * CDP_SECS_PER_DAY)
 
 PG_FUNCTION_INFO_V1(cdp_rfm_refresh);
@@ -589,8 +592,8 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 	 * 6. cdp.rfm, in profile_id order (the key index fills from the right).
 	 * When the table is plain (no row security, no triggers) and the caller
 	 * may insert into it, the rows go straight to the table and its indexes
-	 * the way logical replication applies inserts (constraints checked);
-	 * else through INSERT ... SELECT FROM unnest() of arrays, in batches.
+	 * the way COPY writes them (constraints checked); else through INSERT
+	 * ... SELECT FROM unnest() of arrays, in batches.
 	 */
 	if (SPI_execute("DELETE FROM cdp.rfm", false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "cdp._rfm_refresh: could not empty cdp.rfm");
@@ -604,7 +607,9 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 		EState	   *estate = CreateExecutorState();
 		RangeTblEntry *rte = makeNode(RangeTblEntry);
 		ResultRelInfo *rri = makeNode(ResultRelInfo);
-		TupleTableSlot *slot;
+		TupleTableSlot *slots[MULTI_INSERT];
+		BulkInsertState bistate;
+		int			nb;
 
 		rte->rtekind = RTE_RELATION;
 		rte->relid = RelationGetRelid(rel);
@@ -614,14 +619,21 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 		InitResultRelInfo(rri, rel, 1, NULL, 0);
 		estate->es_output_cid = GetCurrentCommandId(true);
 		ExecOpenIndices(rri, false);
-		slot = ExecInitExtraTupleSlot(estate, RelationGetDescr(rel), &TTSOpsVirtual);
+		/*
+		 * In batches through table_multi_insert (as COPY does: one WAL
+		 * record per page, a bulk-insert buffer strategy), then the index
+		 * entries of each row.  The constraints are checked per row first.
+		 */
+		for (j = 0; j < MULTI_INSERT; j++)
+			slots[j] = table_slot_create(rel, &estate->es_tupleTable);
+		bistate = GetBulkInsertState();
+		nb = 0;
 		for (i = 0; i < n; i++)
 		{
+			TupleTableSlot *slot = slots[nb];
 			Datum	   *v = slot->tts_values;
 			bool	   *nl = slot->tts_isnull;
 
-			if ((i & 1023) == 0)
-				CHECK_FOR_INTERRUPTS();
 			ExecClearTuple(slot);
 			memset(nl, 0, sizeof(bool) * 16);
 			v[0] = Int64GetDatum(ids[i]);
@@ -644,9 +656,23 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 			nl[14] = clv_null[i];
 			v[15] = TimestampTzGetDatum(as_of);
 			ExecStoreVirtualTuple(slot);
-			ExecSimpleRelationInsert(rri, estate, slot);
+			if (rel->rd_att->constr)
+				ExecConstraints(rri, slot, estate);
+			if (++nb < MULTI_INSERT && i < n - 1)
+				continue;
+			CHECK_FOR_INTERRUPTS();
+			table_multi_insert(rel, slots, nb, estate->es_output_cid, 0, bistate);
+			for (j = 0; j < nb; j++)
+			{
+				if (rri->ri_NumIndices > 0)
+					list_free(ExecInsertIndexTuples(rri, slots[j], estate, false, false, NULL, NIL));
+				ExecClearTuple(slots[j]);
+			}
 			ResetPerTupleExprContext(estate);
+			nb = 0;
 		}
+		FreeBulkInsertState(bistate);
+		table_finish_bulk_insert(rel, 0);
 		ExecCloseIndices(rri);
 		ExecResetTupleTable(estate->es_tupleTable, false);
 		FreeExecutorState(estate);
