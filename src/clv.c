@@ -557,9 +557,25 @@ bgnbd_negll(const double *th, FitPrep *fp, double *grad)
 			if (x > 0)
 			{
 				double		l2 = lnodds - rx * fp->lt[fp->itx[i]],
-							l = logaddexp(l1, l2),
-							w = exp(l2 - l);
+							l,
+							w;
 
+				if (grad)
+				{
+					/*
+					 * log(e^l1 + e^l2) as logaddexp() computes it, and the
+					 * weight w = e^l2 / (e^l1 + e^l2) from the same exp()
+					 */
+					double		e = exp(-fabs(l2 - l1));
+
+					l = Max(l1, l2) + log1p(e);
+					w = l2 > l1 ? 1 / (1 + e) : e / (1 + e);
+				}
+				else
+				{
+					l = logaddexp(l1, l2);
+					w = 0;
+				}
 				s_ll += n * l;
 				if (grad)
 				{
