@@ -16,6 +16,7 @@ OBJS = \
 	src/consent.o \
 	src/privacy.o \
 	src/rfm.o \
+	src/rfm_refresh.o \
 	src/clv.o \
 	src/affinity.o \
 	src/crosssell.o

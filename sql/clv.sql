@@ -67,6 +67,20 @@ SELECT round(cdp.clv(0.243, 4.414, 0.793, 2.426, 2, 30.43, 38.86, 30, 39, 0, 4):
        cdp.clv(0.243, 4.414, 0.793, 2.426, 2, 30.43, 38.86, 30, 39, 0.01, 4)
          < cdp.clv(0.243, 4.414, 0.793, 2.426, 2, 30.43, 38.86, 30, 39, 0, 4) AS discount_lowers;
 
+-- CLV evaluates the 2F1 series of all its periods in one pass (clv.c): the
+-- very same float8 as the period sum built from one-horizon expectations,
+-- for customers of the CDNOW sample (horizon not a multiple of the period,
+-- too)
+SELECT count(*) AS customers,
+       count(*) FILTER (WHERE cdp.clv(0.243, 4.414, 0.793, 2.426, c.x, c.t_x, c.t, 30, h.h, 0.002, 4) <> s.clv) AS differ
+  FROM (SELECT * FROM cal_xt ORDER BY customer LIMIT 200) c,
+       (VALUES (39::float8), (52), (10), (2)) h(h),
+       LATERAL (SELECT sum(30 * (e.e - coalesce(e.prev, 0)) * power(1.002::float8, -e.t_end) ORDER BY e.k) AS clv
+                  FROM (SELECT k, t_end, ex AS e, lag(ex) OVER (ORDER BY k) AS prev
+                          FROM (SELECT k, least(4.0 * k, h.h) AS t_end,
+                                       cdp.bgnbd_expected_purchases(0.243, 4.414, 0.793, 2.426, c.x, c.t_x, c.t, least(4.0 * k, h.h)) AS ex
+                                  FROM generate_series(1, ceil(h.h / 4)::integer) k) p) e) s;
+
 -- parallel fit: the same result with 2 workers
 CREATE TABLE cal_xt_p AS SELECT * FROM cal_xt;
 ALTER TABLE cal_xt_p SET (parallel_workers = 2);

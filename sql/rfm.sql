@@ -24,6 +24,22 @@ SELECT cdp.rfm_agg(t, 1) IS NULL AS empty FROM (VALUES (NULL::timestamptz)) v(t)
 -- bad input
 SELECT cdp.rfm_agg('infinity', 1);
 SELECT cdp.rfm_agg(now(), 'NaN');
+SELECT cdp.rfm_agg(now(), '-Infinity');
+-- amounts are read from numeric's base-10000 digits (rfm.c, with PostgreSQL's
+-- own cast as the fallback): one order's spend is exactly amount::float8
+SELECT t.v AS amount, (a.s).spend, (a.s).spend = t.v::float8 AS same
+  FROM (VALUES (0::numeric), (0.000), (-0.01), (12.34), (0.1), (-123.456), (999999999999.99),
+               (9007199254740992), (9007199254740993), (123456789012345.678),
+               (3.14159265358979323846264338327950288), (1e22), (1e23), (1.5e-22), (1e-30),
+               (-1e30), (0.000001), (12345678901234567890), (-0.0000000000000000000001)) t(v),
+       LATERAL (SELECT cdp.rfm_agg('2024-01-01'::timestamptz, w) AS s FROM (SELECT t.v) x(w)) a;
+SELECT setseed(0.25);
+SELECT count(*) AS amounts, count(*) FILTER (WHERE (a.s).spend <> t.v::float8) AS differ
+  FROM (SELECT (CASE WHEN random() < 0.3 THEN -1 ELSE 1 END)
+               * round((random() * 10 ^ (random() * 28 - 8))::numeric, (random() * 24)::integer - 4)
+               * (CASE WHEN random() < 0.2 THEN 1.000000000000000000001 ELSE 1 END) AS v
+          FROM generate_series(1, 20000)) t,
+       LATERAL (SELECT cdp.rfm_agg('2024-01-01'::timestamptz, w) AS s FROM (SELECT t.v) x(w)) a;
 SELECT cdp.rfm_recency(cdp.rfm_agg('2024-01-01', 1), '2024-02-01', '0 days');
 SELECT cdp.bgnbd_t(cdp.rfm_agg('2024-01-01', 1), 'infinity');
 
@@ -132,6 +148,25 @@ SELECT count(*) FILTER (WHERE p_alive BETWEEN 0 AND 1) AS p_alive_ok,
 SELECT bool_and(a.p_alive >= b.p_alive) AS recent_more_alive
   FROM cdp.rfm a JOIN cdp.rfm b ON a.purchase_days = b.purchase_days AND a.first_purchase = b.first_purchase
  WHERE a.last_purchase > b.last_purchase;
+\set as_of '2007-01-01 00:00+00'
+-- P(alive), expected purchases and spend, and CLV are the very float8 the
+-- SQL functions give with the fitted parameters (cdp.refresh_rfm computes
+-- them in C)
+SELECT count(*) AS profiles,
+       count(*) FILTER (WHERE r.p_alive IS DISTINCT FROM cdp.bgnbd_p_alive(m.r, m.alpha, m.a, m.b, c.x, c.t_x, c.t)) AS p_alive_differ,
+       count(*) FILTER (WHERE r.expected_purchases IS DISTINCT FROM
+                              cdp.bgnbd_expected_purchases(m.r, m.alpha, m.a, m.b, c.x, c.t_x, c.t, m.horizon)) AS expected_differ,
+       count(*) FILTER (WHERE r.expected_spend IS DISTINCT FROM
+                              CASE WHEN m.q > 1 THEN cdp.gammagamma_expected_spend(m.p, m.q, m.gamma, c.x, (c.s).mean_repeat_spend)
+                                   ELSE r.monetary / r.purchase_days END) AS spend_differ,
+       count(*) FILTER (WHERE r.clv IS DISTINCT FROM
+                              cdp.clv(m.r, m.alpha, m.a, m.b, c.x, c.t_x, c.t, r.expected_spend, m.horizon,
+                                      power(1 + m.annual_discount_rate, 1.0 / 52) - 1, 4)) AS clv_differ
+  FROM cdp.rfm r
+  JOIN (SELECT profile_id, s, cdp.bgnbd_x(s) AS x, cdp.bgnbd_t_x(s) AS t_x, cdp.bgnbd_t(s, :'as_of') AS t
+          FROM (SELECT cdp.resolve('email', email) AS profile_id, cdp.rfm_agg(order_date::timestamptz, revenue) AS s
+                  FROM shop_orders WHERE customer NOT LIKE 'A%' AND order_date <= :'as_of' GROUP BY 1) a) c USING (profile_id),
+       cdp.clv_model m;
 
 -- a refresh as of an earlier date only counts orders up to then
 SELECT * FROM cdp.refresh_rfm('2005-01-01 00:00+00');
@@ -210,6 +245,46 @@ SELECT count(*) FILTER (WHERE p_alive BETWEEN 0 AND 1) AS p_alive_ok,
 SELECT bool_and(a.p_alive >= b.p_alive) AS recent_more_alive
   FROM cdp.rfm a JOIN cdp.rfm b ON a.purchase_days = b.purchase_days AND a.first_purchase = b.first_purchase
  WHERE a.last_purchase > b.last_purchase;
+\set as_of '1997-09-30 00:00+00'
+-- P(alive), expected purchases and spend, and CLV are the very float8 the
+-- SQL functions give with the fitted parameters (cdp.refresh_rfm computes
+-- them in C)
+SELECT count(*) AS profiles,
+       count(*) FILTER (WHERE r.p_alive IS DISTINCT FROM cdp.bgnbd_p_alive(m.r, m.alpha, m.a, m.b, c.x, c.t_x, c.t)) AS p_alive_differ,
+       count(*) FILTER (WHERE r.expected_purchases IS DISTINCT FROM
+                              cdp.bgnbd_expected_purchases(m.r, m.alpha, m.a, m.b, c.x, c.t_x, c.t, m.horizon)) AS expected_differ,
+       count(*) FILTER (WHERE r.expected_spend IS DISTINCT FROM
+                              CASE WHEN m.q > 1 THEN cdp.gammagamma_expected_spend(m.p, m.q, m.gamma, c.x, (c.s).mean_repeat_spend)
+                                   ELSE r.monetary / r.purchase_days END) AS spend_differ,
+       count(*) FILTER (WHERE r.clv IS DISTINCT FROM
+                              cdp.clv(m.r, m.alpha, m.a, m.b, c.x, c.t_x, c.t, r.expected_spend, m.horizon,
+                                      power(1 + m.annual_discount_rate, 1.0 / 52) - 1, 4)) AS clv_differ
+  FROM cdp.rfm r
+  JOIN (SELECT profile_id, s, cdp.bgnbd_x(s) AS x, cdp.bgnbd_t_x(s) AS t_x, cdp.bgnbd_t(s, :'as_of') AS t
+          FROM (SELECT 100000 + customer AS profile_id, cdp.rfm_agg(day::timestamptz, dollars) AS s
+                  FROM shop.cdnow WHERE day <= :'as_of' GROUP BY 1) a) c USING (profile_id),
+       cdp.clv_model m;
+-- and the fits are those of the fit aggregates over the same summaries
+SELECT (f.bg).r = m.r AND (f.bg).alpha = m.alpha AND (f.bg).a = m.a AND (f.bg).b = m.b
+           AND (f.bg).loglik = m.bgnbd_loglik AND (f.bg).customers = m.bgnbd_customers AS bgnbd_same,
+       (f.gg).p = m.p AND (f.gg).q = m.q AND (f.gg).gamma = m.gamma
+           AND (f.gg).loglik = m.gammagamma_loglik AND (f.gg).customers = m.gammagamma_customers AS gammagamma_same
+  FROM (SELECT cdp.bgnbd_fit(cdp.bgnbd_x(s), cdp.bgnbd_t_x(s), cdp.bgnbd_t(s, :'as_of')) AS bg,
+               cdp.gammagamma_fit(cdp.bgnbd_x(s), (s).mean_repeat_spend) FILTER (WHERE (s).mean_repeat_spend > 0) AS gg
+          FROM (SELECT cdp.rfm_agg(day::timestamptz, dollars) AS s
+                  FROM shop.cdnow WHERE day <= :'as_of' GROUP BY customer) a) f,
+       cdp.clv_model m;
+-- with a trigger on cdp.rfm the rows are written by INSERT ... SELECT FROM
+-- unnest() instead of straight into the table (rfm_refresh.c): the same rows
+CREATE TEMP TABLE rfm_direct AS SELECT * FROM cdp.rfm;
+BEGIN;
+CREATE FUNCTION pg_temp.rfm_noop() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;
+CREATE TRIGGER rfm_noop BEFORE INSERT ON cdp.rfm FOR EACH ROW EXECUTE FUNCTION pg_temp.rfm_noop();
+SELECT * FROM cdp.refresh_rfm('1997-09-30 00:00+00', 39, 0);
+SELECT (SELECT count(*) FROM cdp.rfm) AS profiles,
+       (SELECT count(*) FROM (SELECT * FROM cdp.rfm EXCEPT ALL SELECT * FROM rfm_direct) x) AS only_via_insert,
+       (SELECT count(*) FROM (SELECT * FROM rfm_direct EXCEPT ALL SELECT * FROM cdp.rfm) x) AS only_direct;
+ROLLBACK;
 -- the paper's expected holdout purchases (39 weeks): the sum over customers
 SELECT round(sum(expected_purchases)) AS expected_39w FROM cdp.rfm;
 -- the per-identifier aggregate runs as a Parallel Aggregate over the orders

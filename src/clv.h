@@ -8,4 +8,47 @@
 extern double cdp_bgnbd_expected(double r, double alpha, double a, double b,
 								 double x, double t_x, double T, double t);
 
+/*
+ * A model fit: the parameters (r, alpha, a, b or p, q, gamma) and the
+ * log-likelihood when has_params; customers used; converged; message (NULL
+ * when converged, else why not, as the fit aggregates report it).
+ */
+typedef struct CdpFit
+{
+	double		par[4];
+	double		loglik;
+	double		customers;
+	bool		has_params;
+	bool		converged;
+	const char *message;
+} CdpFit;
+
+/* the fits of cdp.bgnbd_fit and cdp.gammagamma_fit over arrays of valid rows */
+extern void cdp_bgnbd_fit_arrays(int n, const double *x, const double *t_x,
+								 const double *T, CdpFit *res);
+extern void cdp_gammagamma_fit_arrays(int n, const double *x, const double *mean_spend,
+									  CdpFit *res);
+
+/* P(alive | x, t_x, T) under BG/NBD with p = (r, alpha, a, b) */
+extern double cdp_bgnbd_p_alive_of(const double *p, double x, double t_x, double T);
+
+/* cdp_bgnbd_expected at n horizons t[] at once; scratch holds 3 n doubles */
+extern void cdp_bgnbd_expected_many(double r, double alpha, double a, double b,
+									double x, double t_x, double T,
+									int n, const double *t, double *out, double *scratch);
+
+/* the periods of a CLV sum (cdp.clv) and one customer's expectations at their ends */
+typedef struct CdpClvPlan
+{
+	int			n;				/* periods */
+	double	   *ends;			/* end of each period; the last is the horizon */
+	double	   *disc;			/* (1 + discount rate)^-end */
+	double	   *out;			/* cdp_clv_eval: expected purchases up to each end */
+	double	   *scratch;
+} CdpClvPlan;
+
+extern CdpClvPlan *cdp_clv_plan(double horizon, double discount_rate, double period);
+extern void cdp_clv_eval(CdpClvPlan *plan, const double *p, double x, double t_x, double T);
+extern double cdp_clv_sum(const CdpClvPlan *plan, double spend);
+
 #endif							/* CDP_CLV_H */

@@ -5,13 +5,13 @@
  * the BG/NBD inputs x, t_x and T from its result.
  *
  * The models count purchase *days* (same-day orders merged, as Fader, Hardie
- * & Lee do), so the state keeps a sorted array of the customer's distinct UTC
- * purchase days with orders and spend per day; that is what makes two
- * partial states combinable (a day may appear in both).  Spend is summed
- * exactly (double-double), so the result is the same float8 whatever order
- * rows arrive in and however a parallel plan or cdp.rfm_merge splits them.  The state is a
- * bytea with a format version byte, so PostgreSQL runs the aggregate as a
- * Parallel Aggregate and Citus can push it down.  The aggregate holds no
+ * & Lee do), so the state keeps the set of the customer's distinct UTC
+ * purchase days; that is what makes two partial states combinable (a day
+ * may appear in both).  Spend is summed exactly (double-double), so the
+ * result is the same float8 whatever order rows arrive in and however a
+ * parallel plan or cdp.rfm_merge splits them.  The state is a bytea with a
+ * format version byte, so PostgreSQL runs the aggregate as a Parallel
+ * Aggregate and Citus can push it down.  The aggregate holds no
  * clock: its result is absolute (first and last purchase, counts, spend);
  * the accessors measure times relative to an as-of date and a unit.
  */
@@ -30,34 +30,39 @@
 
 #include "rfm.h"
 
-#define RFM_STATE_VERSION 2
-#define RFM_MIN_CAPACITY 4
+#define RFM_STATE_VERSION 3
 
-/* one distinct purchase day of a customer */
-typedef struct RfmDay
-{
-	int32		day;			/* UTC day number */
-	int32		orders;			/* orders on that day */
-	double		amount;			/* spend on that day ... */
-	double		amount_lo;		/* ... plus this: an exact double-double sum */
-} RfmDay;
-
-/* the aggregate state: a bytea whose payload is this header + days */
-typedef struct RfmState
+/*
+ * The aggregate state, a bytea: what the summary needs and no more, so that
+ * a hash aggregate over hundreds of thousands of customers keeps its states
+ * in memory.  The set of distinct purchase days is kept (x is its size, and
+ * two partial states may share days), but not orders or spend per day: the
+ * summary only needs the total spend and the first day's spend (repeat
+ * spend = total - first day's).  The first and the last purchase day are
+ * the days of first_ts and last_ts, so only the days strictly between them
+ * are stored ("interior" days, sorted); a customer with one or two purchase
+ * days needs no day array at all.  Both sums are exact double-doubles.
+ */
+struct RfmState
 {
 	int32		vl_len_;
-	uint8		version;
-	uint8		pad[3];
-	int32		ndays;			/* distinct days in use */
-	int32		capacity;		/* days allocated */
-	int32		pad2;
+	uint32		hdr;			/* version << 24 | interior days in use */
 	int64		orders;
 	TimestampTz first_ts;
 	TimestampTz last_ts;
-	RfmDay		days[FLEXIBLE_ARRAY_MEMBER];	/* sorted by day */
-} RfmState;
+	double		spend;			/* total spend ... */
+	double		spend_lo;		/* ... plus this: an exact double-double */
+	double		first;			/* spend on the first purchase day ... */
+	double		first_lo;		/* ... plus this */
+	int32		days[FLEXIBLE_ARRAY_MEMBER];	/* interior days, sorted */
+};
 
 #define RFM_HDRSZ offsetof(RfmState, days)
+#define RFM_MAX_INTERIOR 0xFFFFFF
+#define RFM_VERSION(st) ((int) ((st)->hdr >> 24))
+#define RFM_NINT(st) ((int32) ((st)->hdr & RFM_MAX_INTERIOR))
+#define RFM_SET_NINT(st, n) ((st)->hdr = ((uint32) RFM_STATE_VERSION << 24) | (uint32) (n))
+#define RFM_CAPACITY(st) ((int32) ((VARSIZE(st) - RFM_HDRSZ) / sizeof(int32)))
 
 PG_FUNCTION_INFO_V1(cdp_rfm_trans);
 PG_FUNCTION_INFO_V1(cdp_rfm_combine);
@@ -79,65 +84,90 @@ cdp_utc_day(TimestampTz ts)
 }
 
 /*
- * Allocates an empty state with room for at least capacity days in context
- * cxt; the room is rounded up to fill a power-of-two allocation (what the
- * allocator hands out anyway).
+ * Allocates an empty state with room for at least capacity interior days in
+ * context cxt.  Small states are sized to fill the power-of-two chunk the
+ * allocator hands out anyway (64 bytes: no interior days, 128: 16, ...).
  */
 static RfmState *
-rfm_alloc(MemoryContext cxt, int32 capacity)
+rfm_alloc(MemoryContext cxt, int64 capacity)
 {
 	Size		sz,
-				chunk = 256;
+				chunk = 64;
 	RfmState   *st;
 
-	if (capacity < RFM_MIN_CAPACITY)
-		capacity = RFM_MIN_CAPACITY;
-	sz = add_size(RFM_HDRSZ, mul_size((Size) capacity, sizeof(RfmDay)));
-	while (chunk < sz && chunk <= MaxAllocSize / 2)
-		chunk *= 2;
-	if (chunk >= sz && chunk <= MaxAllocSize)
-	{
-		capacity = (int32) ((chunk - RFM_HDRSZ) / sizeof(RfmDay));
-		sz = RFM_HDRSZ + (Size) capacity * sizeof(RfmDay);
-	}
-	if (sz > MaxAllocSize)
+	if (capacity > RFM_MAX_INTERIOR)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("cdp.rfm_agg state would exceed %zu bytes", (Size) MaxAllocSize),
-				 errdetail("One customer has more than %d distinct purchase days.", capacity / 2)));
-	st = MemoryContextAllocZero(cxt, sz);
+				 errmsg("cdp.rfm_agg state is too large"),
+				 errdetail("One customer has more than %d distinct purchase days.", RFM_MAX_INTERIOR)));
+	sz = RFM_HDRSZ + (Size) capacity * sizeof(int32);
+	while (chunk < sz && chunk < 8192)
+		chunk *= 2;
+	if (chunk >= sz)
+		sz = chunk;
+	st = MemoryContextAlloc(cxt, sz);
+	memset(st, 0, RFM_HDRSZ);
 	SET_VARSIZE(st, sz);
-	st->version = RFM_STATE_VERSION;
-	st->capacity = capacity;
+	RFM_SET_NINT(st, 0);
 	st->first_ts = DT_NOEND;
 	st->last_ts = DT_NOBEGIN;
 	return st;
 }
 
 /* Checks a state that crossed a process boundary; errors when malformed. */
-static RfmState *
-rfm_check(bytea *b)
+RfmState *
+rfm_state_check(struct varlena *b)
 {
 	RfmState   *st = (RfmState *) b;
 	Size		len = VARSIZE(b);
 
-	if (len < RFM_HDRSZ || st->version != RFM_STATE_VERSION ||
-		st->capacity < 0 || st->ndays < 0 || st->ndays > st->capacity ||
-		len != RFM_HDRSZ + (Size) st->capacity * sizeof(RfmDay))
+	if (len < RFM_HDRSZ || RFM_VERSION(st) != RFM_STATE_VERSION ||
+		(len - RFM_HDRSZ) % sizeof(int32) != 0 ||
+		RFM_NINT(st) > RFM_CAPACITY(st) ||
+		st->orders <= 0 || st->first_ts > st->last_ts)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("invalid cdp.rfm_agg state"),
 				 errdetail("The state is %zu bytes with format version %d; this library writes version %d.",
-						   len, len >= RFM_HDRSZ ? st->version : -1, RFM_STATE_VERSION)));
+						   len, len >= RFM_HDRSZ ? RFM_VERSION(st) : -1, RFM_STATE_VERSION)));
 	return st;
 }
 
 /*
+ * A checked copy of a (possibly short-header) state datum, in the current
+ * context, sized to the interior days in use (no room to grow in place).
+ */
+RfmState *
+rfm_state_copy(struct varlena *b)
+{
+	Size		len = VARSIZE_ANY_EXHDR(b) + VARHDRSZ,
+				used = RFM_HDRSZ;
+	RfmState   *st;
+	uint32		hdr;
+
+	/* the header word (version, interior days) tells the size in use */
+	if (len >= RFM_HDRSZ)
+	{
+		memcpy(&hdr, VARDATA_ANY(b), sizeof(uint32));
+		if ((hdr >> 24) == RFM_STATE_VERSION &&
+			RFM_HDRSZ + (Size) (hdr & RFM_MAX_INTERIOR) * sizeof(int32) <= len)
+			used = RFM_HDRSZ + (Size) (hdr & RFM_MAX_INTERIOR) * sizeof(int32);
+	}
+	else
+		used = len;
+	st = palloc(Max(used, VARHDRSZ));
+	SET_VARSIZE(st, used);
+	memcpy(((char *) st) + VARHDRSZ, VARDATA_ANY(b), used - VARHDRSZ);
+	/* a malformed state (wrong version, too short) fails the check */
+	return rfm_state_check((struct varlena *) st);
+}
+
+/*
  * Adds x to the double-double (*hi, *lo) (Knuth's two-sum).  Sums of order
- * amounts this way are exact for any realistic amounts, so a day's spend
- * and the total do not depend on the order rows arrive in or on how a
- * parallel plan splits them: cdp.rfm_merge and parallel plans give the very
- * same float8 as one serial pass.
+ * amounts this way are exact for any realistic amounts, so the spend does
+ * not depend on the order rows arrive in or on how a parallel plan splits
+ * them: cdp.rfm_merge and parallel plans give the very same float8 as one
+ * serial pass.
  */
 static inline void
 dd_add(double *hi, double *lo, double x)
@@ -151,25 +181,128 @@ dd_add(double *hi, double *lo, double x)
 	*lo = e - (*hi - s);
 }
 
-/* Index of day in the sorted days array, or -(insertion point) - 1. */
+/*
+ * Decoding of a numeric without going through its text form.
+ *
+ * PostgreSQL's numeric -> float8 cast prints the number and parses it back
+ * (numeric_out + strtod), hundreds of nanoseconds per order.  This reads the
+ * digits directly.  The on-disk format of numeric is stable (pg_upgrade
+ * keeps numeric columns as they are), see the comments in PostgreSQL's
+ * src/backend/utils/adt/numeric.c: after the varlena header a uint16 header
+ * word, then base-10000 digits (int16), most significant first, and
+ *   - header & 0xC000 == 0xC000: a special value (NaN, +-Infinity), no digits;
+ *   - header & 0x8000 (short format): sign bit 0x2000, display scale in
+ *     0x1F80, weight in the low 7 bits (0x0040 its sign, 0x003F its value);
+ *   - otherwise (long format): sign in 0xC000 (0x4000 negative), display
+ *     scale in the rest, then an int16 weight.
+ * The value is sum digit[i] * 10000^(weight - i).  When the digits form an
+ * integer N <= 2^53 and the value is N * 10^e with |e| <= 22, both N and
+ * 10^|e| are exact doubles and one IEEE multiplication or division gives
+ * the correctly rounded result, the same double strtod gives for the exact
+ * decimal (Clinger's fast path).  Otherwise (more than 15-16 significant
+ * digits, huge or tiny exponents, special values) it returns false and the
+ * caller takes PostgreSQL's own conversion.
+ */
+static bool
+numeric_to_double_fast(struct varlena *num, double *result)
+{
+	static const double pow10[] = {
+		1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+		1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22
+	};
+	const char *p = VARDATA_ANY(num);
+	Size		len = VARSIZE_ANY_EXHDR(num);
+	uint16		head;
+	int			weight,
+				ndigits,
+				e10,
+				i;
+	bool		neg;
+	uint64		n = 0;
+	double		v;
+
+	if (len < sizeof(uint16))
+		return false;
+	memcpy(&head, p, sizeof(uint16));	/* packed varlenas are unaligned */
+	if ((head & 0xC000) == 0xC000)
+		return false;			/* NaN or an infinity */
+	if (head & 0x8000)
+	{
+		neg = (head & 0x2000) != 0;
+		weight = (head & 0x0040) ? (int) (head & 0x003F) - 64 : (int) (head & 0x003F);
+		p += sizeof(uint16);
+		len -= sizeof(uint16);
+	}
+	else
+	{
+		int16		w;
+
+		if (len < 2 * sizeof(uint16))
+			return false;
+		neg = (head & 0xC000) == 0x4000;
+		memcpy(&w, p + sizeof(uint16), sizeof(int16));
+		weight = w;
+		p += 2 * sizeof(uint16);
+		len -= 2 * sizeof(uint16);
+	}
+	ndigits = (int) (len / sizeof(int16));
+	for (i = 0; i < ndigits; i++)
+	{
+		int16		d;
+
+		memcpy(&d, p + i * sizeof(int16), sizeof(int16));
+		if (d < 0 || d >= 10000 || n > ((UINT64CONST(1) << 53) / 10000))
+			return false;
+		n = n * 10000 + (uint64) d;
+	}
+	if (n > (UINT64CONST(1) << 53))
+		return false;
+	if (n == 0)
+	{
+		*result = 0.0;
+		return true;
+	}
+	e10 = 4 * (weight - ndigits + 1);
+	if (e10 > 22 || e10 < -22)
+		return false;
+	v = (double) n;
+	v = e10 >= 0 ? v * pow10[e10] : v / pow10[-e10];
+	*result = neg ? -v : v;
+	return true;
+}
+
+/* An order amount as float8 (correctly rounded); errors unless finite. */
+static double
+rfm_amount(Datum d)
+{
+	struct varlena *num = PG_DETOAST_DATUM_PACKED(d);
+	double		amount;
+
+	if (!numeric_to_double_fast(num, &amount))
+		amount = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, d));
+	if (isnan(amount) || isinf(amount))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("order amount %g is not a finite number", amount),
+				 errdetail("Spend is summed per customer."),
+				 errhint("Filter out or fix orders with amount NaN or infinity.")));
+	return amount;
+}
+
+/* Index of day in the sorted interior days, or -(insertion point) - 1. */
 static int
 rfm_find(const RfmState *st, int32 day)
 {
 	int			lo = 0,
-				hi = st->ndays - 1;
+				hi = RFM_NINT(st) - 1;
 
-	/* orders usually arrive in time order: try the last day first */
-	if (st->ndays > 0 && st->days[st->ndays - 1].day == day)
-		return st->ndays - 1;
-	if (st->ndays == 0 || st->days[st->ndays - 1].day < day)
-		return -st->ndays - 1;
 	while (lo <= hi)
 	{
 		int			mid = lo + (hi - lo) / 2;
 
-		if (st->days[mid].day == day)
+		if (st->days[mid] == day)
 			return mid;
-		if (st->days[mid].day < day)
+		if (st->days[mid] < day)
 			lo = mid + 1;
 		else
 			hi = mid - 1;
@@ -178,46 +311,84 @@ rfm_find(const RfmState *st, int32 day)
 }
 
 /*
- * Adds orders/amount on a day; returns the state, which is a new copy in cxt
- * when it had to grow (the executor copies it and frees the old one).
+ * Inserts an interior day (not yet in the state) at position i; returns the
+ * state, a new copy in cxt when it had to grow.
  */
 static RfmState *
-rfm_add_day(MemoryContext cxt, RfmState *st, int32 day, int32 orders, double amount)
+rfm_insert_day(MemoryContext cxt, RfmState *st, int i, int32 day)
 {
-	int			i = rfm_find(st, day);
+	int32		n = RFM_NINT(st);
 
-	if (i >= 0)
+	if (n >= RFM_CAPACITY(st))
 	{
-		st->days[i].orders += orders;
-		dd_add(&st->days[i].amount, &st->days[i].amount_lo, amount);
-		return st;
-	}
-	i = -i - 1;
-	if (st->ndays == st->capacity)
-	{
-		RfmState   *bigger;
-		int32		cap;
+		RfmState   *bigger = rfm_alloc(cxt, Max(16, (int64) n * 2));
 
-		if (st->capacity > (int32) (MaxAllocSize / sizeof(RfmDay) / 2))
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("cdp.rfm_agg state is too large"),
-					 errdetail("One customer has %d distinct purchase days.", st->ndays)));
-
-		bigger = rfm_alloc(cxt, st->capacity * 2);
-		cap = bigger->capacity;
 		memcpy(((char *) bigger) + VARHDRSZ, ((char *) st) + VARHDRSZ,
-			   RFM_HDRSZ - VARHDRSZ + (Size) st->ndays * sizeof(RfmDay));
-		bigger->capacity = cap;
+			   RFM_HDRSZ - VARHDRSZ + (Size) n * sizeof(int32));
 		st = bigger;
 	}
-	if (i < st->ndays)
-		memmove(&st->days[i + 1], &st->days[i], (st->ndays - i) * sizeof(RfmDay));
-	st->days[i].day = day;
-	st->days[i].orders = orders;
-	st->days[i].amount = amount;
-	st->days[i].amount_lo = 0;
-	st->ndays++;
+	if (i < n)
+		memmove(&st->days[i + 1], &st->days[i], (n - i) * sizeof(int32));
+	st->days[i] = day;
+	RFM_SET_NINT(st, n + 1);
+	return st;
+}
+
+/*
+ * Adds one order (a finite time, its amount) to a non-empty or fresh state;
+ * returns the state (a new copy in cxt when it had to grow).
+ */
+static RfmState *
+rfm_add(MemoryContext cxt, RfmState *st, TimestampTz ts, double amount)
+{
+	int32		day = cdp_utc_day(ts);
+
+	dd_add(&st->spend, &st->spend_lo, amount);
+	if (st->orders++ == 0)
+	{
+		st->first_ts = st->last_ts = ts;
+		st->first = amount;
+		st->first_lo = 0;
+		return st;
+	}
+	else
+	{
+		int32		fday = cdp_utc_day(st->first_ts),
+					lday = cdp_utc_day(st->last_ts);
+
+		if (day < fday)
+		{
+			/* a new first day: the old one becomes interior unless it was the last */
+			if (fday != lday)
+				st = rfm_insert_day(cxt, st, 0, fday);
+			st->first = amount;
+			st->first_lo = 0;
+		}
+		else if (day == fday)
+			dd_add(&st->first, &st->first_lo, amount);
+		else if (day > lday)
+		{
+			if (fday != lday)
+				st = rfm_insert_day(cxt, st, RFM_NINT(st), lday);
+		}
+		else if (day != lday)
+		{
+			/* orders usually arrive in time order: try the end first */
+			int32		n = RFM_NINT(st);
+			int			i;
+
+			if (n == 0 || st->days[n - 1] < day)
+				i = -n - 1;
+			else
+				i = rfm_find(st, day);
+			if (i < 0)
+				st = rfm_insert_day(cxt, st, -i - 1, day);
+		}
+		if (ts < st->first_ts)
+			st->first_ts = ts;
+		if (ts > st->last_ts)
+			st->last_ts = ts;
+	}
 	return st;
 }
 
@@ -253,26 +424,91 @@ cdp_rfm_trans(PG_FUNCTION_ARGS)
 				 errdetail("cdp.rfm_agg measures recency and purchase days from real dates."),
 				 errhint("Filter out orders without a real date.")));
 	if (!PG_ARGISNULL(2))
-	{
-		amount = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
-													PG_GETARG_DATUM(2)));
-		if (isnan(amount) || isinf(amount))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("order amount %g is not a finite number", amount),
-					 errdetail("Spend is summed per customer."),
-					 errhint("Filter out or fix orders with amount NaN.")));
-	}
+		amount = rfm_amount(PG_GETARG_DATUM(2));
 
 	if (st == NULL)
-		st = rfm_alloc(CurrentMemoryContext, RFM_MIN_CAPACITY);
-	st = rfm_add_day(CurrentMemoryContext, st, cdp_utc_day(ts), 1, amount);
-	st->orders++;
-	if (ts < st->first_ts)
-		st->first_ts = ts;
-	if (ts > st->last_ts)
-		st->last_ts = ts;
-	PG_RETURN_POINTER(st);
+		st = rfm_alloc(CurrentMemoryContext, 0);
+	PG_RETURN_POINTER(rfm_add(CurrentMemoryContext, st, ts, amount));
+}
+
+/*
+ * Merges state b into state a, both valid and non-empty; returns the result:
+ * a, updated in place, when its room suffices, else a new state in cxt.
+ * The day sets are united (each state's first and last days included); the
+ * first day's spend is the one of the state with the earlier first day, the
+ * sum of both when they start on the same day.
+ */
+RfmState *
+rfm_merge_into(MemoryContext cxt, RfmState *a, const RfmState *b)
+{
+	int32		na = RFM_NINT(a),
+				nb = RFM_NINT(b),
+				afd = cdp_utc_day(a->first_ts),
+				ald = cdp_utc_day(a->last_ts),
+				bfd = cdp_utc_day(b->first_ts),
+				bld = cdp_utc_day(b->last_ts),
+				fd = Min(afd, bfd),
+				ld = Max(ald, bld);
+	int64		room = (int64) na + nb + 4;
+	int32		buf[64];
+	int32	   *m = room <= lengthof(buf) ? buf : palloc(sizeof(int32) * room);
+	int32		ia = -1,
+				ib = -1,
+				n = 0;
+	RfmState   *r;
+
+	/*
+	 * Walk both full day lists (first, interior..., last) in order, keeping
+	 * the distinct days strictly between the new first and last day.
+	 */
+	for (;;)
+	{
+		int32		da,
+					db,
+					d;
+
+		/* the next day of a: index -1 is its first day, na its last */
+		da = ia > na ? PG_INT32_MAX : (ia < 0 ? afd : (ia < na ? a->days[ia] : ald));
+		db = ib > nb ? PG_INT32_MAX : (ib < 0 ? bfd : (ib < nb ? b->days[ib] : bld));
+		if (da == PG_INT32_MAX && db == PG_INT32_MAX)
+			break;
+		d = Min(da, db);
+		if (da == d)
+			ia++;
+		if (db == d)
+			ib++;
+		if (d > fd && d < ld && (n == 0 || m[n - 1] != d))
+			m[n++] = d;
+	}
+
+	if (n <= RFM_CAPACITY(a))
+		r = a;
+	else
+	{
+		r = rfm_alloc(cxt, n);
+		memcpy(((char *) r) + VARHDRSZ, ((char *) a) + VARHDRSZ, RFM_HDRSZ - VARHDRSZ);
+	}
+	memcpy(r->days, m, sizeof(int32) * n);
+	RFM_SET_NINT(r, n);
+	if (m != buf)
+		pfree(m);
+
+	if (bfd < afd)
+	{
+		r->first = b->first;
+		r->first_lo = b->first_lo;
+	}
+	else if (bfd == afd)
+	{
+		dd_add(&r->first, &r->first_lo, b->first);
+		dd_add(&r->first, &r->first_lo, b->first_lo);
+	}
+	dd_add(&r->spend, &r->spend_lo, b->spend);
+	dd_add(&r->spend, &r->spend_lo, b->spend_lo);
+	r->orders += b->orders;
+	r->first_ts = Min(a->first_ts, b->first_ts);
+	r->last_ts = Max(a->last_ts, b->last_ts);
+	return r;
 }
 
 /* Combine: merges two partial states (the result lives in the aggregate context). */
@@ -281,10 +517,6 @@ cdp_rfm_combine(PG_FUNCTION_ARGS)
 {
 	RfmState   *a;
 	RfmState   *b;
-	RfmState   *m;
-	int			i,
-				j,
-				n;
 
 	if (!AggCheckCallContext(fcinfo, NULL))
 		elog(ERROR, "cdp_rfm_combine called in non-aggregate context");
@@ -294,35 +526,41 @@ cdp_rfm_combine(PG_FUNCTION_ARGS)
 			PG_RETURN_NULL();
 		PG_RETURN_POINTER(PG_GETARG_POINTER(0));
 	}
-	b = rfm_check(PG_GETARG_BYTEA_P(1));
+	b = rfm_state_check(PG_GETARG_BYTEA_P(1));
 	/* the executor copies a returned state that is not its own: no copy here */
 	if (PG_ARGISNULL(0))
 		PG_RETURN_POINTER(b);
-	a = rfm_check(PG_GETARG_BYTEA_P(0));
+	a = rfm_state_check(PG_GETARG_BYTEA_P(0));
+	/* a is the aggregate's own state: merged in place when it has room */
+	PG_RETURN_POINTER(rfm_merge_into(CurrentMemoryContext, a, b));
+}
 
-	/* merge the two sorted day arrays into a fresh state */
-	m = rfm_alloc(CurrentMemoryContext, a->ndays + b->ndays);
-	i = j = n = 0;
-	while (i < a->ndays || j < b->ndays)
-	{
-		if (j >= b->ndays || (i < a->ndays && a->days[i].day < b->days[j].day))
-			m->days[n++] = a->days[i++];
-		else if (i >= a->ndays || b->days[j].day < a->days[i].day)
-			m->days[n++] = b->days[j++];
-		else
-		{
-			m->days[n] = a->days[i++];
-			m->days[n].orders += b->days[j].orders;
-			dd_add(&m->days[n].amount, &m->days[n].amount_lo, b->days[j].amount);
-			dd_add(&m->days[n].amount, &m->days[n].amount_lo, b->days[j++].amount_lo);
-			n++;
-		}
-	}
-	m->ndays = n;
-	m->orders = a->orders + b->orders;
-	m->first_ts = Min(a->first_ts, b->first_ts);
-	m->last_ts = Max(a->last_ts, b->last_ts);
-	PG_RETURN_POINTER(m);
+/* Distinct purchase days of a non-empty state. */
+int32
+rfm_state_days(const RfmState *st)
+{
+	return cdp_utc_day(st->first_ts) == cdp_utc_day(st->last_ts) ? 1 : 2 + RFM_NINT(st);
+}
+
+/*
+ * The summary of a non-empty state: total spend, the first day's spend and
+ * the repeat spend, each the exact sum rounded once.
+ */
+void
+rfm_state_summary(const RfmState *st, RfmSummary *s)
+{
+	double		rep = st->spend,
+				rep_lo = st->spend_lo;
+
+	dd_add(&rep, &rep_lo, -st->first);
+	dd_add(&rep, &rep_lo, -st->first_lo);
+	s->first_ts = st->first_ts;
+	s->last_ts = st->last_ts;
+	s->orders = st->orders;
+	s->days = rfm_state_days(st);
+	s->spend = st->spend;
+	s->first_day_spend = st->first;
+	s->repeat_spend = rep;
 }
 
 /* Final: the state as a cdp.rfm_summary row. */
@@ -330,41 +568,28 @@ Datum
 cdp_rfm_final(PG_FUNCTION_ARGS)
 {
 	RfmState   *st;
+	RfmSummary	s;
 	TupleDesc	tupdesc;
 	Datum		values[8];
 	bool		nulls[8] = {false};
-	double		repeat_spend,
-				total = 0,
-				total_lo = 0;
-	int			i;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	st = rfm_check(PG_GETARG_BYTEA_P(0));
-	if (st->ndays == 0)
-		PG_RETURN_NULL();
+	st = rfm_state_check(PG_GETARG_BYTEA_P(0));
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "cdp_rfm_final must return a composite type");
 	tupdesc = BlessTupleDesc(tupdesc);
-	/* the total and the repeat spend exactly, rounded once */
-	for (i = 1; i < st->ndays; i++)
-	{
-		dd_add(&total, &total_lo, st->days[i].amount);
-		dd_add(&total, &total_lo, st->days[i].amount_lo);
-	}
-	repeat_spend = total;
-	dd_add(&total, &total_lo, st->days[0].amount);
-	dd_add(&total, &total_lo, st->days[0].amount_lo);
+	rfm_state_summary(st, &s);
 
-	values[0] = TimestampTzGetDatum(st->first_ts);
-	values[1] = TimestampTzGetDatum(st->last_ts);
-	values[2] = Int64GetDatum(st->orders);
-	values[3] = Int32GetDatum(st->ndays);
-	values[4] = Float8GetDatum(total);
-	values[5] = Float8GetDatum(st->days[0].amount);
-	values[6] = Float8GetDatum(repeat_spend);
-	if (st->ndays > 1)
-		values[7] = Float8GetDatum(repeat_spend / (st->ndays - 1));
+	values[0] = TimestampTzGetDatum(s.first_ts);
+	values[1] = TimestampTzGetDatum(s.last_ts);
+	values[2] = Int64GetDatum(s.orders);
+	values[3] = Int32GetDatum(s.days);
+	values[4] = Float8GetDatum(s.spend);
+	values[5] = Float8GetDatum(s.first_day_spend);
+	values[6] = Float8GetDatum(s.repeat_spend);
+	if (s.days > 1)
+		values[7] = Float8GetDatum(s.repeat_spend / (s.days - 1));
 	else
 		nulls[7] = true;
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));

@@ -187,6 +187,18 @@ CREATE TABLE cdp.clv_model (
 );
 COMMENT ON TABLE cdp.clv_model IS 'the BG/NBD and Gamma-Gamma fits of the last cdp.refresh_rfm() (one row; times in time_unit, horizon in time units), and how many orders no profile could be found for';
 
+-- cdp._rfm_refresh: runs the summary query of cdp.refresh_rfm (rows of
+-- profile_id and cdp.rfm_state_agg state; profile_id NULL for orders of
+-- unknown identifiers), merges the states per profile, fits both models,
+-- scores, segments and values every profile and writes cdp.clv_model and
+-- cdp.rfm, in C (rfm_refresh.c).
+CREATE FUNCTION cdp._rfm_refresh(query text, as_of timestamptz, horizon_weeks float8,
+                                 annual_discount_rate float8, weekly_discount_rate float8,
+                                 OUT profiles bigint, OUT orders bigint, OUT unattributed_orders bigint)
+    AS 'MODULE_PATHNAME', 'cdp_rfm_refresh'
+    LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION cdp._rfm_refresh(text, timestamptz, float8, float8, float8) IS 'internal: the work of cdp.refresh_rfm after its checks (summary query -> cdp.rfm, cdp.clv_model)';
+
 -- cdp.refresh_rfm: rebuilds cdp.rfm and cdp.clv_model from every registered
 -- 'orders' source up to as_of.  Orders are attributed to profiles through
 -- cdp.identifiers (type + normalised value); orders whose identifier is
@@ -200,11 +212,7 @@ SET search_path = pg_catalog, pg_temp
 SET client_min_messages = warning
 AS $fn$
 DECLARE
-    bg     cdp.bgnbd_params;
-    gg     cdp.gammagamma_params;
     wk     float8;
-    use_bg boolean;
-    use_gg boolean;
 BEGIN
     IF as_of IS NULL OR NOT isfinite(as_of) THEN
         RAISE EXCEPTION 'as_of must be a finite time, not %', coalesce(as_of::text, 'NULL')
@@ -224,118 +232,22 @@ BEGIN
 
     -- orders are summarised per raw identifier first (a parallel aggregate
     -- over the big scan), so only the distinct identifiers are normalised
-    -- and looked up; the states of a profile's identifiers are then merged.
-    -- and the summary's fields and the model inputs as plain columns (the
-    -- sorts below read them); the row of profile_id NULL holds the orders
-    -- no profile was found for.
-    DROP TABLE IF EXISTS pg_temp.cdp_rfm_inputs;
-    EXECUTE format($q$
-        CREATE TEMP TABLE cdp_rfm_inputs AS
-        WITH per_id AS (
-            SELECT o.id_type, o.id_value, cdp.rfm_state_agg(o.ordered_at, o.amount) AS st,
-                   count(*) AS n
-              FROM (%1$s) o
-             WHERE o.ordered_at OPERATOR(pg_catalog.<=) %2$L::timestamptz
-             GROUP BY o.id_type, o.id_value),
-        merged AS (
-            SELECT i.profile_id, cdp.rfm_merge(p.st) FILTER (WHERE i.profile_id IS NOT NULL) AS s,
-                   sum(p.n)::bigint AS n
-              FROM per_id p
-              LEFT JOIN cdp.identifier_types t ON t.id_type OPERATOR(pg_catalog.=) p.id_type
-              LEFT JOIN cdp.identifiers i ON i.id_type OPERATOR(pg_catalog.=) p.id_type
-                    AND i.value OPERATOR(pg_catalog.=) cdp.try_normalize(t.normalizer, p.id_value)
-             GROUP BY i.profile_id)
-        SELECT m.profile_id, m.n, (m.s).first_purchase, (m.s).last_purchase, (m.s).orders, (m.s).purchase_days,
-               (m.s).spend, (m.s).mean_repeat_spend,
-               cdp.bgnbd_x(m.s) AS x,
-               cdp.bgnbd_t_x(m.s, '1 week') AS t_x,
-               cdp.bgnbd_t(m.s, %2$L::timestamptz, '1 week') AS t_cal,
-               (cdp.bgnbd_t(m.s, %2$L::timestamptz, '1 day') OPERATOR(pg_catalog.-) cdp.bgnbd_t_x(m.s, '1 day'))::integer AS recency_days
-          FROM merged m$q$, cdp.source_sql('orders'), as_of);
-
-    SELECT coalesce(sum(c.n) FILTER (WHERE c.profile_id IS NULL), 0)::bigint,
-           coalesce(sum(c.n) FILTER (WHERE c.profile_id IS NOT NULL), 0)::bigint,
-           count(*) FILTER (WHERE c.profile_id IS NOT NULL)
-      INTO unattributed_orders, orders, profiles
-      FROM pg_temp.cdp_rfm_inputs c;
-    DELETE FROM pg_temp.cdp_rfm_inputs c WHERE c.profile_id IS NULL;
-
-    SELECT (cdp.bgnbd_fit(i.x, i.t_x, i.t_cal)).* INTO bg FROM pg_temp.cdp_rfm_inputs i;
-    SELECT (cdp.gammagamma_fit(i.x, i.mean_repeat_spend)).* INTO gg
-      FROM pg_temp.cdp_rfm_inputs i WHERE i.mean_repeat_spend OPERATOR(pg_catalog.>) 0;
-
-    DELETE FROM cdp.clv_model;
-    INSERT INTO cdp.clv_model (as_of, time_unit, horizon, annual_discount_rate,
-                               r, alpha, a, b, bgnbd_loglik, bgnbd_customers, bgnbd_converged, bgnbd_message,
-                               p, q, gamma, gammagamma_loglik, gammagamma_customers, gammagamma_converged, gammagamma_message,
-                               unattributed_orders)
-    VALUES (as_of, '1 week', horizon_weeks, annual_discount_rate,
-            bg.r, bg.alpha, bg.a, bg.b, bg.loglik, bg.customers, bg.converged, bg.message,
-            gg.p, gg.q, gg.gamma, gg.loglik, gg.customers, gg.converged, gg.message,
-            unattributed_orders);
-    -- the models are used when they gave parameters: a converged fit, or
-    -- the best point on a boundary (converged = false with a message: the
-    -- data fit a limit of the model best, e.g. one drop-out chance for all);
-    -- the expected spend needs a finite mean: q > 1
-    use_bg := bg.r IS NOT NULL;
-    use_gg := gg.p IS NOT NULL AND gg.q OPERATOR(pg_catalog.>) 1;
-
-    DELETE FROM cdp.rfm;
-    INSERT INTO cdp.rfm (profile_id, first_purchase, last_purchase, recency_days, orders, purchase_days, monetary,
-                         r_score, f_score, m_score, segment, p_alive, expected_purchases, expected_spend, clv, as_of)
-    -- score = 1 + floor(5 * (profiles with a worse value) / profiles): the
-    -- count of worse values is a running sum over the distinct values, so
-    -- only those are sorted, not the profiles
-    WITH cnt AS (SELECT count(*) AS n FROM pg_temp.cdp_rfm_inputs),
-    rs AS (
-        SELECT d.v, (1 OPERATOR(pg_catalog.+) ((5 OPERATOR(pg_catalog.*)
-                    ((sum(d.c) OVER (ORDER BY d.v DESC))::bigint OPERATOR(pg_catalog.-) d.c)) OPERATOR(pg_catalog./) cnt.n))::smallint AS score
-          FROM (SELECT i.recency_days AS v, count(*) AS c FROM pg_temp.cdp_rfm_inputs i GROUP BY 1) d, cnt),
-    fs AS (
-        SELECT d.v, (1 OPERATOR(pg_catalog.+) ((5 OPERATOR(pg_catalog.*)
-                    ((sum(d.c) OVER (ORDER BY d.v))::bigint OPERATOR(pg_catalog.-) d.c)) OPERATOR(pg_catalog./) cnt.n))::smallint AS score
-          FROM (SELECT i.orders AS v, count(*) AS c FROM pg_temp.cdp_rfm_inputs i GROUP BY 1) d, cnt),
-    ms AS (
-        SELECT d.v, (1 OPERATOR(pg_catalog.+) ((5 OPERATOR(pg_catalog.*)
-                    ((sum(d.c) OVER (ORDER BY d.v))::bigint OPERATOR(pg_catalog.-) d.c)) OPERATOR(pg_catalog./) cnt.n))::smallint AS score
-          FROM (SELECT i.spend AS v, count(*) AS c FROM pg_temp.cdp_rfm_inputs i GROUP BY 1) d, cnt),
-    -- materialised: joined first to the three small score tables, then once
-    -- to the segment map (the planner cannot see how small they are)
-    scored AS MATERIALIZED (
-        SELECT i.*, rs.score AS r_score, fs.score AS f_score, ms.score AS m_score
-          FROM pg_temp.cdp_rfm_inputs i
-          JOIN rs ON rs.v OPERATOR(pg_catalog.=) i.recency_days
-          JOIN fs ON fs.v OPERATOR(pg_catalog.=) i.orders
-          JOIN ms ON ms.v OPERATOR(pg_catalog.=) i.spend),
-    -- materialised: the segment of each of the 125 score triples, once
-    segmap AS MATERIALIZED (
-        SELECT r.r, f.f, m.m,
-               coalesce((SELECT g.segment FROM cdp.rfm_segments g
-                          WHERE r.r OPERATOR(pg_catalog.>=) g.r_min AND r.r OPERATOR(pg_catalog.<=) g.r_max
-                            AND f.f OPERATOR(pg_catalog.>=) g.f_min AND f.f OPERATOR(pg_catalog.<=) g.f_max
-                            AND m.m OPERATOR(pg_catalog.>=) g.m_min AND m.m OPERATOR(pg_catalog.<=) g.m_max
-                          ORDER BY g.position LIMIT 1), 'Others') AS segment
-          FROM generate_series(1, 5) r(r), generate_series(1, 5) f(f), generate_series(1, 5) m(m)),
-    valued AS (
-        SELECT sc.*, g.segment,
-               CASE WHEN use_bg THEN cdp.bgnbd_p_alive(bg.r, bg.alpha, bg.a, bg.b, sc.x, sc.t_x, sc.t_cal) END AS p_alive,
-               CASE WHEN use_bg THEN cdp.bgnbd_expected_purchases(bg.r, bg.alpha, bg.a, bg.b, sc.x, sc.t_x, sc.t_cal, horizon_weeks) END AS expected_purchases,
-               CASE WHEN use_gg THEN cdp.gammagamma_expected_spend(gg.p, gg.q, gg.gamma, sc.x, sc.mean_repeat_spend)
-                    -- without a Gamma-Gamma fit: the customer's own spend per purchase day
-                    ELSE sc.spend OPERATOR(pg_catalog./) sc.purchase_days END AS expected_spend
-          FROM scored sc
-          JOIN segmap g ON g.r OPERATOR(pg_catalog.=) sc.r_score AND g.f OPERATOR(pg_catalog.=) sc.f_score
-                       AND g.m OPERATOR(pg_catalog.=) sc.m_score)
-    SELECT v.profile_id, v.first_purchase, v.last_purchase, v.recency_days, v.orders, v.purchase_days, v.spend,
-           v.r_score, v.f_score, v.m_score, v.segment, v.p_alive, v.expected_purchases, v.expected_spend,
-           CASE WHEN use_bg AND v.expected_spend IS NOT NULL
-                THEN cdp.clv(bg.r, bg.alpha, bg.a, bg.b, v.x, v.t_x, v.t_cal, v.expected_spend, horizon_weeks, wk, 4) END,
-           refresh_rfm.as_of
-      FROM valued v
-     -- in key order: the primary key index is then filled from the right
-     ORDER BY v.profile_id;
-
-    DROP TABLE pg_temp.cdp_rfm_inputs;
+    -- and looked up; cdp._rfm_refresh merges the states of a profile's
+    -- identifiers and does the rest (scores, segments, fits, CLV, writes).
+    -- Rows of profile_id NULL hold the orders no profile was found for.
+    SELECT r.profiles, r.orders, r.unattributed_orders
+      INTO profiles, orders, unattributed_orders
+      FROM cdp._rfm_refresh(format($q$
+        SELECT i.profile_id, p.st
+          FROM (SELECT o.id_type, o.id_value, cdp.rfm_state_agg(o.ordered_at, o.amount) AS st
+                  FROM (%1$s) o
+                 WHERE o.ordered_at OPERATOR(pg_catalog.<=) %2$L::timestamptz
+                 GROUP BY o.id_type, o.id_value) p
+          LEFT JOIN cdp.identifier_types t ON t.id_type OPERATOR(pg_catalog.=) p.id_type
+          LEFT JOIN cdp.identifiers i ON i.id_type OPERATOR(pg_catalog.=) p.id_type
+                AND i.value OPERATOR(pg_catalog.=) cdp.try_normalize(t.normalizer, p.id_value)$q$,
+            cdp.source_sql('orders'), as_of),
+          as_of, horizon_weeks, annual_discount_rate, wk) r;
 END
 $fn$;
 COMMENT ON FUNCTION cdp.refresh_rfm(timestamptz, float8, float8) IS
