@@ -287,6 +287,19 @@ SELECT (SELECT count(*) FROM cdp.rfm) AS profiles,
 ROLLBACK;
 -- the paper's expected holdout purchases (39 weeks): the sum over customers
 SELECT round(sum(expected_purchases)) AS expected_39w FROM cdp.rfm;
+-- returns that outweigh the purchases: a credit note of 10,000 on a repeat
+-- day of customer 4 makes the mean repeat spend negative; the refresh goes
+-- through, customer 4 gets no expected spend and no CLV, everybody else
+-- keeps theirs.  The same note on customer 1's first day leaves the repeat
+-- spend, which is all the Gamma-Gamma model uses, positive.
+BEGIN;
+INSERT INTO shop.cdnow (n, customer, day, dollars) VALUES (0, 4, '1997-03-01', -10000), (0, 1, '1997-01-01', -10000);
+SELECT profiles FROM cdp.refresh_rfm('1997-09-30 00:00+00', 39, 0);
+SELECT profile_id - 100000 AS customer, purchase_days, monetary < 0 AS negative, p_alive IS NOT NULL AS p_alive,
+       expected_spend, clv
+  FROM cdp.rfm WHERE profile_id IN (100001, 100004) ORDER BY 1;
+SELECT count(*) FILTER (WHERE expected_spend IS NULL OR clv IS NULL) AS without_clv FROM cdp.rfm;
+ROLLBACK;
 -- the per-identifier aggregate runs as a Parallel Aggregate over the orders
 ALTER TABLE shop.cdnow SET (parallel_workers = 2);
 ANALYZE shop.cdnow;

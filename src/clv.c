@@ -214,9 +214,9 @@ fit_push(MemoryContext cxt, FitState *st, int kind, double k0, double k1, double
 	return st;
 }
 
-/* Errors unless v is a finite number >= 0. */
-static void
-check_nonneg(const char *what, double v)
+/* Errors unless v is a finite number >= 0 (also for cdp._rfm_refresh). */
+void
+cdp_check_nonneg(const char *what, double v)
 {
 	if (isnan(v) || isinf(v) || v < 0)
 		ereport(ERROR,
@@ -248,9 +248,9 @@ cdp_bgnbd_trans(PG_FUNCTION_ARGS)
 	x = PG_GETARG_INT32(1);
 	tx = PG_GETARG_FLOAT8(2);
 	T = PG_GETARG_FLOAT8(3);
-	check_nonneg("x (repeat purchases)", x);
-	check_nonneg("t_x (time of the last purchase)", tx);
-	check_nonneg("T (time since the first purchase)", T);
+	cdp_check_nonneg("x (repeat purchases)", x);
+	cdp_check_nonneg("t_x (time of the last purchase)", tx);
+	cdp_check_nonneg("T (time since the first purchase)", T);
 	if (tx > T)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -287,7 +287,7 @@ cdp_gammagamma_trans(PG_FUNCTION_ARGS)
 	}
 	x = PG_GETARG_INT32(1);
 	m = PG_GETARG_FLOAT8(2);
-	check_nonneg("x (repeat purchases)", x);
+	cdp_check_nonneg("x (repeat purchases)", x);
 	if (isnan(m) || isinf(m) || m <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1364,9 +1364,9 @@ cdp_gammagamma_fit_arrays(int n, const double *x, const double *m, CdpFit *res)
 
 /* ---- per-customer quantities ---- */
 
-/* Errors unless the model parameters are finite and positive. */
-static void
-check_params(const char *model, int n, const double *p)
+/* Errors unless the model parameters are finite and positive (also for cdp._rfm_refresh). */
+void
+cdp_check_params(const char *model, int n, const double *p)
 {
 	int			i;
 
@@ -1383,9 +1383,9 @@ check_params(const char *model, int n, const double *p)
 static void
 check_customer(double x, double tx, double T)
 {
-	check_nonneg("x (repeat purchases)", x);
-	check_nonneg("t_x (time of the last purchase)", tx);
-	check_nonneg("T (time since the first purchase)", T);
+	cdp_check_nonneg("x (repeat purchases)", x);
+	cdp_check_nonneg("t_x (time of the last purchase)", tx);
+	cdp_check_nonneg("T (time since the first purchase)", T);
 	if (tx > T)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1409,7 +1409,7 @@ cdp_bgnbd_p_alive(PG_FUNCTION_ARGS)
 				tx = PG_GETARG_FLOAT8(5),
 				T = PG_GETARG_FLOAT8(6);
 
-	check_params("BG/NBD", 4, p);
+	cdp_check_params("BG/NBD", 4, p);
 	check_customer(x, tx, T);
 	PG_RETURN_FLOAT8(cdp_bgnbd_p_alive_of(p, x, tx, T));
 }
@@ -1557,9 +1557,9 @@ cdp_bgnbd_expected_purchases(PG_FUNCTION_ARGS)
 				t = PG_GETARG_FLOAT8(7);
 	double		e;
 
-	check_params("BG/NBD", 4, p);
+	cdp_check_params("BG/NBD", 4, p);
 	check_customer(x, tx, T);
-	check_nonneg("t (the horizon)", t);
+	cdp_check_nonneg("t (the horizon)", t);
 	e = cdp_bgnbd_expected(p[0], p[1], p[2], p[3], x, tx, T, t);
 	if (!isfinite(e))
 		PG_RETURN_NULL();
@@ -1576,10 +1576,10 @@ cdp_gammagamma_expected_spend(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
 		PG_RETURN_NULL();
-	check_params("Gamma-Gamma", 3, p);
-	check_nonneg("x (repeat purchases)", x);
+	cdp_check_params("Gamma-Gamma", 3, p);
+	cdp_check_nonneg("x (repeat purchases)", x);
 	if (x > 0)
-		check_nonneg("mean spend", m);
+		cdp_check_nonneg("mean spend", m);
 	else
 		m = 0;
 	if (p[1] <= 1)
@@ -1609,10 +1609,10 @@ cdp_clv(PG_FUNCTION_ARGS)
 	CdpClvPlan *plan;
 	double		clv;
 
-	check_params("BG/NBD", 4, p);
+	cdp_check_params("BG/NBD", 4, p);
 	check_customer(x, tx, T);
-	check_nonneg("spend", spend);
-	check_nonneg("horizon", horizon);
+	cdp_check_nonneg("spend", spend);
+	cdp_check_nonneg("horizon", horizon);
 	if (isnan(d) || isinf(d) || d <= -1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -51,4 +51,8 @@ extern CdpClvPlan *cdp_clv_plan(double horizon, double discount_rate, double per
 extern void cdp_clv_eval(CdpClvPlan *plan, const double *p, double x, double t_x, double T);
 extern double cdp_clv_sum(const CdpClvPlan *plan, double spend);
 
+/* errors (SQLSTATE 22023) unless v is finite and >= 0 / the parameters finite and > 0 */
+extern void cdp_check_nonneg(const char *what, double v);
+extern void cdp_check_params(const char *model, int n, const double *p);
+
 #endif							/* CDP_CLV_H */

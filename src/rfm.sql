@@ -159,8 +159,8 @@ COMMENT ON COLUMN cdp.rfm.m_score IS '1 + floor(5 * (profiles with less spend) /
 COMMENT ON COLUMN cdp.rfm.segment IS 'first row of cdp.rfm_segments whose ranges hold the scores, else Others';
 COMMENT ON COLUMN cdp.rfm.p_alive IS 'BG/NBD probability that the customer is still active (NULL when the fit gave no parameters)';
 COMMENT ON COLUMN cdp.rfm.expected_purchases IS 'BG/NBD expected purchase days in the horizon after as_of (default 52 weeks; see cdp.clv_model)';
-COMMENT ON COLUMN cdp.rfm.expected_spend IS 'Gamma-Gamma expected spend per purchase day; the customer''s own spend per purchase day when the Gamma-Gamma fit gave no parameters or q <= 1';
-COMMENT ON COLUMN cdp.rfm.clv IS 'expected spend x expected purchases per 4-week period over the horizon, discounted at the annual rate (see cdp.clv_model); NULL when the BG/NBD fit gave no parameters';
+COMMENT ON COLUMN cdp.rfm.expected_spend IS 'Gamma-Gamma expected spend per purchase day; the customer''s own spend per purchase day when the Gamma-Gamma fit gave no parameters or q <= 1; NULL when returns outweigh the purchases (negative spend)';
+COMMENT ON COLUMN cdp.rfm.clv IS 'expected spend x expected purchases per 4-week period over the horizon, discounted at the annual rate (see cdp.clv_model); NULL when the BG/NBD fit gave no parameters or the expected spend is NULL';
 
 CREATE TABLE cdp.clv_model (
     as_of            timestamptz PRIMARY KEY,

@@ -248,33 +248,6 @@ segment_table(MemoryContext cxt, Datum *seg)
 	SPI_freetuptable(SPI_tuptable);
 }
 
-/* Errors unless v is a finite number >= 0 (as cdp.clv and cdp.gammagamma_expected_spend check). */
-static void
-check_nonneg(const char *what, double v)
-{
-	if (isnan(v) || isinf(v) || v < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be a finite number >= 0, not %g", what, v),
-				 errdetail("The model inputs are counts and times since the first purchase."),
-				 errhint("Compute them with cdp.bgnbd_x(), cdp.bgnbd_t_x() and cdp.bgnbd_t() from cdp.rfm_agg().")));
-}
-
-/* Errors unless the model parameters are finite and positive (as the SQL functions check). */
-static void
-check_params(const char *model, int n, const double *p)
-{
-	int			i;
-
-	for (i = 0; i < n; i++)
-		if (!(p[i] > 0) || isinf(p[i]))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("%s parameter %d is %g, but must be a finite number > 0", model, i + 1, p[i]),
-					 errdetail("The parameters come from a converged fit."),
-					 errhint("Check the converged column of the fit.")));
-}
-
 /* Writes the one row of cdp.clv_model. */
 static void
 write_model(TimestampTz as_of, double horizon, double rate, const CdpFit *bg,
@@ -370,7 +343,8 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 			   *es,
 			   *clv;
 	bool	   *clv_null,
-			   *exp_null;
+			   *exp_null,
+			   *es_null;
 	CdpFit		bg,
 				gg;
 	bool		use_bg,
@@ -543,31 +517,37 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 	clv = ALLOC(double);
 	clv_null = ALLOC(bool);
 	exp_null = ALLOC(bool);
+	es_null = ALLOC(bool);
 	{
 		CdpClvPlan *plan = cdp_clv_plan(horizon, wk, 4);
 
 		if (use_bg)
-			check_params("BG/NBD", 4, bg.par);
+			cdp_check_params("BG/NBD", 4, bg.par);
 		if (use_gg)
-			check_params("Gamma-Gamma", 3, gg.par);
+			cdp_check_params("Gamma-Gamma", 3, gg.par);
 		for (i = 0; i < n; i++)
 		{
 			if ((i & 1023) == 0)
 				CHECK_FOR_INTERRUPTS();
-			/* expected spend per purchase day */
+			/*
+			 * expected spend per purchase day; NULL (and so no CLV) for a
+			 * customer whose returns outweigh the purchases: negative spend
+			 * has no place in the models, and one such customer must not
+			 * stop the refresh of everybody else
+			 */
 			if (use_gg)
 			{
-				double		m = 0;
+				double		m = x[i] > 0 ? mrs[i] : 0;
 
-				if (x[i] > 0)
-				{
-					m = mrs[i];
-					check_nonneg("mean spend", m);
-				}
 				es[i] = gg.par[0] * (gg.par[2] + m * x[i]) / (gg.par[0] * x[i] + gg.par[1] - 1);
+				es_null[i] = !(m >= 0) || isinf(m);
 			}
 			else
+			{
 				es[i] = spend[i] / days[i];
+				es_null[i] = false;
+			}
+			es_null[i] = es_null[i] || !(es[i] >= 0) || isinf(es[i]);
 			if (!use_bg)
 			{
 				exp_null[i] = clv_null[i] = true;
@@ -579,9 +559,8 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 			/* the last period ends at the horizon */
 			expected[i] = plan->out[plan->n - 1];
 			exp_null[i] = !isfinite(expected[i]);
-			check_nonneg("spend", es[i]);
-			clv[i] = cdp_clv_sum(plan, es[i]);
-			clv_null[i] = !isfinite(clv[i]);
+			clv[i] = es_null[i] ? 0 : cdp_clv_sum(plan, es[i]);
+			clv_null[i] = es_null[i] || !isfinite(clv[i]);
 		}
 	}
 	MemoryContextSwitchTo(old);
@@ -652,6 +631,7 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 			v[12] = Float8GetDatum(expected[i]);
 			nl[12] = exp_null[i];
 			v[13] = Float8GetDatum(es[i]);
+			nl[13] = es_null[i];
 			v[14] = Float8GetDatum(clv[i]);
 			nl[14] = clv_null[i];
 			v[15] = TimestampTzGetDatum(as_of);
@@ -739,7 +719,7 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 			COLUMN(10, seg[(rs[k] - 1) * 25 + (fs[k] - 1) * 5 + ms[k] - 1], false, TEXTOID, -1, false, TYPALIGN_INT);
 			COLUMN(11, Float8GetDatum(p_alive[k]), !use_bg, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
 			COLUMN(12, Float8GetDatum(expected[k]), exp_null[k], FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
-			COLUMN(13, Float8GetDatum(es[k]), false, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+			COLUMN(13, Float8GetDatum(es[k]), es_null[k], FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
 			COLUMN(14, Float8GetDatum(clv[k]), clv_null[k], FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
 	#undef COLUMN
 			v[15] = TimestampTzGetDatum(as_of);
