@@ -171,6 +171,11 @@ SELECT count(*) AS profiles,
 -- a refresh as of an earlier date only counts orders up to then
 SELECT * FROM cdp.refresh_rfm('2005-01-01 00:00+00');
 SELECT max(last_purchase) <= '2005-01-01 00:00+00' AS nothing_later, count(*) AS profiles FROM cdp.rfm;
+-- a refresh called from a query that still reads cdp.rfm empties it with
+-- DELETE (TRUNCATE would refuse a table in use): the same rows
+CREATE TEMP TABLE rfm_2005 AS SELECT * FROM cdp.rfm;
+SELECT r.profiles FROM (SELECT 1 FROM cdp.rfm LIMIT 1) x, LATERAL cdp.refresh_rfm('2005-01-01 00:00+00') r;
+SELECT count(*) AS rows, (SELECT count(*) FROM (SELECT * FROM cdp.rfm EXCEPT ALL SELECT * FROM rfm_2005) d) AS differ FROM cdp.rfm;
 
 -- degenerate: one profile with one order; the fits fail and say why, CLV stays NULL
 DELETE FROM shop_orders WHERE ctid <> (SELECT min(ctid) FROM shop_orders WHERE customer NOT LIKE 'A%');

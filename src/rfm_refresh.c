@@ -31,11 +31,13 @@
 #include "access/tableam.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "tcop/dest.h"
 #include "utils/acl.h"
 #include "utils/array.h"
@@ -53,6 +55,41 @@
 #define WRITE_BATCH 100000		/* rows per INSERT into cdp.rfm */
 #define MULTI_INSERT 1000		/* rows per table_multi_insert */
 #define SECS_PER_WEEK (7 * CDP_SECS_PER_DAY)
+
+/*
+ * Empties cdp.rfm before the new rows go in.  A DELETE leaves last night's
+ * 500k rows as dead tuples beside the new ones, and every new primary key
+ * then has to visit the dead row of the same key in the heap to see that it
+ * is gone: the write of a second refresh took 2.4-3 s instead of 0.6 s.  So
+ * TRUNCATE when the caller may and nobody uses the table right now (the
+ * ACCESS EXCLUSIVE lock is taken only if it is free at once, as
+ * cdp.stitch() does for its bulk load; readers then wait for the refresh to
+ * commit); else DELETE.
+ */
+static void
+empty_rfm(void)
+{
+	Oid			relid = get_relname_relid("rfm", get_namespace_oid("cdp", false));
+	bool		truncate = false;
+
+	if (OidIsValid(relid) &&
+		pg_class_aclcheck(relid, GetUserId(), ACL_TRUNCATE) == ACLCHECK_OK &&
+		ConditionalLockRelationOid(relid, AccessExclusiveLock))
+	{
+		Relation	rel = table_open(relid, NoLock);
+
+		/* not when this session's own query still reads it (TRUNCATE would refuse) */
+		truncate = rel->rd_refcnt == 1 && !AfterTriggerPendingOnRel(relid);
+		table_close(rel, NoLock);
+	}
+	if (truncate)
+	{
+		if (SPI_execute("TRUNCATE cdp.rfm", false, 0) != SPI_OK_UTILITY)
+			elog(ERROR, "cdp._rfm_refresh: could not empty cdp.rfm");
+	}
+	else if (SPI_execute("DELETE FROM cdp.rfm", false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "cdp._rfm_refresh: could not empty cdp.rfm");
+}
 
 PG_FUNCTION_INFO_V1(cdp_rfm_refresh);
 
@@ -574,8 +611,7 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 	 * the way COPY writes them (constraints checked); else through INSERT
 	 * ... SELECT FROM unnest() of arrays, in batches.
 	 */
-	if (SPI_execute("DELETE FROM cdp.rfm", false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "cdp._rfm_refresh: could not empty cdp.rfm");
+	empty_rfm();
 	rel = table_open(get_relname_relid("rfm", get_namespace_oid("cdp", false)), RowExclusiveLock);
 	direct = rel->rd_rel->relkind == RELKIND_RELATION && rel->trigdesc == NULL &&
 		RelationGetDescr(rel)->natts == 16 &&

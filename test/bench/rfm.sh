@@ -84,6 +84,8 @@ EXPLAIN (COSTS OFF)
 -- refresh_rfm reports where its time went at DEBUG1 (this database is thrown away)
 ALTER FUNCTION cdp.refresh_rfm(timestamptz, float8, float8) SET client_min_messages = debug1;
 SELECT pg_temp.timed('cdp.refresh_rfm', $q$SELECT cdp.refresh_rfm('2026-11-01 00:00+00')$q$);
+-- the nightly case: cdp.rfm holds last night's rows (a day later)
+SELECT pg_temp.timed('cdp.refresh_rfm again, a day later', $q$SELECT cdp.refresh_rfm('2026-11-02 00:00+00')$q$);
 ALTER FUNCTION cdp.refresh_rfm(timestamptz, float8, float8) SET client_min_messages = warning;
 -- its parts, separately: the summary query as refresh_rfm runs it, and the
 -- fit aggregates (the same fitting code) over the per-profile summaries
@@ -117,6 +119,8 @@ SELECT pg_temp.timed('rfm_agg, 2 workers',
 SELECT what, round(seconds::numeric, 2) AS seconds FROM t ORDER BY seconds DESC;
 SELECT round(((SELECT seconds FROM t WHERE what = 'cdp.refresh_rfm') / (SELECT seconds FROM t WHERE what = 'bare GROUP BY'))::numeric, 2)
          AS "refresh_rfm / bare GROUP BY (target <= 1.5)",
+       round(((SELECT seconds FROM t WHERE what = 'cdp.refresh_rfm again, a day later') / (SELECT seconds FROM t WHERE what = 'bare GROUP BY'))::numeric, 2)
+         AS "again, a day later / bare",
        round(((SELECT seconds FROM t WHERE what = 'rfm_agg, no workers') / (SELECT seconds FROM t WHERE what = 'rfm_agg, 2 workers'))::numeric, 2)
          AS "rfm_agg speed-up with 2 workers";
 SELECT bgnbd_converged, round(r::numeric, 3) AS r, round(alpha::numeric, 3) AS alpha, round(a::numeric, 3) AS a,
