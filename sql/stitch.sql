@@ -137,6 +137,28 @@ RESET cdp.stitch_progress_level;
 -- the internal entry point refuses NULL queries
 SELECT * FROM cdp._stitch_run(NULL, NULL, NULL, NULL);
 
+-- a bulk load by the owner (100,016 new identifiers, more than are there):
+-- the unique constraint, the other indexes and the foreign keys go before
+-- the copy and come back after, validated; every pair ends up together
+-- but the two whose customer number is junk (222222, 234567: skipped)
+CREATE TABLE erp_test.bulk AS
+SELECT 'erp_customer'::text AS type_a, (200000 + g)::text AS value_a, 'cookie'::text AS type_b,
+       'bulk-' || g AS value_b, 'bulk'::text AS source, timestamptz '2026-11-20 12:00+01' AS observed_at
+  FROM generate_series(1, 50010) g;
+SELECT cdp.add_source('identity_links', 'erp_test.bulk') > 0 AS registered;
+SELECT (SELECT count(*) FROM cdp.identifiers) AS before;
+SET cdp.stitch_progress_level = notice;
+SET cdp.stitch_progress_every = 1000000;
+SELECT created, moved, blocked FROM cdp.stitch();
+RESET cdp.stitch_progress_level;
+SELECT count(*) AS pairs, count(*) FILTER (WHERE cdp.resolve('erp_customer', value_a) = cdp.resolve('cookie', value_b)) AS together
+  FROM erp_test.bulk;
+SELECT conname, contype, convalidated FROM pg_constraint WHERE conrelid = 'cdp.identifiers'::regclass ORDER BY 1;
+SELECT indexrelid::regclass AS index, indisunique, indisvalid FROM pg_index WHERE indrelid = 'cdp.identifiers'::regclass ORDER BY 1;
+-- and they hold again
+INSERT INTO cdp.identifiers (id_type, value, profile_id) VALUES ('cookie', 'bulk-1', cdp.resolve('cookie', 'bulk-1'));
+INSERT INTO cdp.identifiers (id_type, value, profile_id) VALUES ('cookie', 'bulk-new', -1);
+
 -- invariants after all that
 SELECT count(*) AS orphans FROM cdp.identifiers i LEFT JOIN cdp.profiles p USING (profile_id) WHERE p.profile_id IS NULL;
 SELECT count(*) AS empty_profiles FROM cdp.profiles p WHERE NOT EXISTS (SELECT 1 FROM cdp.identifiers i WHERE i.profile_id = p.profile_id);
