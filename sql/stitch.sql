@@ -159,6 +159,16 @@ SELECT indexrelid::regclass AS index, indisunique, indisvalid FROM pg_index WHER
 INSERT INTO cdp.identifiers (id_type, value, profile_id) VALUES ('cookie', 'bulk-1', cdp.resolve('cookie', 'bulk-1'));
 INSERT INTO cdp.identifiers (id_type, value, profile_id) VALUES ('cookie', 'bulk-new', -1);
 
+-- the admin, not the owner, unlinks and restitches: no bulk path, and the
+-- copies into cdp.profiles and cdp.identifiers run with the admin's rights
+GRANT USAGE ON SCHEMA erp_test TO cdp_admin;
+GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA erp_test TO cdp_admin;  -- the test's own triggers log into erp_test.seen
+SET ROLE cdp_admin;
+SELECT cdp.unlink('cookie', 'bulk-7', 'erp_customer', '200007') AS parts;
+SELECT moved, created FROM cdp.stitch();
+RESET ROLE;
+SELECT cdp.resolve('cookie', 'bulk-7') <> cdp.resolve('erp_customer', '200007') AS still_split;
+
 -- invariants after all that
 SELECT count(*) AS orphans FROM cdp.identifiers i LEFT JOIN cdp.profiles p USING (profile_id) WHERE p.profile_id IS NULL;
 SELECT count(*) AS empty_profiles FROM cdp.profiles p WHERE NOT EXISTS (SELECT 1 FROM cdp.identifiers i WHERE i.profile_id = p.profile_id);
