@@ -70,7 +70,8 @@ ISOLATION = \
 	link_during_stitch \
 	unlink_during_link \
 	consent_during_link \
-	segment_refresh
+	segment_refresh \
+	rfm_refresh_read
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output
 PROVE_TESTS = $(wildcard test/t/*.pl)
 ifneq ($(PROVE_TESTS),)
