@@ -152,21 +152,29 @@ SELECT bool_and(a.p_alive >= b.p_alive) AS recent_more_alive
 -- P(alive), expected purchases and spend, and CLV are the very float8 the
 -- SQL functions give with the fitted parameters (cdp.refresh_rfm computes
 -- them in C)
-SELECT count(*) AS profiles,
-       count(*) FILTER (WHERE r.p_alive IS DISTINCT FROM cdp.bgnbd_p_alive(m.r, m.alpha, m.a, m.b, c.x, c.t_x, c.t)) AS p_alive_differ,
+-- (clv_differ() counts the profiles of clv_summaries where cdp.rfm differs)
+CREATE TEMP TABLE clv_summaries AS
+SELECT cdp.resolve('email', email) AS profile_id, cdp.rfm_agg(order_date::timestamptz, revenue) AS s
+  FROM shop_orders WHERE customer NOT LIKE 'A%' AND order_date <= :'as_of' GROUP BY 1;
+CREATE FUNCTION pg_temp.clv_differ(as_of timestamptz, OUT profiles bigint, OUT p_alive_differ bigint,
+                                   OUT expected_differ bigint, OUT spend_differ bigint, OUT clv_differ bigint)
+LANGUAGE sql AS $$
+SELECT count(*),
+       count(*) FILTER (WHERE r.p_alive IS DISTINCT FROM cdp.bgnbd_p_alive(m.r, m.alpha, m.a, m.b, c.x, c.t_x, c.t)),
        count(*) FILTER (WHERE r.expected_purchases IS DISTINCT FROM
-                              cdp.bgnbd_expected_purchases(m.r, m.alpha, m.a, m.b, c.x, c.t_x, c.t, m.horizon)) AS expected_differ,
+                              cdp.bgnbd_expected_purchases(m.r, m.alpha, m.a, m.b, c.x, c.t_x, c.t, m.horizon)),
        count(*) FILTER (WHERE r.expected_spend IS DISTINCT FROM
                               CASE WHEN m.q > 1 THEN cdp.gammagamma_expected_spend(m.p, m.q, m.gamma, c.x, (c.s).mean_repeat_spend)
-                                   ELSE r.monetary / r.purchase_days END) AS spend_differ,
+                                   ELSE r.monetary / r.purchase_days END),
        count(*) FILTER (WHERE r.clv IS DISTINCT FROM
                               cdp.clv(m.r, m.alpha, m.a, m.b, c.x, c.t_x, c.t, r.expected_spend, m.horizon,
-                                      power(1 + m.annual_discount_rate, 1.0 / 52) - 1, 4)) AS clv_differ
+                                      power(1 + m.annual_discount_rate, 1.0 / 52) - 1, 4))
   FROM cdp.rfm r
-  JOIN (SELECT profile_id, s, cdp.bgnbd_x(s) AS x, cdp.bgnbd_t_x(s) AS t_x, cdp.bgnbd_t(s, :'as_of') AS t
-          FROM (SELECT cdp.resolve('email', email) AS profile_id, cdp.rfm_agg(order_date::timestamptz, revenue) AS s
-                  FROM shop_orders WHERE customer NOT LIKE 'A%' AND order_date <= :'as_of' GROUP BY 1) a) c USING (profile_id),
-       cdp.clv_model m;
+  JOIN (SELECT profile_id, s, cdp.bgnbd_x(s) AS x, cdp.bgnbd_t_x(s) AS t_x, cdp.bgnbd_t(s, as_of) AS t
+          FROM clv_summaries) c USING (profile_id),
+       cdp.clv_model m
+$$;
+SELECT * FROM pg_temp.clv_differ(:'as_of');
 
 -- a refresh as of an earlier date only counts orders up to then
 SELECT * FROM cdp.refresh_rfm('2005-01-01 00:00+00');
@@ -254,21 +262,11 @@ SELECT bool_and(a.p_alive >= b.p_alive) AS recent_more_alive
 -- P(alive), expected purchases and spend, and CLV are the very float8 the
 -- SQL functions give with the fitted parameters (cdp.refresh_rfm computes
 -- them in C)
-SELECT count(*) AS profiles,
-       count(*) FILTER (WHERE r.p_alive IS DISTINCT FROM cdp.bgnbd_p_alive(m.r, m.alpha, m.a, m.b, c.x, c.t_x, c.t)) AS p_alive_differ,
-       count(*) FILTER (WHERE r.expected_purchases IS DISTINCT FROM
-                              cdp.bgnbd_expected_purchases(m.r, m.alpha, m.a, m.b, c.x, c.t_x, c.t, m.horizon)) AS expected_differ,
-       count(*) FILTER (WHERE r.expected_spend IS DISTINCT FROM
-                              CASE WHEN m.q > 1 THEN cdp.gammagamma_expected_spend(m.p, m.q, m.gamma, c.x, (c.s).mean_repeat_spend)
-                                   ELSE r.monetary / r.purchase_days END) AS spend_differ,
-       count(*) FILTER (WHERE r.clv IS DISTINCT FROM
-                              cdp.clv(m.r, m.alpha, m.a, m.b, c.x, c.t_x, c.t, r.expected_spend, m.horizon,
-                                      power(1 + m.annual_discount_rate, 1.0 / 52) - 1, 4)) AS clv_differ
-  FROM cdp.rfm r
-  JOIN (SELECT profile_id, s, cdp.bgnbd_x(s) AS x, cdp.bgnbd_t_x(s) AS t_x, cdp.bgnbd_t(s, :'as_of') AS t
-          FROM (SELECT 100000 + customer AS profile_id, cdp.rfm_agg(day::timestamptz, dollars) AS s
-                  FROM shop.cdnow WHERE day <= :'as_of' GROUP BY 1) a) c USING (profile_id),
-       cdp.clv_model m;
+DROP TABLE clv_summaries;
+CREATE TEMP TABLE clv_summaries AS
+SELECT 100000 + customer AS profile_id, cdp.rfm_agg(day::timestamptz, dollars) AS s
+  FROM shop.cdnow WHERE day <= :'as_of' GROUP BY 1;
+SELECT * FROM pg_temp.clv_differ(:'as_of');
 -- and the fits are those of the fit aggregates over the same summaries
 SELECT (f.bg).r = m.r AND (f.bg).alpha = m.alpha AND (f.bg).a = m.a AND (f.bg).b = m.b
            AND (f.bg).loglik = m.bgnbd_loglik AND (f.bg).customers = m.bgnbd_customers AS bgnbd_same,

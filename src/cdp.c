@@ -9,7 +9,9 @@
  */
 #include "postgres.h"
 
+#include "executor/spi.h"
 #include "fmgr.h"
+#include "tcop/dest.h"
 #include "utils/builtins.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
@@ -67,4 +69,42 @@ Datum
 cdp_version(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_TEXT_P(cstring_to_text(CDP_VERSION));
+}
+
+/* Callbacks of a DestReceiver that has nothing to do there. */
+static void
+receiver_startup_noop(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+}
+
+static void
+receiver_noop(DestReceiver *self)
+{
+}
+
+/* Sets a receiver's callbacks: receive for the rows, nothing for the rest. */
+void
+cdp_receiver_init(DestReceiver *dest, bool (*receive) (TupleTableSlot *slot, DestReceiver *self))
+{
+	dest->receiveSlot = receive;
+	dest->rStartup = receiver_startup_noop;
+	dest->rShutdown = receiver_noop;
+	dest->rDestroy = receiver_noop;
+	dest->mydest = DestNone;
+}
+
+/* Runs sql through SPI with its rows going to dest; errors naming what when SPI fails. */
+void
+cdp_execute_into(const char *sql, bool read_only, DestReceiver *dest, const char *what)
+{
+	SPIExecuteOptions opts;
+	int			rc;
+
+	memset(&opts, 0, sizeof(opts));
+	opts.read_only = read_only;
+	opts.dest = dest;
+	rc = SPI_execute_extended(sql, &opts);
+	/* SPI says SPI_OK_UTILITY for a SELECT whose rows go to a DestNone receiver */
+	if (rc != SPI_OK_SELECT && rc != SPI_OK_UTILITY)
+		elog(ERROR, "cdp: could not read the %s: %s", what, SPI_result_code_string(rc));
 }

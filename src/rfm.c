@@ -451,7 +451,7 @@ rfm_merge_into(MemoryContext cxt, RfmState *a, const RfmState *b)
 				ld = Max(ald, bld);
 	int64		room = (int64) na + nb + 4;
 	int32		buf[64];
-	int32	   *m = room <= lengthof(buf) ? buf : palloc(sizeof(int32) * room);
+	int32	   *m = room <= (int64) lengthof(buf) ? buf : palloc(sizeof(int32) * room);
 	int32		ia = -1,
 				ib = -1,
 				n = 0;

@@ -49,6 +49,7 @@
 #include "portability/instr_time.h"
 #include "utils/timestamp.h"
 
+#include "cdp.h"
 #include "clv.h"
 #include "rfm.h"
 
@@ -202,16 +203,6 @@ collect_receive(TupleTableSlot *slot, DestReceiver *self)
 	return true;
 }
 
-static void
-collect_shutdown(DestReceiver *self)
-{
-}
-
-static void
-collect_destroy(DestReceiver *self)
-{
-}
-
 /* The score rule: 1 + floor(5 * (profiles with a worse value) / profiles). */
 static inline int16
 score_of(int64 worse, int64 n)
@@ -348,7 +339,6 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 				batchcxt,
 				old;
 	RfmCollect	c;
-	SPIExecuteOptions opts;
 	TupleDesc	tupdesc;
 	Datum		result[3];
 	bool		rnulls[3] = {false, false, false};
@@ -405,21 +395,13 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 
 	/* 1. the summaries, merged per profile */
 	memset(&c, 0, sizeof(c));
-	c.pub.receiveSlot = collect_receive;
+	cdp_receiver_init(&c.pub, collect_receive);
 	c.pub.rStartup = collect_startup;
-	c.pub.rShutdown = collect_shutdown;
-	c.pub.rDestroy = collect_destroy;
-	c.pub.mydest = DestNone;
 	c.cxt = cxt;
 	c.cap = 1024;
 	c.ids = MemoryContextAlloc(cxt, sizeof(int64) * c.cap);
 	c.states = MemoryContextAlloc(cxt, sizeof(RfmState *) * c.cap);
-	memset(&opts, 0, sizeof(opts));
-	opts.read_only = false;
-	opts.dest = (DestReceiver *) &c;
-	/* (with a DestReceiver of type DestNone SPI reports SPI_OK_UTILITY) */
-	if (SPI_execute_extended(query, &opts) < 0)
-		elog(ERROR, "cdp._rfm_refresh: the summary query failed");
+	cdp_execute_into(query, false, &c.pub, "order summaries");
 	LAP(0);
 
 	/*

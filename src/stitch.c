@@ -25,17 +25,17 @@
  *      profile is owned by the component holding its identifier of the
  *      highest type priority, the oldest among equals, so an id never goes
  *      to two components), or a new id,
- *   5. write only what changed, set-wise: one INSERT of new profiles, one
- *      UPDATE ... FROM unnest() of moved identifiers, INSERTs of new
- *      identifiers in key order with COPY FROM, one UPDATE of known
+ *   5. write only what changed, set-wise: new profiles and new identifiers
+ *      (in key order) each with one COPY FROM fed from memory, one
+ *      UPDATE ... FROM unnest() of moved identifiers, one UPDATE of known
  *      flags, one DELETE of absorbed profiles, and the merge/split/blocked
- *      history.  Ordinary DML through SPI, so other modules' triggers on
- *      cdp.identifiers fire.  A bulk load (100,000 new identifiers or more,
- *      outnumbering the existing ones) by the owner of cdp.identifiers drops
- *      its foreign keys, unique constraint and secondary indexes and adds
- *      them back after the INSERTs: sorted index builds and one validating
- *      join per foreign key instead of index maintenance and two checks per
- *      row.
+ *      history.  Ordinary DML and COPY through PostgreSQL's own code, so
+ *      other modules' triggers on cdp.identifiers fire.  A bulk load
+ *      (100,000 new identifiers or more, outnumbering the existing ones) by
+ *      the owner of cdp.identifiers drops its foreign keys, unique
+ *      constraint and secondary indexes and adds them back after the copy:
+ *      sorted index builds and one validating join per foreign key instead
+ *      of index maintenance and two checks per row.
  *
  * The same code runs scoped to one profile for cdp.unlink(): then only that
  * profile's identifiers are nodes and edges leaving it are ignored.
@@ -48,6 +48,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/copy.h"
@@ -67,7 +68,6 @@
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rls.h"
-#include "access/table.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -90,7 +90,6 @@ static const struct config_enum_entry progress_level_options[] = {
 #define NO_INDEX	PG_UINT32_MAX
 #define MAX_TYPES	250
 #define MAX_SOURCES 1024
-#define FETCH_BATCH 10000
 #define BULK_MIN	100000		/* new identifiers from which foreign keys are checked at once */
 
 /* an identifier type as stitching sees it */
@@ -365,11 +364,6 @@ node_get(StitchState *st, int typ, const char *val, int len, bool create, bool *
 	st->first[n] = DT_NOEND;
 	st->last[n] = DT_NOBEGIN;
 	st->src[n] = NO_INDEX;
-	if (st->loading_existing)
-	{
-		st->prof[n] = NO_INDEX;
-		st->ident[n] = 0;
-	}
 	st->nnodes++;
 	*isnew = true;
 	return n;
@@ -665,41 +659,13 @@ receiver_slot(TupleTableSlot *slot, DestReceiver *self)
 	return true;
 }
 
-static void
-receiver_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
-{
-}
-
-static void
-receiver_shutdown(DestReceiver *self)
-{
-}
-
-static void
-receiver_destroy(DestReceiver *self)
-{
-}
-
 /* Runs a read-only query whose rows go to r->row. */
 static void
 receive_query(StitchReceiver *r, const char *sql, const char *what)
 {
-	SPIExecuteOptions opts;
-	int			rc;
-
-	r->pub.receiveSlot = receiver_slot;
-	r->pub.rStartup = receiver_startup;
-	r->pub.rShutdown = receiver_shutdown;
-	r->pub.rDestroy = receiver_destroy;
-	r->pub.mydest = DestNone;
+	cdp_receiver_init(&r->pub, receiver_slot);
 	r->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "cdp stitch row", ALLOCSET_DEFAULT_SIZES);
-	memset(&opts, 0, sizeof(opts));
-	opts.read_only = true;
-	opts.dest = &r->pub;
-	rc = SPI_execute_extended(sql, &opts);
-	/* SPI says SPI_OK_UTILITY for a SELECT whose rows go to a DestNone receiver */
-	if (rc != SPI_OK_SELECT && rc != SPI_OK_UTILITY)
-		elog(ERROR, "cdp.stitch: could not read the %s: %s", what, SPI_result_code_string(rc));
+	cdp_execute_into(sql, true, &r->pub, what);
 	MemoryContextDelete(r->rowcxt);
 }
 
@@ -1612,7 +1578,7 @@ cdp_stitch_run(PG_FUNCTION_ARGS)
 			{
 				uint32		r = uf_find(st, n);
 
-				if (is_new_node(st, n) || st->prof[n] == NO_INDEX || st->profs[st->prof[n]].id == final[r])
+				if (is_new_node(st, n) || st->profs[st->prof[n]].id == final[r])
 					continue;
 				if (nhp >= hp_cap)
 				{
@@ -1750,11 +1716,8 @@ cdp_stitch_run(PG_FUNCTION_ARGS)
 
 	/* new identifiers: one COPY in key order */
 	{
-		uint64		m = 0;
+		uint64		m = nnewids;
 
-		for (uint32 n = 0; n < st->nnodes; n++)
-			if (is_new_node(st, n))
-				m++;
 		if (m > 0)
 		{
 			char	   *readd = NULL;
