@@ -303,6 +303,26 @@ SELECT profile_id - 100000 AS customer, purchase_days, monetary < 0 AS negative,
   FROM cdp.rfm WHERE profile_id IN (100001, 100004) ORDER BY 1;
 SELECT count(*) FILTER (WHERE expected_spend IS NULL OR clv IS NULL) AS without_clv FROM cdp.rfm;
 ROLLBACK;
+-- odd identifiers in the orders: a second spelling of customer 2's ERP
+-- number (it normalises to the same identifier: its orders count for
+-- customer 2), and orders that reach no profile: NULL type, NULL value, a
+-- type that is not an identifier type, a value that cannot be an
+-- identifier (blank), an order of an unknown card; an order without time
+-- is no order
+BEGIN;
+CREATE VIEW shop.odd AS
+SELECT * FROM (VALUES ('erp_customer', 'c2', timestamptz '1997-06-01', 7.5::numeric),
+                      ('erp_customer', ' C2', '1997-06-02', 2.5),
+                      (NULL, 'C3', '1997-06-01', 1), ('erp_customer', NULL, '1997-06-01', 1),
+                      ('shoe_size', '44', '1997-06-01', 1), ('loyalty_card', '   ', '1997-06-01', 1),
+                      ('loyalty_card', 'L424242', '1997-06-01', 1), ('erp_customer', 'C3', NULL, 1000)
+       ) v(id_type, id_value, ordered_at, amount);
+SELECT orders, purchase_days, monetary FROM cdp.rfm WHERE profile_id = 100002;
+SELECT cdp.add_source('orders', 'shop.odd') > 0 AS odd;
+SELECT * FROM cdp.refresh_rfm('1997-09-30 00:00+00', 39, 0);
+SELECT orders, purchase_days, monetary FROM cdp.rfm WHERE profile_id = 100002;
+SELECT unattributed_orders FROM cdp.clv_model;
+ROLLBACK;
 -- the per-identifier aggregate runs as a Parallel Aggregate over the orders
 ALTER TABLE shop.cdnow SET (parallel_workers = 2);
 ANALYZE shop.cdnow;

@@ -392,13 +392,32 @@ rfm_add(MemoryContext cxt, RfmState *st, TimestampTz ts, double amount)
 	return st;
 }
 
+/*
+ * Adds one order with a non-NULL time to st (NULL: a new state in cxt);
+ * a NULL amount counts as 0.  Errors for a time that is not finite or an
+ * amount that is not a finite number.  Returns the state, a new copy in cxt
+ * when it had to grow.  The transition of cdp.rfm_agg and cdp.refresh_rfm's
+ * own pass over the orders both add orders this way.
+ */
+RfmState *
+rfm_state_add(MemoryContext cxt, RfmState *st, TimestampTz ts, Datum amount, bool amount_isnull)
+{
+	if (TIMESTAMP_NOT_FINITE(ts))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("order time %s is not finite", timestamptz_to_str(ts)),
+				 errdetail("cdp.rfm_agg measures recency and purchase days from real dates."),
+				 errhint("Filter out orders without a real date.")));
+	if (st == NULL)
+		st = rfm_alloc(cxt, 0);
+	return rfm_add(cxt, st, ts, amount_isnull ? 0.0 : rfm_amount(amount));
+}
+
 /* Transition: adds one order (NULL time: ignored; NULL amount: counts as 0). */
 Datum
 cdp_rfm_trans(PG_FUNCTION_ARGS)
 {
 	RfmState   *st;
-	TimestampTz ts;
-	double		amount = 0.0;
 
 	/*
 	 * The state is updated in place; when it is new or has to grow, the new
@@ -416,19 +435,8 @@ cdp_rfm_trans(PG_FUNCTION_ARGS)
 			PG_RETURN_NULL();
 		PG_RETURN_POINTER(st);
 	}
-	ts = PG_GETARG_TIMESTAMPTZ(1);
-	if (TIMESTAMP_NOT_FINITE(ts))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("order time %s is not finite", timestamptz_to_str(ts)),
-				 errdetail("cdp.rfm_agg measures recency and purchase days from real dates."),
-				 errhint("Filter out orders without a real date.")));
-	if (!PG_ARGISNULL(2))
-		amount = rfm_amount(PG_GETARG_DATUM(2));
-
-	if (st == NULL)
-		st = rfm_alloc(CurrentMemoryContext, 0);
-	PG_RETURN_POINTER(rfm_add(CurrentMemoryContext, st, ts, amount));
+	PG_RETURN_POINTER(rfm_state_add(CurrentMemoryContext, st, PG_GETARG_TIMESTAMPTZ(1),
+									PG_GETARG_DATUM(2), PG_ARGISNULL(2)));
 }
 
 /*
@@ -533,6 +541,13 @@ cdp_rfm_combine(PG_FUNCTION_ARGS)
 	a = rfm_state_check(PG_GETARG_BYTEA_P(0));
 	/* a is the aggregate's own state: merged in place when it has room */
 	PG_RETURN_POINTER(rfm_merge_into(CurrentMemoryContext, a, b));
+}
+
+/* Orders of a state. */
+int64
+rfm_state_orders(const RfmState *st)
+{
+	return st->orders;
 }
 
 /* Distinct purchase days of a non-empty state. */

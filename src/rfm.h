@@ -27,6 +27,11 @@ typedef struct RfmSummary
 	double		repeat_spend;	/* spend - first_day_spend, exactly, rounded once */
 } RfmSummary;
 
+/* adds one order (time not NULL) to st, or to a new state in cxt when st is NULL */
+extern RfmState *rfm_state_add(MemoryContext cxt, RfmState *st, TimestampTz ts,
+							   Datum amount, bool amount_isnull);
+/* orders of a state */
+extern int64 rfm_state_orders(const RfmState *st);
 /* checks a state datum (detoasted); errors when it is not a valid state */
 extern RfmState *rfm_state_check(struct varlena *b);
 /* a checked copy of a state datum without its unused room, in the current context */

@@ -187,9 +187,9 @@ CREATE TABLE cdp.clv_model (
 );
 COMMENT ON TABLE cdp.clv_model IS 'the BG/NBD and Gamma-Gamma fits of the last cdp.refresh_rfm() (one row; times in time_unit, horizon in time units), and how many orders no profile could be found for';
 
--- cdp._rfm_refresh: runs the summary query of cdp.refresh_rfm (rows of
--- profile_id and cdp.rfm_state_agg state; profile_id NULL for orders of
--- unknown identifiers), merges the states per profile, fits both models,
+-- cdp._rfm_refresh: runs the orders query of cdp.refresh_rfm (rows of
+-- id_type, id_value, ordered_at, amount), summarises the orders per
+-- identifier and merges the summaries per profile, fits both models,
 -- scores, segments and values every profile and writes cdp.clv_model and
 -- cdp.rfm, in C (rfm_refresh.c).
 CREATE FUNCTION cdp._rfm_refresh(query text, as_of timestamptz, horizon_weeks float8,
@@ -197,7 +197,7 @@ CREATE FUNCTION cdp._rfm_refresh(query text, as_of timestamptz, horizon_weeks fl
                                  OUT profiles bigint, OUT orders bigint, OUT unattributed_orders bigint)
     AS 'MODULE_PATHNAME', 'cdp_rfm_refresh'
     LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION cdp._rfm_refresh(text, timestamptz, float8, float8, float8) IS 'internal: the work of cdp.refresh_rfm after its checks (summary query -> cdp.rfm, cdp.clv_model)';
+COMMENT ON FUNCTION cdp._rfm_refresh(text, timestamptz, float8, float8, float8) IS 'internal: the work of cdp.refresh_rfm after its checks (orders query -> cdp.rfm, cdp.clv_model)';
 
 -- cdp.refresh_rfm: rebuilds cdp.rfm and cdp.clv_model from every registered
 -- 'orders' source up to as_of.  Orders are attributed to profiles through
@@ -230,22 +230,17 @@ BEGIN
     END IF;
     wk := power(1 OPERATOR(pg_catalog.+) annual_discount_rate, 1.0 OPERATOR(pg_catalog./) 52) OPERATOR(pg_catalog.-) 1;
 
-    -- orders are summarised per raw identifier first (a parallel aggregate
-    -- over the big scan), so only the distinct identifiers are normalised
-    -- and looked up; cdp._rfm_refresh merges the states of a profile's
-    -- identifiers and does the rest (scores, segments, fits, CLV, writes).
-    -- Rows of profile_id NULL hold the orders no profile was found for.
+    -- one pass over the orders: cdp._rfm_refresh summarises them per raw
+    -- identifier as they come, normalises each distinct identifier once,
+    -- finds its profile in cdp.identifiers, merges the summaries of a
+    -- profile's identifiers and does the rest (scores, segments, fits, CLV,
+    -- writes).  Orders whose identifier has no profile are only counted.
     SELECT r.profiles, r.orders, r.unattributed_orders
       INTO profiles, orders, unattributed_orders
       FROM cdp._rfm_refresh(format($q$
-        SELECT i.profile_id, p.st
-          FROM (SELECT o.id_type, o.id_value, cdp.rfm_state_agg(o.ordered_at, o.amount) AS st
-                  FROM (%1$s) o
-                 WHERE o.ordered_at OPERATOR(pg_catalog.<=) %2$L::timestamptz
-                 GROUP BY o.id_type, o.id_value) p
-          LEFT JOIN cdp.identifier_types t ON t.id_type OPERATOR(pg_catalog.=) p.id_type
-          LEFT JOIN cdp.identifiers i ON i.id_type OPERATOR(pg_catalog.=) p.id_type
-                AND i.value OPERATOR(pg_catalog.=) cdp.try_normalize(t.normalizer, p.id_value)$q$,
+        SELECT o.id_type, o.id_value, o.ordered_at, o.amount
+          FROM (%1$s) o
+         WHERE o.ordered_at OPERATOR(pg_catalog.<=) %2$L::timestamptz$q$,
             cdp.source_sql('orders'), as_of),
           as_of, horizon_weeks, annual_discount_rate, wk) r;
 END

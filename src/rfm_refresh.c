@@ -31,6 +31,7 @@
 #include "access/tableam.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
@@ -42,6 +43,7 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "lib/stringinfo.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -50,6 +52,7 @@
 #include "utils/timestamp.h"
 
 #include "cdp.h"
+#include "normalize.h"
 #include "clv.h"
 #include "rfm.h"
 
@@ -134,73 +137,349 @@ typedef struct DblIdx
 #define ST_DEFINE
 #include "lib/sort_template.h"
 
-/* what the DestReceiver collects */
-typedef struct RfmCollect
+/*
+ * The pass over the orders.  Each order row (id_type, id_value, ordered_at,
+ * amount) is added to the state of its raw identifier (type + value as the
+ * source has it) in a hash table, the way cdp.rfm_state_agg adds it (the
+ * same rfm_state_add); orders whose type is NULL or not an identifier type
+ * go to one state of their own, which only counts them.  Then each distinct
+ * raw identifier is normalised once and looked up among the identifiers of
+ * its type (one read of cdp.identifiers).  Keys live in arenas (type byte +
+ * value + NUL) and the hash tables hold their offsets, as in stitch.c.
+ */
+#define MAX_ORDER_TYPES 250
+#define NO_ENTRY UINT32_MAX
+
+/* an identifier type of cdp.identifier_types */
+typedef struct OrderType
+{
+	char	   *name;
+	int			len;
+	CdpIdKind	kind;
+	bool		used;			/* some order has it */
+} OrderType;
+
+/* string arena of keys: type byte (index + 1) + value + NUL */
+typedef struct KeyArena
+{
+	MemoryContext cxt;
+	char	   *buf;
+	uint64		len;
+	uint64		cap;
+} KeyArena;
+
+/* an entry of a key hash table */
+typedef struct KeyEntry
+{
+	uint32		keyoff;			/* arena offset of the key */
+	uint32		hash;
+	uint32		idx;			/* raw identifier (rawtab) or first of a chain (normtab) */
+	char		status;
+} KeyEntry;
+
+static inline uint32
+arena_hash(KeyArena *a, uint32 off)
+{
+	const char *k = a->buf + off;
+
+	return hash_bytes((const unsigned char *) k, (int) strlen(k));
+}
+
+#define SH_PREFIX rawtab
+#define SH_ELEMENT_TYPE KeyEntry
+#define SH_KEY_TYPE uint32
+#define SH_KEY keyoff
+#define SH_HASH_KEY(tb, key) arena_hash((KeyArena *) (tb)->private_data, key)
+#define SH_EQUAL(tb, a, b) (strcmp(((KeyArena *) (tb)->private_data)->buf + (a), \
+								   ((KeyArena *) (tb)->private_data)->buf + (b)) == 0)
+#define SH_SCOPE static inline
+#define SH_STORE_HASH
+#define SH_GET_HASH(tb, a) a->hash
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+/*
+ * Puts a key at the end of the arena without committing it (the caller
+ * advances len to keep it); returns its offset.
+ */
+static uint32
+arena_put(KeyArena *a, int typ, const char *val, int len)
+{
+	uint64		need = a->len + (uint64) len + 2;
+
+	if (need > a->cap)
+	{
+		uint64		cap = a->cap == 0 ? 1024 * 1024 : a->cap;
+
+		while (cap < need)
+			cap *= 2;
+		if (cap > PG_UINT32_MAX)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("cdp.refresh_rfm cannot hold more than 4 GB of distinct identifiers of orders")));
+		a->buf = a->buf == NULL ? MemoryContextAllocHuge(a->cxt, cap) : repalloc_huge(a->buf, cap);
+		a->cap = cap;
+	}
+	a->buf[a->len] = (char) (typ + 1);
+	memcpy(a->buf + a->len + 1, val, len);
+	a->buf[a->len + 1 + len] = '\0';
+	return (uint32) a->len;
+}
+
+typedef struct RfmScan
 {
 	DestReceiver pub;
-	MemoryContext cxt;			/* states and arrays live here */
-	int32		n;				/* attributed rows (identifiers) */
-	int32		cap;
-	int64	   *ids;			/* profile of each row */
-	RfmState  **states;			/* state of each row */
-	int64		orders;			/* attributed orders */
-	int64		unattributed;
-} RfmCollect;
+	MemoryContext cxt;			/* states, arenas, arrays */
+	int			ntypes;
+	OrderType	types[MAX_ORDER_TYPES];
+	int			last_type;
+	/* distinct raw identifiers (struct of arrays) */
+	KeyArena	raw;
+	struct rawtab_hash *tab;
+	uint32		n;
+	uint32		cap;
+	uint32	   *keyoff;
+	RfmState  **states;
+	int64	   *profile;		/* profile_id, or -1 while none is found */
+	uint32	   *next;			/* next raw identifier of the same normalised key */
+	uint32		last;			/* raw identifier of the previous order */
+	RfmState   *unknown;		/* orders of NULL or unknown identifier types */
+	/* the lookup: normalised keys, each with its chain of raw identifiers */
+	KeyArena	norm;
+	struct rawtab_hash *ntab;
+} RfmScan;
+
+/* Index of the identifier type named by a text datum, or -1. */
+static int
+order_type(RfmScan *s, Datum d)
+{
+	text	   *t = (text *) PG_DETOAST_DATUM_PACKED(d);
+	const char *p = VARDATA_ANY(t);
+	int			len = VARSIZE_ANY_EXHDR(t),
+				i;
+
+	if (s->last_type >= 0 && s->types[s->last_type].len == len &&
+		memcmp(s->types[s->last_type].name, p, len) == 0)
+		return s->last_type;
+	for (i = 0; i < s->ntypes; i++)
+		if (s->types[i].len == len && memcmp(s->types[i].name, p, len) == 0)
+			return s->last_type = i;
+	return -1;
+}
+
+/* Reads cdp.identifier_types. */
+static void
+load_types(RfmScan *s)
+{
+	uint64		i;
+
+	if (SPI_execute("SELECT t.id_type, t.normalizer FROM cdp.identifier_types t ORDER BY t.id_type",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "cdp._rfm_refresh: could not read cdp.identifier_types");
+	if (SPI_processed > MAX_ORDER_TYPES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("cdp.refresh_rfm handles at most %d identifier types, not %d",
+						MAX_ORDER_TYPES, (int) SPI_processed)));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		OrderType  *t = &s->types[i];
+
+		t->name = MemoryContextStrdup(s->cxt, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+		t->len = strlen(t->name);
+		t->kind = cdp_id_kind(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
+		t->used = false;
+	}
+	s->ntypes = (int) SPI_processed;
+	s->last_type = -1;
+	SPI_freetuptable(SPI_tuptable);
+}
 
 static void
-collect_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+scan_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 {
-	if (typeinfo->natts != 2 || TupleDescAttr(typeinfo, 0)->atttypid != INT8OID ||
-		TupleDescAttr(typeinfo, 1)->atttypid != BYTEAOID)
-		elog(ERROR, "cdp._rfm_refresh: the query must return (bigint, bytea)");
+	if (typeinfo->natts != 4 || TupleDescAttr(typeinfo, 0)->atttypid != TEXTOID ||
+		TupleDescAttr(typeinfo, 1)->atttypid != TEXTOID ||
+		TupleDescAttr(typeinfo, 2)->atttypid != TIMESTAMPTZOID ||
+		TupleDescAttr(typeinfo, 3)->atttypid != NUMERICOID)
+		elog(ERROR, "cdp._rfm_refresh: the query must return (text, text, timestamptz, numeric)");
+}
+
+/* The raw identifier of type typ and value val: found, or added without a state. */
+static uint32
+raw_identifier(RfmScan *s, int typ, const char *val, int len)
+{
+	uint32		off;
+	KeyEntry   *e;
+	bool		found;
+
+	/* orders of one customer often come one after another */
+	if (s->last != NO_ENTRY)
+	{
+		const char *k = s->raw.buf + s->keyoff[s->last];
+
+		if (k[0] == (char) (typ + 1) && memcmp(k + 1, val, len) == 0 && k[len + 1] == '\0')
+			return s->last;
+	}
+	off = arena_put(&s->raw, typ, val, len);
+	e = rawtab_insert(s->tab, off, &found);
+	if (found)
+		return e->idx;
+	s->raw.len += (uint64) len + 2;
+	if (s->n >= s->cap)
+	{
+		if ((uint64) s->cap * 2 > PG_UINT32_MAX / 2)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("cdp.refresh_rfm cannot handle more than %u distinct identifiers of orders", s->cap)));
+		s->cap *= 2;
+		s->keyoff = repalloc_huge(s->keyoff, sizeof(uint32) * s->cap);
+		s->states = repalloc_huge(s->states, sizeof(RfmState *) * s->cap);
+	}
+	e->idx = s->n;
+	s->keyoff[s->n] = off;
+	s->states[s->n] = NULL;
+	s->types[typ].used = true;
+	return s->n++;
+}
+
+/* One order: added to the state of its raw identifier. */
+static bool
+scan_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	RfmScan    *s = (RfmScan *) self;
+	Datum	   *v;
+	bool	   *nl;
+	int			typ;
+	RfmState   *st,
+			   *nst;
+	TimestampTz ts;
+
+	slot_getallattrs(slot);
+	v = slot->tts_values;
+	nl = slot->tts_isnull;
+	if (nl[2])
+		return true;			/* no time, no order (as cdp.rfm_agg) */
+	ts = DatumGetTimestampTz(v[2]);
+	typ = nl[0] || nl[1] ? -1 : order_type(s, v[0]);
+	if (typ < 0)
+	{
+		s->unknown = rfm_state_add(s->cxt, s->unknown, ts, v[3], nl[3]);
+		return true;
+	}
+	else
+	{
+		text	   *t = (text *) PG_DETOAST_DATUM_PACKED(v[1]);
+		uint32		e = raw_identifier(s, typ, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+
+		st = s->states[e];
+		nst = rfm_state_add(s->cxt, st, ts, v[3], nl[3]);
+		if (st != NULL && nst != st)
+			pfree(st);			/* it grew into a new copy */
+		s->states[e] = nst;
+		s->last = e;
+	}
+	return true;
 }
 
 /*
- * One (profile_id, state) row: its orders counted (attributed or not), the
- * state kept (the rows of one profile are merged after sorting by
- * profile_id, cheaper than a hash table of 500k profiles).
+ * One row of cdp.identifiers (id_type, value, profile_id): the profile of
+ * the raw identifiers whose normalised key it is.
  */
 static bool
-collect_receive(TupleTableSlot *slot, DestReceiver *self)
+lookup_receive(TupleTableSlot *slot, DestReceiver *self)
 {
-	RfmCollect *c = (RfmCollect *) self;
-	bool		isnull;
-	Datum		d;
-	MemoryContext old;
-	RfmState   *st;
-	RfmSummary	s;
+	RfmScan    *s = (RfmScan *) self;
+	Datum	   *v;
+	bool	   *nl;
+	int			typ;
+	text	   *t;
+	KeyEntry   *e;
+	uint32		i;
 
-	d = slot_getattr(slot, 2, &isnull);
-	if (isnull)
-		return true;			/* no orders */
-	old = MemoryContextSwitchTo(c->cxt);
-	st = rfm_state_copy(PG_DETOAST_DATUM_PACKED(d));
-	rfm_state_summary(st, &s);
-	d = slot_getattr(slot, 1, &isnull);
-	if (isnull)
-	{
-		c->unattributed += s.orders;
-		pfree(st);
-		MemoryContextSwitchTo(old);
+	slot_getallattrs(slot);
+	v = slot->tts_values;
+	nl = slot->tts_isnull;
+	if (nl[0] || nl[1] || nl[2] || (typ = order_type(s, v[0])) < 0)
 		return true;
-	}
-	c->orders += s.orders;
-	if (c->n >= c->cap)
-	{
-		if (c->cap >= (int32) (MaxAllocSize / sizeof(KeyIdx) / 2))
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("cdp.refresh_rfm cannot handle more than %d attributed identifiers", c->cap),
-					 errhint("Refresh as of an earlier date, or merge identifiers.")));
-		c->cap *= 2;
-		c->ids = repalloc(c->ids, sizeof(int64) * c->cap);
-		c->states = repalloc(c->states, sizeof(RfmState *) * c->cap);
-	}
-	c->ids[c->n] = DatumGetInt64(d);
-	c->states[c->n] = st;
-	c->n++;
-	MemoryContextSwitchTo(old);
+	t = (text *) PG_DETOAST_DATUM_PACKED(v[1]);
+	e = rawtab_lookup(s->ntab, arena_put(&s->norm, typ, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)));
+	if (e != NULL)
+		for (i = e->idx; i != NO_ENTRY; i = s->next[i])
+			s->profile[i] = DatumGetInt64(v[2]);
 	return true;
+}
+
+/*
+ * Normalises every raw identifier (as cdp.try_normalize: those that cannot
+ * be identifiers of their type stay without profile) and finds the profile
+ * of each in cdp.identifiers.
+ */
+static void
+find_profiles(RfmScan *s)
+{
+	MemoryContext tmp = AllocSetContextCreate(CurrentMemoryContext, "cdp rfm normalise",
+											  ALLOCSET_DEFAULT_SIZES),
+				old;
+	StringInfoData sql;
+	uint32		i;
+	int			k;
+	bool		any = false;
+
+	s->profile = MemoryContextAllocHuge(s->cxt, sizeof(int64) * Max(s->n, 1));
+	s->next = MemoryContextAllocHuge(s->cxt, sizeof(uint32) * Max(s->n, 1));
+	s->norm.cxt = s->cxt;
+	s->ntab = rawtab_create(s->cxt, Max(s->n, 16), &s->norm);
+	for (i = 0; i < s->n; i++)
+	{
+		const char *k = s->raw.buf + s->keyoff[i];
+		int			typ = (unsigned char) k[0] - 1;
+		const char *why;
+		char	   *norm;
+
+		s->profile[i] = -1;
+		s->next[i] = NO_ENTRY;
+		if ((i & 4095) == 0)
+		{
+			CHECK_FOR_INTERRUPTS();
+			MemoryContextReset(tmp);
+		}
+		old = MemoryContextSwitchTo(tmp);
+		norm = cdp_normalize_value(s->types[typ].kind, k + 1, strlen(k + 1),
+								   cdp_default_country_code, &why);
+		MemoryContextSwitchTo(old);
+		if (norm != NULL)
+		{
+			bool		found;
+			KeyEntry   *e = rawtab_insert(s->ntab, arena_put(&s->norm, typ, norm, strlen(norm)), &found);
+
+			if (found)
+				s->next[i] = e->idx;
+			else
+				s->norm.len += strlen(norm) + 2;
+			e->idx = i;
+		}
+	}
+	MemoryContextDelete(tmp);
+
+	/* the identifiers of the types that orders have */
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT i.id_type, i.value, i.profile_id FROM cdp.identifiers i"
+						   " WHERE i.id_type OPERATOR(pg_catalog.=) ANY (ARRAY[");
+	for (k = 0; k < s->ntypes; k++)
+		if (s->types[k].used)
+		{
+			appendStringInfo(&sql, "%s%s", any ? ", " : "", quote_literal_cstr(s->types[k].name));
+			any = true;
+		}
+	appendStringInfoString(&sql, "]::text[])");
+	if (any)
+	{
+		cdp_receiver_init(&s->pub, lookup_receive);
+		cdp_execute_into(sql.data, false, &s->pub, "identifiers of orders");
+	}
+	pfree(sql.data);
 }
 
 /* The score rule: 1 + floor(5 * (profiles with a worse value) / profiles). */
@@ -338,7 +617,10 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 	MemoryContext cxt,
 				batchcxt,
 				old;
-	RfmCollect	c;
+	RfmScan		s;
+	int64		orders_attributed,
+				unattributed;
+	int32		na;
 	TupleDesc	tupdesc;
 	Datum		result[3];
 	bool		rnulls[3] = {false, false, false};
@@ -393,15 +675,23 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 	SPI_connect();
 	INSTR_TIME_SET_CURRENT(t0);
 
-	/* 1. the summaries, merged per profile */
-	memset(&c, 0, sizeof(c));
-	cdp_receiver_init(&c.pub, collect_receive);
-	c.pub.rStartup = collect_startup;
-	c.cxt = cxt;
-	c.cap = 1024;
-	c.ids = MemoryContextAlloc(cxt, sizeof(int64) * c.cap);
-	c.states = MemoryContextAlloc(cxt, sizeof(RfmState *) * c.cap);
-	cdp_execute_into(query, false, &c.pub, "order summaries");
+	/* 1. the orders, summarised per raw identifier; their profiles */
+	memset(&s, 0, sizeof(s));
+	s.cxt = cxt;
+	load_types(&s);
+	cdp_receiver_init(&s.pub, scan_receive);
+	s.pub.rStartup = scan_startup;
+	s.raw.cxt = cxt;
+	s.tab = rawtab_create(cxt, 1024, &s.raw);
+	s.cap = 1024;
+	s.keyoff = MemoryContextAllocHuge(cxt, sizeof(uint32) * s.cap);
+	s.states = MemoryContextAllocHuge(cxt, sizeof(RfmState *) * s.cap);
+	s.last = NO_ENTRY;
+	cdp_execute_into(query, false, &s.pub, "orders");
+	rawtab_destroy(s.tab);
+	find_profiles(&s);
+	orders_attributed = 0;
+	unattributed = s.unknown ? rfm_state_orders(s.unknown) : 0;
 	LAP(0);
 
 	/*
@@ -410,14 +700,22 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 	 * united, sums exact), the summary and the model inputs
 	 */
 	old = MemoryContextSwitchTo(cxt);
-	order = palloc(sizeof(KeyIdx) * Max(c.n, 1));
-	for (i = 0; i < c.n; i++)
+	order = palloc(sizeof(KeyIdx) * Max(s.n, 1));
+	na = 0;
+	for (i = 0; i < (int32) s.n; i++)
 	{
-		order[i].key = c.ids[i];
-		order[i].idx = i;
+		if (s.profile[i] < 0)
+		{
+			unattributed += rfm_state_orders(s.states[i]);
+			continue;
+		}
+		orders_attributed += rfm_state_orders(s.states[i]);
+		order[na].key = s.profile[i];
+		order[na].idx = i;
+		na++;
 	}
-	sort_keyidx(order, c.n);
-#define ALLOC(type) ((type *) palloc(sizeof(type) * Max(c.n, 1)))
+	sort_keyidx(order, na);
+#define ALLOC(type) ((type *) palloc(sizeof(type) * Max(na, 1)))
 	ids = ALLOC(int64);
 	first_ts = ALLOC(int64);
 	last_ts = ALLOC(int64);
@@ -432,49 +730,39 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 	ggx = ALLOC(double);
 	ggm = ALLOC(double);
 	n = 0;
-	for (j = 0; j < c.n; j = k)
+	for (j = 0; j < na; j = k)
 	{
-		RfmState   *st = c.states[order[j].idx];
-		RfmSummary	s;
+		RfmState   *st = s.states[order[j].idx];
+		RfmSummary	sm;
 		int32		fd,
 					ld;
 
-		for (k = j + 1; k < c.n && order[k].key == order[j].key; k++)
-		{
-			RfmState   *m = rfm_merge_into(cxt, st, c.states[order[k].idx]);
-
-			if (m != st)
-				pfree(st);
-			pfree(c.states[order[k].idx]);
-			st = m;
-		}
+		for (k = j + 1; k < na && order[k].key == order[j].key; k++)
+			st = rfm_merge_into(cxt, st, s.states[order[k].idx]);
 		i = n++;
-		rfm_state_summary(st, &s);
-		fd = cdp_utc_day(s.first_ts);
-		ld = cdp_utc_day(s.last_ts);
+		rfm_state_summary(st, &sm);
+		fd = cdp_utc_day(sm.first_ts);
+		ld = cdp_utc_day(sm.last_ts);
 		ids[i] = order[j].key;
-		first_ts[i] = s.first_ts;
-		last_ts[i] = s.last_ts;
-		orders[i] = s.orders;
-		days[i] = s.days;
-		spend[i] = s.spend;
+		first_ts[i] = sm.first_ts;
+		last_ts[i] = sm.last_ts;
+		orders[i] = sm.orders;
+		days[i] = sm.days;
+		spend[i] = sm.spend;
 		/* as cdp.bgnbd_x, cdp.bgnbd_t_x(s, '1 week'), cdp.bgnbd_t(s, as_of, '1 week') */
-		x[i] = s.days - 1;
+		x[i] = sm.days - 1;
 		tx[i] = (double) (ld - fd) * CDP_SECS_PER_DAY / SECS_PER_WEEK;
 		T[i] = (double) (day_as_of - fd) * CDP_SECS_PER_DAY / SECS_PER_WEEK;
 		rec[i] = day_as_of - ld;
-		mrs[i] = s.days > 1 ? s.repeat_spend / (s.days - 1) : NAN;
+		mrs[i] = sm.days > 1 ? sm.repeat_spend / (sm.days - 1) : NAN;
 		/* the Gamma-Gamma fit takes the repeat buyers with a mean spend > 0 */
-		if (s.days > 1 && mrs[i] > 0)
+		if (sm.days > 1 && mrs[i] > 0)
 		{
 			ggx[ngg] = x[i];
 			ggm[ngg] = mrs[i];
 			ngg++;
 		}
-		pfree(st);
 	}
-	pfree(c.states);
-	pfree(c.ids);
 	pfree(order);
 
 	/* 3. the fits, and the model row */
@@ -484,7 +772,7 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 	pfree(ggm);
 	MemoryContextSwitchTo(old);
 	LAP(1);
-	write_model(as_of, horizon, rate, &bg, &gg, c.unattributed);
+	write_model(as_of, horizon, rate, &bg, &gg, unattributed);
 
 	/*
 	 * The models are used when they gave parameters: a converged fit, or the
@@ -751,13 +1039,13 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 	table_close(rel, NoLock);
 	LAP(4);
 	ereport(DEBUG1,
-			(errmsg_internal("cdp.refresh_rfm: %d profiles; summary query and merge %.3f s, fits %.3f s, scores %.3f s, CLV %.3f s, write %.3f s",
+			(errmsg_internal("cdp.refresh_rfm: %d profiles; orders and identifiers %.3f s, fits %.3f s, scores %.3f s, CLV %.3f s, write %.3f s",
 							 n, tm[0], tm[1], tm[2], tm[3], tm[4])));
 	SPI_finish();
 	MemoryContextDelete(cxt);
 
 	result[0] = Int64GetDatum((int64) n);
-	result[1] = Int64GetDatum(c.orders);
-	result[2] = Int64GetDatum(c.unattributed);
+	result[1] = Int64GetDatum(orders_attributed);
+	result[2] = Int64GetDatum(unattributed);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, result, rnulls)));
 }
