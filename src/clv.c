@@ -72,9 +72,13 @@ PG_FUNCTION_INFO_V1(cdp_clv);
 
 /* ---- the histogram state ---- */
 
-/* Allocates an empty fit state of a kind with room for capacity rows. */
+/*
+ * Allocates an empty fit state of a kind with room for capacity rows; the
+ * room is zeroed (the state is a datum that may be copied whole) unless the
+ * caller fills all of it.
+ */
 static FitState *
-fit_alloc(MemoryContext cxt, int kind, int32 capacity)
+fit_alloc(MemoryContext cxt, int kind, int32 capacity, bool zero)
 {
 	Size		sz;
 	FitState   *st;
@@ -87,7 +91,8 @@ fit_alloc(MemoryContext cxt, int kind, int32 capacity)
 				 errmsg("model fit state would exceed %zu bytes", (Size) MaxAllocSize),
 				 errdetail("The input has more than %d distinct rows.", capacity / 2)));
 	sz = FIT_HDRSZ + (Size) capacity * sizeof(FitRow);
-	st = MemoryContextAllocZero(cxt, sz);
+	st = zero ? MemoryContextAllocZero(cxt, sz) : MemoryContextAlloc(cxt, sz);
+	memset(st, 0, FIT_HDRSZ);
 	SET_VARSIZE(st, sz);
 	st->version = FIT_STATE_VERSION;
 	st->kind = kind;
@@ -191,7 +196,7 @@ fit_reserve(MemoryContext cxt, FitState *st, int32 extra)
 	need = Max((int64) st->capacity * 2, st->nrows + (int64) extra);
 	if (need > PG_INT32_MAX)
 		need = PG_INT32_MAX;
-	bigger = fit_alloc(cxt, st->kind, (int32) need);
+	bigger = fit_alloc(cxt, st->kind, (int32) need, true);
 	memcpy(bigger->rows, st->rows, (Size) st->nrows * sizeof(FitRow));
 	bigger->nrows = st->nrows;
 	return bigger;
@@ -204,7 +209,7 @@ fit_push(MemoryContext cxt, FitState *st, int kind, double k0, double k1, double
 	FitRow	   *row;
 
 	if (st == NULL)
-		st = fit_alloc(cxt, kind, FIT_MIN_CAPACITY);
+		st = fit_alloc(cxt, kind, FIT_MIN_CAPACITY, true);
 	st = fit_reserve(cxt, st, 1);
 	row = &st->rows[st->nrows++];
 	row->k[0] = k0;
@@ -317,7 +322,7 @@ cdp_fit_combine(PG_FUNCTION_ARGS)
 	b = fit_check(PG_GETARG_BYTEA_P(1), 0);
 	if (PG_ARGISNULL(0))
 	{
-		a = fit_alloc(aggcxt, b->kind, b->nrows);
+		a = fit_alloc(aggcxt, b->kind, b->nrows, true);
 		memcpy(a->rows, b->rows, (Size) b->nrows * sizeof(FitRow));
 		a->nrows = b->nrows;
 		PG_RETURN_POINTER(a);
@@ -1324,11 +1329,14 @@ cdp_gammagamma_final(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(fit_result(fcinfo, 3, &res));
 }
 
-/* A histogram state of n rows (k0[i], k1[i], k2[i] or 0), in the current context. */
+/*
+ * A histogram state of n rows (k0[i], k1[i], k2[i] or 0), in the current
+ * context (only for the fit, never a datum: the room is not zeroed).
+ */
 static FitState *
 fit_from_arrays(int kind, int n, const double *k0, const double *k1, const double *k2)
 {
-	FitState   *st = fit_alloc(CurrentMemoryContext, kind, n);
+	FitState   *st = fit_alloc(CurrentMemoryContext, kind, n, false);
 	int			i;
 
 	for (i = 0; i < n; i++)
@@ -1343,13 +1351,39 @@ fit_from_arrays(int kind, int n, const double *k0, const double *k1, const doubl
 }
 
 /*
+ * The fits over arrays work in a context of their own, freed at the end:
+ * the next big allocation of the caller reuses the memory instead of
+ * touching (and page-faulting) fresh memory.
+ */
+static MemoryContext
+fit_context_begin(void)
+{
+	return MemoryContextSwitchTo(AllocSetContextCreate(CurrentMemoryContext, "cdp fit",
+													   ALLOCSET_DEFAULT_SIZES));
+}
+
+/* Ends the fit context: the message copied out, the context freed. */
+static void
+fit_context_end(MemoryContext old, CdpFit *res)
+{
+	MemoryContext fitcxt = MemoryContextSwitchTo(old);
+
+	if (res->message)
+		res->message = pstrdup(res->message);
+	MemoryContextDelete(fitcxt);
+}
+
+/*
  * BG/NBD fit over n customers' x, t_x, T (valid: 0 <= t_x <= T, t_x = 0
  * when x = 0); the same fit cdp.bgnbd_fit gives for these rows.
  */
 void
 cdp_bgnbd_fit_arrays(int n, const double *x, const double *tx, const double *T, CdpFit *res)
 {
+	MemoryContext old = fit_context_begin();
+
 	bgnbd_fit_state(n > 0 ? fit_from_arrays(FIT_KIND_BGNBD, n, x, tx, T) : NULL, res);
+	fit_context_end(old, res);
 }
 
 /*
@@ -1359,7 +1393,10 @@ cdp_bgnbd_fit_arrays(int n, const double *x, const double *tx, const double *T, 
 void
 cdp_gammagamma_fit_arrays(int n, const double *x, const double *m, CdpFit *res)
 {
+	MemoryContext old = fit_context_begin();
+
 	gg_fit_state(n > 0 ? fit_from_arrays(FIT_KIND_GG, n, x, m, NULL) : NULL, res);
+	fit_context_end(old, res);
 }
 
 /* ---- per-customer quantities ---- */
