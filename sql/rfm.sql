@@ -303,6 +303,18 @@ SELECT profile_id - 100000 AS customer, purchase_days, monetary < 0 AS negative,
   FROM cdp.rfm WHERE profile_id IN (100001, 100004) ORDER BY 1;
 SELECT count(*) FILTER (WHERE expected_spend IS NULL OR clv IS NULL) AS without_clv FROM cdp.rfm;
 ROLLBACK;
+-- the refresh emptied cdp.rfm with TRUNCATE and built its indexes once
+-- after the rows went in: the key index holds every row and still refuses
+-- a duplicate
+BEGIN;
+SET LOCAL enable_seqscan = off;
+SET LOCAL enable_bitmapscan = off;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM cdp.rfm WHERE profile_id > 0;
+SELECT count(*) AS via_index FROM cdp.rfm WHERE profile_id > 0;
+RESET enable_seqscan;
+SELECT count(*) AS via_table FROM cdp.rfm;
+INSERT INTO cdp.rfm SELECT * FROM cdp.rfm WHERE profile_id = 100002;
+ROLLBACK;
 -- odd identifiers in the orders: a second spelling of customer 2's ERP
 -- number (it normalises to the same identifier: its orders count for
 -- customer 2), and orders that reach no profile: NULL type, NULL value, a

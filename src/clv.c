@@ -1510,22 +1510,25 @@ cdp_bgnbd_expected(double r, double alpha, double a, double b,
 
 /*
  * cdp_bgnbd_expected for each of the n horizons t[] at once (out[i] for
- * t[i]), bitwise the same values.  The 2F1 series of one customer share
- * a, b and c and differ only in z, so each series term's coefficient
- * (a+k)(b+k) / ((c+k)(k+1)) is computed once for all horizons; every
- * series still multiplies and adds in the same order and stops at its own
- * term, so the results do not change.  scratch holds 3 n doubles.
+ * t[i]), bitwise the same values, in two parts: the numerator
+ * lead * (1 - ((alpha+T)/(alpha+T+t))^(r+x) 2F1(...)), which depends on x
+ * and T only (cdp_bgnbd_expected_num), divided by the denominator
+ * 1 + [x>0] a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x) (cdp_bgnbd_expected_den).
+ * Customers with the same x and T share the numerators.  The 2F1 series of
+ * one customer share a, b and c and differ only in z, so each series
+ * term's coefficient (a+k)(b+k) / ((c+k)(k+1)) is computed once for all
+ * horizons; every series still multiplies and adds in the same order and
+ * stops at its own term, so the results do not change.  scratch holds
+ * 3 n doubles.
  */
 void
-cdp_bgnbd_expected_many(double r, double alpha, double a, double b,
-						double x, double tx, double T,
-						int n, const double *t, double *out, double *scratch)
+cdp_bgnbd_expected_num(double r, double alpha, double a, double b, double x, double T,
+					   int n, const double *t, double *num, double *scratch)
 {
 	double	   *z = scratch,
 			   *term = scratch + n,
 			   *sum = scratch + 2 * n;
 	double		lead,
-				den,
 				ha,
 				hb,
 				hc;
@@ -1537,19 +1540,16 @@ cdp_bgnbd_expected_many(double r, double alpha, double a, double b,
 	if (fabs(a - 1) < 1e-9)
 		a = 1 + 1e-9;
 	lead = (a + b + x - 1) / (a - 1);
-	den = 1;
-	if (x > 0)
-		den += exp(bgnbd_log_dropout_odds(r, alpha, a, b, x, tx, T));
 	ha = r + x;
 	hb = b + x;
 	hc = a + b + x - 1;
 	for (i = 0; i < n; i++)
 	{
-		/* a negative z marks a finished series (its value is in out[i]) */
+		/* a negative z marks a finished series (its value is in num[i]) */
 		z[i] = t[i] <= 0 ? -1 : t[i] / (alpha + T + t[i]);
 		term[i] = 1;
 		sum[i] = 1;
-		out[i] = 0;
+		num[i] = 0;
 		if (z[i] >= 0)
 			live++;
 	}
@@ -1565,7 +1565,7 @@ cdp_bgnbd_expected_many(double r, double alpha, double a, double b,
 			sum[i] += term[i];
 			if (fabs(term[i]) <= 1e-15 * fabs(sum[i]) && k > 2)
 			{
-				out[i] = sum[i];
+				num[i] = sum[i];
 				z[i] = -1;
 				live--;
 			}
@@ -1578,9 +1578,36 @@ cdp_bgnbd_expected_many(double r, double alpha, double a, double b,
 		if (t[i] <= 0)
 			continue;
 		if (z[i] >= 0)
-			out[i] = sum[i];	/* the series ran out of terms */
-		out[i] = lead * (1 - exp((r + x) * (log(alpha + T) - log(alpha + T + t[i]))) * out[i]) / den;
+			num[i] = sum[i];	/* the series ran out of terms */
+		num[i] = lead * (1 - exp((r + x) * (log(alpha + T) - log(alpha + T + t[i]))) * num[i]);
 	}
+}
+
+/* The denominator of cdp_bgnbd_expected_num's expectations. */
+double
+cdp_bgnbd_expected_den(double r, double alpha, double a, double b, double x, double tx, double T)
+{
+	double		den = 1;
+
+	if (fabs(a - 1) < 1e-9)
+		a = 1 + 1e-9;
+	if (x > 0)
+		den += exp(bgnbd_log_dropout_odds(r, alpha, a, b, x, tx, T));
+	return den;
+}
+
+void
+cdp_bgnbd_expected_many(double r, double alpha, double a, double b,
+						double x, double tx, double T,
+						int n, const double *t, double *out, double *scratch)
+{
+	double		den = cdp_bgnbd_expected_den(r, alpha, a, b, x, tx, T);
+	int			i;
+
+	cdp_bgnbd_expected_num(r, alpha, a, b, x, T, n, t, out, scratch);
+	for (i = 0; i < n; i++)
+		if (t[i] > 0)
+			out[i] /= den;
 }
 
 /* SQL: expected purchases in the next t units. */
@@ -1701,6 +1728,7 @@ cdp_clv_plan(double horizon, double discount_rate, double period)
 	}
 	plan->n = n;
 	plan->out = palloc(sizeof(double) * n);
+	plan->num = palloc(sizeof(double) * n);
 	plan->scratch = palloc(sizeof(double) * 3 * n);
 	return plan;
 }
@@ -1711,6 +1739,28 @@ cdp_clv_eval(CdpClvPlan *plan, const double *p, double x, double tx, double T)
 {
 	cdp_bgnbd_expected_many(p[0], p[1], p[2], p[3], x, tx, T,
 							plan->n, plan->ends, plan->out, plan->scratch);
+}
+
+/*
+ * The same in two steps, for many customers: the numerators of x and T
+ * (plan->num), shared by every customer with these x and T ...
+ */
+void
+cdp_clv_eval_num(CdpClvPlan *plan, const double *p, double x, double T)
+{
+	cdp_bgnbd_expected_num(p[0], p[1], p[2], p[3], x, T,
+						   plan->n, plan->ends, plan->num, plan->scratch);
+}
+
+/* ... then one customer's expectations (plan->out) from them. */
+void
+cdp_clv_eval_den(CdpClvPlan *plan, const double *p, double x, double tx, double T)
+{
+	double		den = cdp_bgnbd_expected_den(p[0], p[1], p[2], p[3], x, tx, T);
+	int			i;
+
+	for (i = 0; i < plan->n; i++)
+		plan->out[i] = plan->ends[i] > 0 ? plan->num[i] / den : 0;
 }
 
 /*

@@ -33,6 +33,10 @@ extern void cdp_gammagamma_fit_arrays(int n, const double *x, const double *mean
 extern double cdp_bgnbd_p_alive_of(const double *p, double x, double t_x, double T);
 
 /* cdp_bgnbd_expected at n horizons t[] at once; scratch holds 3 n doubles */
+extern void cdp_bgnbd_expected_num(double r, double alpha, double a, double b, double x,
+								   double T, int n, const double *t, double *num, double *scratch);
+extern double cdp_bgnbd_expected_den(double r, double alpha, double a, double b,
+									 double x, double t_x, double T);
 extern void cdp_bgnbd_expected_many(double r, double alpha, double a, double b,
 									double x, double t_x, double T,
 									int n, const double *t, double *out, double *scratch);
@@ -44,11 +48,14 @@ typedef struct CdpClvPlan
 	double	   *ends;			/* end of each period; the last is the horizon */
 	double	   *disc;			/* (1 + discount rate)^-end */
 	double	   *out;			/* cdp_clv_eval: expected purchases up to each end */
+	double	   *num;			/* cdp_clv_eval_num: their numerators */
 	double	   *scratch;
 } CdpClvPlan;
 
 extern CdpClvPlan *cdp_clv_plan(double horizon, double discount_rate, double period);
 extern void cdp_clv_eval(CdpClvPlan *plan, const double *p, double x, double t_x, double T);
+extern void cdp_clv_eval_num(CdpClvPlan *plan, const double *p, double x, double T);
+extern void cdp_clv_eval_den(CdpClvPlan *plan, const double *p, double x, double t_x, double T);
 extern double cdp_clv_sum(const CdpClvPlan *plan, double spend);
 
 /* errors (SQLSTATE 22023) unless v is finite and >= 0 / the parameters finite and > 0 */

@@ -30,6 +30,7 @@
 #include "access/heapam.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
@@ -69,9 +70,9 @@
  * TRUNCATE when the caller may and nobody uses the table right now (the
  * ACCESS EXCLUSIVE lock is taken only if it is free at once, as
  * cdp.stitch() does for its bulk load; readers then wait for the refresh to
- * commit); else DELETE.
+ * commit); else DELETE.  Returns true when it truncated.
  */
-static void
+static bool
 empty_rfm(void)
 {
 	Oid			relid = get_relname_relid("rfm", get_namespace_oid("cdp", false));
@@ -94,6 +95,7 @@ empty_rfm(void)
 	}
 	else if (SPI_execute("DELETE FROM cdp.rfm", false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "cdp._rfm_refresh: could not empty cdp.rfm");
+	return truncate;
 }
 
 /*
@@ -669,7 +671,8 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 			   *last_ts,
 			   *orders;
 	int32	   *days,
-			   *rec;
+			   *rec,
+			   *tdays;
 	int16	   *rs,
 			   *fs,
 			   *ms;
@@ -695,7 +698,8 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 	int32		day_as_of = cdp_utc_day(as_of);
 	SPIPlanPtr	ins;
 	Relation	rel;
-	bool		direct;
+	bool		direct,
+				truncated;
 	instr_time	t0,
 				t1;
 	double		tm[8];
@@ -767,6 +771,7 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 	orders = ALLOC(int64);
 	days = ALLOC(int32);
 	rec = ALLOC(int32);
+	tdays = ALLOC(int32);
 	spend = ALLOC(double);
 	mrs = ALLOC(double);
 	x = ALLOC(double);
@@ -797,7 +802,8 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 		/* as cdp.bgnbd_x, cdp.bgnbd_t_x(s, '1 week'), cdp.bgnbd_t(s, as_of, '1 week') */
 		x[i] = sm.days - 1;
 		tx[i] = (double) (ld - fd) * CDP_SECS_PER_DAY / SECS_PER_WEEK;
-		T[i] = (double) (day_as_of - fd) * CDP_SECS_PER_DAY / SECS_PER_WEEK;
+		tdays[i] = day_as_of - fd;
+		T[i] = (double) tdays[i] * CDP_SECS_PER_DAY / SECS_PER_WEEK;
 		rec[i] = day_as_of - ld;
 		mrs[i] = sm.days > 1 ? sm.repeat_spend / (sm.days - 1) : NAN;
 		/* the Gamma-Gamma fit takes the repeat buyers with a mean spend > 0 */
@@ -880,9 +886,22 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 			cdp_check_params("BG/NBD", 4, bg.par);
 		if (use_gg)
 			cdp_check_params("Gamma-Gamma", 3, gg.par);
+		/*
+		 * customers in (x, T) order: the numerators of the expectations
+		 * depend on x and T only, and 500k customers have some 50k
+		 * distinct pairs
+		 */
+		order = palloc(sizeof(KeyIdx) * Max(n, 1));
 		for (i = 0; i < n; i++)
 		{
-			if ((i & 1023) == 0)
+			order[i].key = ((int64) days[i] << 32) | (uint32) tdays[i];
+			order[i].idx = i;
+		}
+		sort_keyidx(order, n);
+		for (j = 0; j < n; j++)
+		{
+			i = order[j].idx;
+			if ((j & 1023) == 0)
 				CHECK_FOR_INTERRUPTS();
 			/*
 			 * expected spend per purchase day; NULL (and so no CLV) for a
@@ -910,13 +929,16 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 				continue;
 			}
 			p_alive[i] = cdp_bgnbd_p_alive_of(bg.par, x[i], tx[i], T[i]);
-			cdp_clv_eval(plan, bg.par, x[i], tx[i], T[i]);
+			if (j == 0 || order[j].key != order[j - 1].key)
+				cdp_clv_eval_num(plan, bg.par, x[i], T[i]);
+			cdp_clv_eval_den(plan, bg.par, x[i], tx[i], T[i]);
 			/* the last period ends at the horizon */
 			expected[i] = plan->out[plan->n - 1];
 			exp_null[i] = !isfinite(expected[i]);
 			clv[i] = es_null[i] ? 0 : cdp_clv_sum(plan, es[i]);
 			clv_null[i] = es_null[i] || !isfinite(clv[i]);
 		}
+		pfree(order);
 	}
 	MemoryContextSwitchTo(old);
 
@@ -927,9 +949,12 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 	 * When the table is plain (no row security, no triggers) and the caller
 	 * may insert into it, the rows go straight to the table and its indexes
 	 * the way COPY writes them (constraints checked); else through INSERT
-	 * ... SELECT FROM unnest() of arrays, in batches.
+	 * ... SELECT FROM unnest() of arrays, in batches.  After a TRUNCATE the
+	 * indexes are built once from the full table (a sorted build) instead of
+	 * taking the rows one by one: nobody else can see the table before the
+	 * refresh commits.
 	 */
-	empty_rfm();
+	truncated = empty_rfm();
 	rel = table_open(get_relname_relid("rfm", get_namespace_oid("cdp", false)), RowExclusiveLock);
 	direct = rel->rd_rel->relkind == RELKIND_RELATION && rel->trigdesc == NULL &&
 		RelationGetDescr(rel)->natts == 16 &&
@@ -951,7 +976,8 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 		ExecInitRangeTable(estate, list_make1(rte));
 		InitResultRelInfo(rri, rel, 1, NULL, 0);
 		estate->es_output_cid = GetCurrentCommandId(true);
-		ExecOpenIndices(rri, false);
+		if (!truncated)
+			ExecOpenIndices(rri, false);
 		/*
 		 * In batches through table_multi_insert (as COPY does: one WAL
 		 * record per page, a bulk-insert buffer strategy), then the index
@@ -1007,7 +1033,14 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 		}
 		FreeBulkInsertState(bistate);
 		table_finish_bulk_insert(rel, 0);
-		ExecCloseIndices(rri);
+		if (truncated)
+		{
+			ReindexParams params = {0};
+
+			reindex_relation(RelationGetRelid(rel), 0, &params);
+		}
+		else
+			ExecCloseIndices(rri);
 		ExecResetTupleTable(estate->es_tupleTable, false);
 		FreeExecutorState(estate);
 	}
