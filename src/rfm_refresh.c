@@ -100,18 +100,22 @@ empty_rfm(void)
 
 /*
  * The refresh allocates and frees arrays of megabytes phase after phase.
- * By default glibc maps each such array afresh and unmaps it when freed, so
- * every phase page-faults its memory in again, and page faults are dear (on
- * the virtual machines we measured on, 11 us per 4 kB page: 0.3 s of a
- * 3.7 s refresh).  While the refresh runs, freed memory stays with malloc
- * and is reused; the defaults come back when cxt goes (also on error).
+ * By default glibc maps each such array afresh and unmaps it when freed
+ * (until its dynamic threshold has risen), so every phase page-faults its
+ * memory in again, and page faults are dear (on the virtual machine we
+ * measured on, 11 us per 4 kB page: 0.3 s of a 3.7 s refresh).  While the
+ * refresh runs, freed memory stays with malloc and is reused.  When cxt
+ * goes (also on error) the thresholds are set to where glibc's own dynamic
+ * adjustment ends up after freeing big arrays (mmap 32 MB, trim twice
+ * that): setting them to the initial 128 kB would turn that adjustment off
+ * and make the rest of the session fault more than before the refresh.
  */
 #ifdef M_MMAP_THRESHOLD
 static void
 restore_malloc(void *arg)
 {
-	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-	mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+	mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
 }
 #endif
 
