@@ -41,6 +41,29 @@ CREATE TEMP TABLE gg AS SELECT (cdp.gammagamma_fit(x, m)).* FROM cal_xt;
 SELECT round(p::numeric, 2) AS p, round(q::numeric, 2) AS q, round(gamma::numeric, 2) AS gamma,
        round(loglik::numeric, 1) AS loglik, customers, converged FROM gg;
 
+-- a fit over more distinct rows than cdp.fit_sample_above (default 50000)
+-- starts from a fit over a sample of them; forced here on CDNOW: another
+-- path (the last digits differ), the same maximum and the published values
+SET cdp.fit_sample_above = 200;
+CREATE TEMP TABLE bg_warm AS SELECT (cdp.bgnbd_fit(x, t_x, t)).* FROM cal_xt;
+CREATE TEMP TABLE gg_warm AS SELECT (cdp.gammagamma_fit(x, m)).* FROM cal_xt;
+RESET cdp.fit_sample_above;
+SELECT (w.r, w.alpha, w.a, w.b) <> (c.r, c.alpha, c.a, c.b) AS other_path,
+       abs(w.r / c.r - 1) < 1e-5 AND abs(w.alpha / c.alpha - 1) < 1e-5
+         AND abs(w.a / c.a - 1) < 1e-5 AND abs(w.b / c.b - 1) < 1e-5 AS same_maximum,
+       w.loglik > c.loglik - 1e-6 AS as_likely, round(w.r::numeric, 3) AS r, round(w.alpha::numeric, 3) AS alpha,
+       round(w.a::numeric, 3) AS a, round(w.b::numeric, 3) AS b, w.converged
+  FROM bg_warm w, bg c;
+SELECT (w.p, w.q, w.gamma) <> (c.p, c.q, c.gamma) AS other_path,
+       abs(w.p / c.p - 1) < 1e-5 AND abs(w.q / c.q - 1) < 1e-5 AND abs(w.gamma / c.gamma - 1) < 1e-5 AS same_maximum,
+       w.loglik > c.loglik - 1e-6 AS as_likely, round(w.p::numeric, 2) AS p, round(w.q::numeric, 2) AS q,
+       round(w.gamma::numeric, 2) AS gamma, w.converged
+  FROM gg_warm w, gg c;
+SET cdp.fit_sample_above = 0;
+SELECT (cdp.bgnbd_fit(x, t_x, t)).r = (SELECT r FROM bg) AS never_sampled_same FROM cal_xt;
+SET cdp.fit_sample_above = -1;
+RESET cdp.fit_sample_above;
+
 -- the paper's worked example: x = 2, t_x = 30.43, T = 38.86 expects 1.226
 -- purchases in the next 39 weeks
 SELECT round(cdp.bgnbd_expected_purchases(0.243, 4.414, 0.793, 2.426, 2, 30.43, 38.86, 39)::numeric, 3) AS expected_39w,

@@ -17,6 +17,7 @@
 #include "utils/guc.h"
 
 #include "cdp.h"
+#include "clv.h"
 #include "stitch.h"
 #include "compat.h"
 
@@ -58,6 +59,7 @@ _PG_init(void)
 							   NULL, NULL, NULL);
 
 	cdp_stitch_define_gucs();
+	cdp_clv_define_gucs();
 
 	MarkGUCPrefixReserved("cdp");
 }

@@ -29,6 +29,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 
 #include "clv.h"
 
@@ -36,6 +37,13 @@
 #define FIT_MIN_CAPACITY 64
 #define FIT_KIND_BGNBD 1
 #define FIT_KIND_GG 2
+/* parameters of a model at most */
+#define NM_MAXDIM 4
+/* rows of the sample a warm start fits first */
+#define FIT_SAMPLE_ROWS 10000
+
+/* cdp.fit_sample_above: fits over more distinct rows start from a sample's fit */
+static int	cdp_fit_sample_above = 50000;
 
 /* log-parameters beyond this are treated as a fit running to a boundary */
 #define FIT_LOG_BOUND 18.0
@@ -360,6 +368,9 @@ typedef struct FitPrep
 	double	   *mx;				/* Gamma-Gamma: m * x per row */
 	double		s1;				/* Gamma-Gamma: sum n x (log m + log x) */
 	double		s0;				/* Gamma-Gamma: sum n log m */
+	bool		has_h0;			/* bfgs starts from h0, not the identity */
+	double		h0[NM_MAXDIM][NM_MAXDIM];
+	double		hout[NM_MAXDIM][NM_MAXDIM];	/* bfgs: its inverse Hessian at the end */
 	int			nevals;			/* likelihood evaluations (DEBUG2) */
 	int			ngrads;			/* ... of them with the gradient */
 } FitPrep;
@@ -696,8 +707,6 @@ gg_negll(const double *th, FitPrep *fp, double *grad)
 	return -ll;
 }
 
-#define NM_MAXDIM 4
-
 /* result of bfgs() */
 #define BFGS_CONVERGED 0
 #define BFGS_BOUNDARY 1			/* a parameter ran beyond any sensible value */
@@ -738,8 +747,9 @@ bfgs(objective f, FitPrep *fp, int dim, double *th, double *fmin)
 		if (!isfinite(g[i]))
 			return BFGS_FAILED;
 		for (j = 0; j < dim; j++)
-			H[i][j] = i == j ? 1 : 0;
+			H[i][j] = fp->has_h0 ? fp->h0[i][j] : (i == j ? 1 : 0);
 	}
+	fresh = !fp->has_h0;
 	for (iter = 0; iter < 1000; iter++)
 	{
 		double		gmax = 0,
@@ -870,6 +880,7 @@ bfgs(objective f, FitPrep *fp, int dim, double *th, double *fmin)
 		*fmin = fx;
 	}
 	*fmin = fx;
+	memcpy(fp->hout, H, sizeof(H));
 	if (iter >= 1000)
 	{
 		for (j = 0; j < dim; j++)
@@ -1159,6 +1170,60 @@ fit_judge(int np, const double *th, double negll, const char *const *names)
 }
 
 /*
+ * A warm start for a fit over many distinct rows (more than
+ * cdp.fit_sample_above): BFGS first fits every k-th row (rows are sorted by
+ * x, so the sample spans every x), about FIT_SAMPLE_ROWS of them and at
+ * most half; when that fit converges to sensible parameters,
+ * th starts from them, and the full fit's BFGS from the sample's inverse
+ * Hessian scaled to the full data (the log-likelihood is a sum over
+ * customers), so it needs a few steps instead of a whole descent.  The
+ * full fit still decides alone: the same convergence test, the same
+ * boundary checks, the same fallback to Nelder-Mead from th.
+ */
+static void
+fit_warm_start(objective f, const FitState *st, FitPrep *fp, int dim, double *th,
+			   const char *const *names)
+{
+	FitState   *sub;
+	FitPrep    *sp;
+	double		ths[NM_MAXDIM],
+				v,
+				wsub = 0,
+				wall = 0;
+	int			step,
+				i,
+				j;
+
+	if (cdp_fit_sample_above <= 0 || st->nrows <= cdp_fit_sample_above || st->nrows < 100)
+		return;
+	step = Max(2, st->nrows / FIT_SAMPLE_ROWS);
+	sub = fit_alloc(CurrentMemoryContext, st->kind, st->nrows / step + 1, false);
+	for (i = 0; i < st->nrows; i++)
+	{
+		wall += st->rows[i].n;
+		if (i % step == 0)
+		{
+			sub->rows[sub->nrows++] = st->rows[i];
+			wsub += st->rows[i].n;
+		}
+	}
+	sp = fit_prepare(sub);
+	memcpy(ths, th, sizeof(double) * dim);
+	i = bfgs(f, sp, dim, ths, &v);
+	elog(DEBUG2, "cdp model fit: warm start from %d of %d rows, BFGS status %d, %d evaluations",
+		 sub->nrows, st->nrows, i, sp->nevals);
+	if (i == BFGS_CONVERGED && fit_judge(dim, ths, v, names) == NULL)
+	{
+		memcpy(th, ths, sizeof(double) * dim);
+		for (i = 0; i < dim; i++)
+			for (j = 0; j < dim; j++)
+				fp->h0[i][j] = sp->hout[i][j] * (wsub / wall);
+		fp->has_h0 = true;
+	}
+	pfree(sub);
+}
+
+/*
  * Fits from th (updated to the arg min, *negll to the minimum); returns NULL
  * or why the fit failed, with *keep true when th is still worth reporting
  * (the best point on a flat ridge, not a parameter beyond any sensible
@@ -1253,6 +1318,7 @@ bgnbd_fit_state(FitState *st, CdpFit *res)
 	th[2] = 0;
 	th[3] = 0;
 	fp = fit_prepare(st);
+	fit_warm_start(bgnbd_negll, st, fp, 4, th, names);
 	msg = fit_solve(bgnbd_negll, fp, 4, th, &negll, names, 2, pairs, &keep);
 	elog(DEBUG2, "cdp BG/NBD fit: %d distinct rows, %d evaluations (%d with gradient)",
 		 fp->nrows, fp->nevals, fp->ngrads);
@@ -1303,6 +1369,7 @@ gg_fit_state(FitState *st, CdpFit *res)
 	th[1] = 0;
 	th[2] = log(summ / customers);
 	fp = fit_prepare(st);
+	fit_warm_start(gg_negll, st, fp, 3, th, names);
 	msg = fit_solve(gg_negll, fp, 3, th, &negll, names, 1, pairs, &keep);
 	elog(DEBUG2, "cdp Gamma-Gamma fit: %d distinct rows, %d evaluations (%d with gradient)",
 		 fp->nrows, fp->nevals, fp->ngrads);
@@ -1781,4 +1848,16 @@ cdp_clv_sum(const CdpClvPlan *plan, double spend)
 		prev = plan->out[i];
 	}
 	return clv;
+}
+
+/* Defines cdp.fit_sample_above. */
+void
+cdp_clv_define_gucs(void)
+{
+	DefineCustomIntVariable("cdp.fit_sample_above",
+							"Number of distinct rows above which a model fit starts from a fit over a sample of them.",
+							"The BG/NBD and Gamma-Gamma fits then need fewer passes over all rows; 0 never samples.",
+							&cdp_fit_sample_above,
+							50000, 0, INT_MAX,
+							PGC_USERSET, 0, NULL, NULL, NULL);
 }

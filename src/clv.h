@@ -52,6 +52,7 @@ typedef struct CdpClvPlan
 	double	   *scratch;
 } CdpClvPlan;
 
+extern void cdp_clv_define_gucs(void);
 extern CdpClvPlan *cdp_clv_plan(double horizon, double discount_rate, double period);
 extern void cdp_clv_eval(CdpClvPlan *plan, const double *p, double x, double t_x, double T);
 extern void cdp_clv_eval_num(CdpClvPlan *plan, const double *p, double x, double T);
