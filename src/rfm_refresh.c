@@ -223,6 +223,13 @@ arena_hash(KeyArena *a, uint32 off)
 	return hash_bytes((const unsigned char *) k, (int) strlen(k));
 }
 
+/* hash of the key of value length len at arena offset off (what arena_hash computes) */
+static inline uint32
+key_hash(KeyArena *a, uint32 off, int len)
+{
+	return hash_bytes((const unsigned char *) a->buf + off, len + 1);
+}
+
 #define SH_PREFIX rawtab
 #define SH_ELEMENT_TYPE KeyEntry
 #define SH_KEY_TYPE uint32
@@ -362,7 +369,7 @@ raw_identifier(RfmScan *s, int typ, const char *val, int len)
 			return s->last;
 	}
 	off = arena_put(&s->raw, typ, val, len);
-	e = rawtab_insert(s->tab, off, &found);
+	e = rawtab_insert_hash(s->tab, off, key_hash(&s->raw, off, len), &found);
 	if (found)
 		return e->idx;
 	s->raw.len += (uint64) len + 2;
@@ -435,7 +442,9 @@ lookup_receive(TupleTableSlot *slot, DestReceiver *self)
 	int			typ;
 	text	   *t;
 	KeyEntry   *e;
-	uint32		i;
+	uint32		i,
+				off;
+	int			len;
 
 	slot_getallattrs(slot);
 	v = slot->tts_values;
@@ -443,7 +452,9 @@ lookup_receive(TupleTableSlot *slot, DestReceiver *self)
 	if (nl[0] || nl[1] || nl[2] || (typ = order_type(s, v[0])) < 0)
 		return true;
 	t = (text *) PG_DETOAST_DATUM_PACKED(v[1]);
-	e = rawtab_lookup(s->ntab, arena_put(&s->norm, typ, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)));
+	len = VARSIZE_ANY_EXHDR(t);
+	off = arena_put(&s->norm, typ, VARDATA_ANY(t), len);
+	e = rawtab_lookup_hash(s->ntab, off, key_hash(&s->norm, off, len));
 	if (e != NULL)
 		for (i = e->idx; i != NO_ENTRY; i = s->next[i])
 			s->profile[i] = DatumGetInt64(v[2]);
@@ -491,12 +502,14 @@ find_profiles(RfmScan *s)
 		if (norm != NULL)
 		{
 			bool		found;
-			KeyEntry   *e = rawtab_insert(s->ntab, arena_put(&s->norm, typ, norm, strlen(norm)), &found);
+			int			len = strlen(norm);
+			uint32		off = arena_put(&s->norm, typ, norm, len);
+			KeyEntry   *e = rawtab_insert_hash(s->ntab, off, key_hash(&s->norm, off, len), &found);
 
 			if (found)
 				s->next[i] = e->idx;
 			else
-				s->norm.len += strlen(norm) + 2;
+				s->norm.len += len + 2;
 			e->idx = i;
 		}
 	}
