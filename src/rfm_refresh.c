@@ -166,6 +166,22 @@ typedef struct DblIdx
 #define ST_DEFINE
 #include "lib/sort_template.h"
 
+/* a raw identifier's key offset and state, for putting them in arrival order */
+typedef struct OffState
+{
+	uint32		off;
+	RfmState   *st;
+} OffState;
+
+#define ST_SORT sort_offstate
+#define ST_ELEMENT_TYPE OffState
+#define ST_COMPARE(a, b) ((a)->off < (b)->off ? -1 : ((a)->off > (b)->off ? 1 : 0))
+#define ST_CHECK_FOR_INTERRUPTS
+#define ST_SCOPE static
+#define ST_DECLARE
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
 #define ST_SORT sort_dblidx
 #define ST_ELEMENT_TYPE DblIdx
 #define ST_COMPARE(a, b) ((a)->key < (b)->key ? -1 : ((a)->key > (b)->key ? 1 : 0))
@@ -206,37 +222,67 @@ typedef struct KeyArena
 	uint64		cap;
 } KeyArena;
 
-/* an entry of a key hash table */
+/*
+ * A key: its first 8 bytes inline (a short key, such as a customer number,
+ * is all there, so comparing it needs no visit to the arena), its place in
+ * the arena.
+ */
+typedef struct ArenaKey
+{
+	uint64		head;			/* key bytes 0..7, zero-padded */
+	uint32		off;			/* arena offset of the key */
+	uint32		len;			/* value length: the key is 1 + len bytes */
+} ArenaKey;
+
+/*
+ * An entry of a key hash table.  The raw identifiers' table holds each
+ * one's state, so an order that meets another customer's identifier than
+ * the previous order costs a visit to the bucket and one to the state.
+ */
 typedef struct KeyEntry
 {
-	uint32		keyoff;			/* arena offset of the key */
+	ArenaKey	key;
+	union
+	{
+		RfmState   *st;			/* raw identifiers: the state */
+		uint32		idx;		/* normalised keys: first raw identifier of the chain */
+	}			u;
 	uint32		hash;
-	uint32		idx;			/* raw identifier (rawtab) or first of a chain (normtab) */
 	char		status;
 } KeyEntry;
 
-static inline uint32
-arena_hash(KeyArena *a, uint32 off)
+/* the key of value length len at arena offset off */
+static inline ArenaKey
+make_key(KeyArena *a, uint32 off, int len)
 {
-	const char *k = a->buf + off;
+	ArenaKey	k;
 
-	return hash_bytes((const unsigned char *) k, (int) strlen(k));
+	k.head = 0;
+	memcpy(&k.head, a->buf + off, Min(8, len + 1));
+	k.off = off;
+	k.len = len;
+	return k;
 }
 
-/* hash of the key of value length len at arena offset off (what arena_hash computes) */
 static inline uint32
 key_hash(KeyArena *a, uint32 off, int len)
 {
 	return hash_bytes((const unsigned char *) a->buf + off, len + 1);
 }
 
+static inline bool
+key_equal(KeyArena *a, ArenaKey x, ArenaKey y)
+{
+	return x.head == y.head && x.len == y.len &&
+		(x.len < 8 || memcmp(a->buf + x.off + 8, a->buf + y.off + 8, x.len - 7) == 0);
+}
+
 #define SH_PREFIX rawtab
 #define SH_ELEMENT_TYPE KeyEntry
-#define SH_KEY_TYPE uint32
-#define SH_KEY keyoff
-#define SH_HASH_KEY(tb, key) arena_hash((KeyArena *) (tb)->private_data, key)
-#define SH_EQUAL(tb, a, b) (strcmp(((KeyArena *) (tb)->private_data)->buf + (a), \
-								   ((KeyArena *) (tb)->private_data)->buf + (b)) == 0)
+#define SH_KEY_TYPE ArenaKey
+#define SH_KEY key
+#define SH_HASH_KEY(tb, k) key_hash((KeyArena *) (tb)->private_data, (k).off, (k).len)
+#define SH_EQUAL(tb, a, b) key_equal((KeyArena *) (tb)->private_data, a, b)
 #define SH_SCOPE static inline
 #define SH_STORE_HASH
 #define SH_GET_HASH(tb, a) a->hash
@@ -284,12 +330,12 @@ typedef struct RfmScan
 	KeyArena	raw;
 	struct rawtab_hash *tab;
 	uint32		n;
-	uint32		cap;
+	KeyEntry   *last;			/* raw identifier of the previous order */
+	/* after the pass: the raw identifiers' keys and states as arrays */
 	uint32	   *keyoff;
 	RfmState  **states;
 	int64	   *profile;		/* profile_id, or -1 while none is found */
 	uint32	   *next;			/* next raw identifier of the same normalised key */
-	uint32		last;			/* raw identifier of the previous order */
 	RfmState   *unknown;		/* orders of NULL or unknown identifier types */
 	/* the lookup: normalised keys, each with its chain of raw identifiers */
 	KeyArena	norm;
@@ -353,7 +399,7 @@ scan_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 }
 
 /* The raw identifier of type typ and value val: found, or added without a state. */
-static uint32
+static KeyEntry *
 raw_identifier(RfmScan *s, int typ, const char *val, int len)
 {
 	uint32		off;
@@ -361,33 +407,27 @@ raw_identifier(RfmScan *s, int typ, const char *val, int len)
 	bool		found;
 
 	/* orders of one customer often come one after another */
-	if (s->last != NO_ENTRY)
+	if (s->last != NULL && s->last->key.len == len)
 	{
-		const char *k = s->raw.buf + s->keyoff[s->last];
+		const char *k = s->raw.buf + s->last->key.off;
 
-		if (k[0] == (char) (typ + 1) && memcmp(k + 1, val, len) == 0 && k[len + 1] == '\0')
+		if (k[0] == (char) (typ + 1) && memcmp(k + 1, val, len) == 0)
 			return s->last;
 	}
 	off = arena_put(&s->raw, typ, val, len);
-	e = rawtab_insert_hash(s->tab, off, key_hash(&s->raw, off, len), &found);
-	if (found)
-		return e->idx;
-	s->raw.len += (uint64) len + 2;
-	if (s->n >= s->cap)
+	e = rawtab_insert_hash(s->tab, make_key(&s->raw, off, len), key_hash(&s->raw, off, len), &found);
+	if (!found)
 	{
-		if ((uint64) s->cap * 2 > PG_UINT32_MAX / 2)
+		if (s->n >= PG_UINT32_MAX / 4)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("cdp.refresh_rfm cannot handle more than %u distinct identifiers of orders", s->cap)));
-		s->cap *= 2;
-		s->keyoff = repalloc_huge(s->keyoff, sizeof(uint32) * s->cap);
-		s->states = repalloc_huge(s->states, sizeof(RfmState *) * s->cap);
+					 errmsg("cdp.refresh_rfm cannot handle more than %u distinct identifiers of orders", s->n)));
+		s->raw.len += (uint64) len + 2;
+		e->u.st = NULL;
+		s->types[typ].used = true;
+		s->n++;
 	}
-	e->idx = s->n;
-	s->keyoff[s->n] = off;
-	s->states[s->n] = NULL;
-	s->types[typ].used = true;
-	return s->n++;
+	return e;
 }
 
 /* One order: added to the state of its raw identifier. */
@@ -417,13 +457,13 @@ scan_receive(TupleTableSlot *slot, DestReceiver *self)
 	else
 	{
 		text	   *t = (text *) PG_DETOAST_DATUM_PACKED(v[1]);
-		uint32		e = raw_identifier(s, typ, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+		KeyEntry   *e = raw_identifier(s, typ, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
 
-		st = s->states[e];
+		st = e->u.st;
 		nst = rfm_state_add(s->statecxt, st, ts, v[3], nl[3]);
 		if (st != NULL && nst != st)
 			pfree(st);			/* it grew into a new copy */
-		s->states[e] = nst;
+		e->u.st = nst;
 		s->last = e;
 	}
 	return true;
@@ -454,9 +494,9 @@ lookup_receive(TupleTableSlot *slot, DestReceiver *self)
 	t = (text *) PG_DETOAST_DATUM_PACKED(v[1]);
 	len = VARSIZE_ANY_EXHDR(t);
 	off = arena_put(&s->norm, typ, VARDATA_ANY(t), len);
-	e = rawtab_lookup_hash(s->ntab, off, key_hash(&s->norm, off, len));
+	e = rawtab_lookup_hash(s->ntab, make_key(&s->norm, off, len), key_hash(&s->norm, off, len));
 	if (e != NULL)
-		for (i = e->idx; i != NO_ENTRY; i = s->next[i])
+		for (i = e->u.idx; i != NO_ENTRY; i = s->next[i])
 			s->profile[i] = DatumGetInt64(v[2]);
 	return true;
 }
@@ -504,13 +544,14 @@ find_profiles(RfmScan *s)
 			bool		found;
 			int			len = strlen(norm);
 			uint32		off = arena_put(&s->norm, typ, norm, len);
-			KeyEntry   *e = rawtab_insert_hash(s->ntab, off, key_hash(&s->norm, off, len), &found);
+			KeyEntry   *e = rawtab_insert_hash(s->ntab, make_key(&s->norm, off, len),
+										   key_hash(&s->norm, off, len), &found);
 
 			if (found)
-				s->next[i] = e->idx;
+				s->next[i] = e->u.idx;
 			else
 				s->norm.len += len + 2;
-			e->idx = i;
+			e->u.idx = i;
 		}
 	}
 	MemoryContextDelete(tmp);
@@ -739,12 +780,36 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 	s.pub.rStartup = scan_startup;
 	s.raw.cxt = cxt;
 	s.tab = rawtab_create(cxt, 1024, &s.raw);
-	s.cap = 1024;
-	s.keyoff = MemoryContextAllocHuge(cxt, sizeof(uint32) * s.cap);
-	s.states = MemoryContextAllocHuge(cxt, sizeof(RfmState *) * s.cap);
-	s.last = NO_ENTRY;
 	cdp_execute_into(query, false, &s.pub, "orders");
-	rawtab_destroy(s.tab);
+	{
+		/*
+		 * the raw identifiers as arrays, in the order they first came (their
+		 * keys' order in the arena): the orders of one customer usually come
+		 * close together, so the later passes find neighbours side by side
+		 */
+		rawtab_iterator it;
+		KeyEntry   *e;
+		OffState   *os = MemoryContextAllocHuge(cxt, sizeof(OffState) * Max(s.n, 1));
+		uint32		k = 0;
+
+		rawtab_start_iterate(s.tab, &it);
+		while ((e = rawtab_iterate(s.tab, &it)) != NULL)
+		{
+			os[k].off = e->key.off;
+			os[k++].st = e->u.st;
+		}
+		Assert(k == s.n);
+		rawtab_destroy(s.tab);
+		sort_offstate(os, s.n);
+		s.keyoff = MemoryContextAllocHuge(cxt, sizeof(uint32) * Max(s.n, 1));
+		s.states = MemoryContextAllocHuge(cxt, sizeof(RfmState *) * Max(s.n, 1));
+		for (k = 0; k < s.n; k++)
+		{
+			s.keyoff[k] = os[k].off;
+			s.states[k] = os[k].st;
+		}
+		pfree(os);
+	}
 	LAP(5);
 	find_profiles(&s);
 	orders_attributed = 0;

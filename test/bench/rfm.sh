@@ -5,6 +5,8 @@
 #
 #   bash test/bench/rfm.sh [orders] [customers]     (default 5000000 500000)
 #
+# The generated orders lie customer by customer; the run also times both
+# queries on the same orders in time order (as an ERP table grows).
 # Prints the times and the ratios; not part of check.sh (the machine is
 # shared, so figures are noisy).
 . "$(dirname "$0")/../lib/common.sh"
@@ -91,6 +93,22 @@ CREATE TEMP TABLE parts AS
 SELECT pg_temp.timed('  part: bgnbd_fit', $q$SELECT cdp.bgnbd_fit(x, t_x, t) FROM parts$q$);
 SELECT pg_temp.timed('  part: gammagamma_fit', $q$SELECT cdp.gammagamma_fit(x, m) FROM parts WHERE m > 0$q$);
 
+-- the same orders in time order, as an ERP table grows: one customer's
+-- orders are no longer next to each other, so every order meets another
+-- customer's summary (cache misses for the bare GROUP BY's hash table and
+-- for refresh_rfm's alike)
+CREATE TABLE bench.orders_by_time AS SELECT * FROM bench.orders ORDER BY ts;
+ANALYZE bench.orders_by_time;
+CREATE VIEW bench.orders_by_time_src AS
+SELECT 'erp_customer'::text AS id_type, customer::text AS id_value, ts AS ordered_at, amount FROM bench.orders_by_time;
+SELECT cdp.drop_source('orders', 'bench.orders_src'), cdp.add_source('orders', 'bench.orders_by_time_src') > 0;
+SELECT count(*) FROM bench.orders_by_time;
+SELECT pg_temp.timed('bare GROUP BY, orders in time order',
+  'SELECT count(*) FROM (SELECT customer, max(ts) AS l, count(*) AS n, sum(amount) AS m FROM bench.orders_by_time GROUP BY customer) s WHERE l IS NOT NULL AND n > 0 AND m IS NOT NULL');
+ALTER FUNCTION cdp.refresh_rfm(timestamptz, float8, float8) SET client_min_messages = debug1;
+SELECT pg_temp.timed('cdp.refresh_rfm, orders in time order', $q$SELECT cdp.refresh_rfm('2026-11-01 00:00+00')$q$);
+ALTER FUNCTION cdp.refresh_rfm(timestamptz, float8, float8) SET client_min_messages = warning;
+
 -- a small parallel_tuple_cost: with 0 the planner gathers every row and
 -- aggregates in the leader (no Partial Aggregate), with the default it may
 -- not go parallel at all for this many groups
@@ -110,6 +128,8 @@ SELECT round(((SELECT seconds FROM t WHERE what = 'cdp.refresh_rfm') / (SELECT s
          AS "refresh_rfm / bare GROUP BY (target <= 1.5)",
        round(((SELECT seconds FROM t WHERE what = 'cdp.refresh_rfm again, a day later') / (SELECT seconds FROM t WHERE what = 'bare GROUP BY'))::numeric, 2)
          AS "again, a day later / bare",
+       round(((SELECT seconds FROM t WHERE what = 'cdp.refresh_rfm, orders in time order') / (SELECT seconds FROM t WHERE what = 'bare GROUP BY, orders in time order'))::numeric, 2)
+         AS "in time order / bare",
        round(((SELECT seconds FROM t WHERE what = 'rfm_agg, no workers') / (SELECT seconds FROM t WHERE what = 'rfm_agg, 2 workers'))::numeric, 2)
          AS "rfm_agg speed-up with 2 workers";
 SELECT bgnbd_converged, round(r::numeric, 3) AS r, round(alpha::numeric, 3) AS alpha, round(a::numeric, 3) AS a,
