@@ -32,6 +32,9 @@
 #include "postgres.h"
 
 #include <malloc.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <sys/resource.h>
 #include <math.h>
 
 #include "access/htup_details.h"
@@ -112,7 +115,8 @@ empty_rfm(void)
  * (until its dynamic threshold has risen), so every phase page-faults its
  * memory in again, and page faults are dear (on the virtual machine we
  * measured on, 11 us per 4 kB page: 0.3 s of a 3.7 s refresh).  While the
- * refresh runs, freed memory stays with malloc and is reused.  When cxt
+ * refresh runs, freed memory stays with malloc and is reused, in huge pages
+ * where the system allows (advise_huge_heap).  When cxt
  * goes (also on error) the thresholds are set to where glibc's own dynamic
  * adjustment ends up after freeing big arrays (mmap 32 MB, trim twice
  * that): setting them to the initial 128 kB would turn that adjustment off
@@ -127,6 +131,38 @@ restore_malloc(void *arg)
 }
 #endif
 
+/*
+ * Asks for transparent huge pages on the heap the refresh is about to use:
+ * it grows the heap by about 240 MB of free space (chunks below the mmap
+ * threshold come from the heap, and with the trim threshold above they stay
+ * there when freed) and advises huge pages on it.  The space is only
+ * virtual until touched; touched, it comes in 2 MB pages, one fault each
+ * instead of 512.  Measured: 63k minor faults -> 12k per refresh (the rest
+ * are shared buffers), 15-20 % off the refresh on a machine where a fault
+ * costs 11 us.  Where the heap cannot grow in one piece, or transparent huge
+ * pages are off ("never"), nothing changes.
+ */
+static void
+advise_huge_heap(void)
+{
+#if defined(MADV_HUGEPAGE)
+	void	   *chunks[8];
+	char	   *lo,
+			   *hi;
+	int			i;
+
+	lo = sbrk(0);
+	for (i = 0; i < 8; i++)
+		chunks[i] = malloc(30 * 1024 * 1024);
+	hi = sbrk(0);
+	for (i = 7; i >= 0; i--)
+		free(chunks[i]);
+	lo = (char *) TYPEALIGN(2 * 1024 * 1024, lo);
+	if (lo != (char *) -1 && hi > lo)
+		(void) madvise(lo, hi - lo, MADV_HUGEPAGE);
+#endif
+}
+
 static void
 keep_freed_memory(MemoryContext cxt)
 {
@@ -138,6 +174,7 @@ keep_freed_memory(MemoryContext cxt)
 	MemoryContextRegisterResetCallback(cxt, cb);
 	mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
 	mallopt(M_TRIM_THRESHOLD, 1024 * 1024 * 1024);
+	advise_huge_heap();
 #endif
 }
 
@@ -150,7 +187,18 @@ PG_FUNCTION_INFO_V1(cdp_rfm_refresh);
 		INSTR_TIME_SUBTRACT(t1, t0); \
 		tm[i] = INSTR_TIME_GET_DOUBLE(t1); \
 		INSTR_TIME_SET_CURRENT(t0); \
+		flt[i] = minor_faults() - flt0; \
+		flt0 += flt[i]; \
 	} while (0)
+
+/* minor page faults of this process so far (they are dear on some machines) */
+static long
+minor_faults(void)
+{
+	struct rusage ru;
+
+	return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_minflt : 0;
+}
 
 /* a value and the index of its profile, for sorting */
 typedef struct KeyIdx
@@ -769,6 +817,8 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 	instr_time	t0,
 				t1;
 	double		tm[8];
+	long		flt[8],
+				flt0 = minor_faults();
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "cdp._rfm_refresh must return a composite type");
@@ -1211,7 +1261,9 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 	LAP(4);
 	ereport(DEBUG1,
 			(errmsg_internal("cdp.refresh_rfm: %d profiles; orders %.3f s, identifiers %.3f s, merge %.3f s, fits %.3f s, scores %.3f s, CLV %.3f s, write %.3f s",
-							 n, tm[5], tm[0], tm[6], tm[1], tm[2], tm[3], tm[4])));
+							 n, tm[5], tm[0], tm[6], tm[1], tm[2], tm[3], tm[4]),
+			 errdetail_internal("Minor page faults: orders %ld, identifiers %ld, merge %ld, fits %ld, scores %ld, CLV %ld, write %ld.",
+								flt[5], flt[0], flt[6], flt[1], flt[2], flt[3], flt[4])));
 	SPI_finish();
 	MemoryContextDelete(cxt);
 
