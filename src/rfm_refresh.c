@@ -579,8 +579,8 @@ find_profiles(RfmScan *s)
 	s->ntab = rawtab_create(s->cxt, Max(s->n, 16), &s->norm);
 	for (i = 0; i < s->n; i++)
 	{
-		const char *k = s->raw.buf + s->keyoff[i];
-		int			typ = (unsigned char) k[0] - 1;
+		const char *key = s->raw.buf + s->keyoff[i];
+		int			typ = (unsigned char) key[0] - 1;
 		const char *why;
 		char	   *norm;
 
@@ -592,7 +592,7 @@ find_profiles(RfmScan *s)
 			MemoryContextReset(tmp);
 		}
 		old = MemoryContextSwitchTo(tmp);
-		norm = cdp_normalize_value(s->types[typ].kind, k + 1, strlen(k + 1),
+		norm = cdp_normalize_value(s->types[typ].kind, key + 1, strlen(key + 1),
 								   cdp_default_country_code, &why);
 		MemoryContextSwitchTo(old);
 		if (norm != NULL)
@@ -848,23 +848,23 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 		rawtab_iterator it;
 		KeyEntry   *e;
 		OffState   *os = MemoryContextAllocHuge(cxt, sizeof(OffState) * Max(s.n, 1));
-		uint32		k = 0;
+		uint32		u = 0;
 
 		rawtab_start_iterate(s.tab, &it);
 		while ((e = rawtab_iterate(s.tab, &it)) != NULL)
 		{
-			os[k].off = e->key.off;
-			os[k++].st = e->u.st;
+			os[u].off = e->key.off;
+			os[u++].st = e->u.st;
 		}
-		Assert(k == s.n);
+		Assert(u == s.n);
 		rawtab_destroy(s.tab);
 		sort_offstate(os, s.n);
 		s.keyoff = MemoryContextAllocHuge(cxt, sizeof(uint32) * Max(s.n, 1));
 		s.states = MemoryContextAllocHuge(cxt, sizeof(RfmState *) * Max(s.n, 1));
-		for (k = 0; k < s.n; k++)
+		for (u = 0; u < s.n; u++)
 		{
-			s.keyoff[k] = os[k].off;
-			s.states[k] = os[k].st;
+			s.keyoff[u] = os[u].off;
+			s.states[u] = os[u].st;
 		}
 		pfree(os);
 	}
