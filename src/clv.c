@@ -45,6 +45,16 @@
 /* cdp.fit_sample_above: fits over more distinct rows start from a sample's fit */
 static int	cdp_fit_sample_above = 50000;
 
+/*
+ * Nelder-Mead (the fallback when BFGS fails or ends on a boundary) stops
+ * after this many row evaluations (evaluations times distinct rows): on
+ * data with no maximum it can walk a ridge for hundreds of thousands of
+ * evaluations, harmless on a thousand rows, hours on 500k; this bounds it
+ * to some 4,000 evaluations there (about a minute) and changes nothing on
+ * small data.
+ */
+#define FIT_ROW_EVAL_BUDGET 2e9
+
 /* log-parameters beyond this are treated as a fit running to a boundary */
 #define FIT_LOG_BOUND 18.0
 
@@ -944,6 +954,9 @@ nelder_mead(objective f, FitPrep *fp, int dim, double *th, double step)
 		for (j = 0; j < dim; j++)
 			if (fabs(s[lo][j]) > 2 * FIT_LOG_BOUND)
 				goto done;
+		if ((double) fp->nevals * fp->nrows > FIT_ROW_EVAL_BUDGET)
+			goto done;
+
 
 		for (j = 0; j < dim; j++)
 		{
