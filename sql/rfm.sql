@@ -335,6 +335,44 @@ SELECT * FROM cdp.refresh_rfm('1997-09-30 00:00+00', 39, 0);
 SELECT orders, purchase_days, monetary FROM cdp.rfm WHERE profile_id = 100002;
 SELECT unattributed_orders FROM cdp.clv_model;
 ROLLBACK;
+-- the pass over the orders against cdp.rfm_agg per customer: 3,000 loyalty
+-- cards of every length from 2 to 25 characters (short keys compare in the
+-- hash table, longer ones in the arena), each spelled two ways (' k...'
+-- normalises to the card), the orders in random order; each card buys at
+-- a rate of its own and leaves after each purchase with a chance of its own
+-- (as BG/NBD has it, so the fits find their maximum quickly)
+BEGIN;
+SELECT cdp.drop_source('orders', 'shop.cdnow_erp') AND cdp.drop_source('orders', 'shop.cdnow_card') AS dropped;
+SELECT setseed(0.3);
+CREATE TABLE shop.cards AS
+SELECT i, 'K' || repeat('x', i % 21) || i AS code, 0.03 + 0.6 * random() ^ 2 AS rate,
+       1 + least(40, floor(ln(1 - random()) / ln(1 - (0.02 + 0.3 * random() ^ 2))))::integer AS k,
+       timestamptz '2020-01-01' + random() * interval '700 days' AS acquired, 20 + 150 * random() AS spend
+  FROM generate_series(1, 3000) i;
+INSERT INTO cdp.profiles (profile_id, known) SELECT 500000 + i, true FROM shop.cards;
+INSERT INTO cdp.identifiers (id_type, value, profile_id)
+SELECT 'loyalty_card', cdp.normalize('loyalty_card', code), 500000 + i FROM shop.cards;
+CREATE TABLE shop.card_orders AS
+SELECT * FROM (
+  SELECT c.i, CASE WHEN random() < 0.5 THEN c.code ELSE ' ' || lower(c.code) END AS id_value,
+         c.acquired + ((g - 1) + CASE WHEN g > 1 THEN 0.8 * (random() - 0.5) ELSE 0 END) / c.rate * interval '1 week' AS ordered_at,
+         round((c.spend * (0.5 + random()))::numeric, 2) AS amount
+    FROM shop.cards c, generate_series(1, c.k) g) o
+ WHERE ordered_at <= '2023-01-01' ORDER BY random();
+CREATE VIEW shop.card_orders_src AS
+SELECT 'loyalty_card'::text AS id_type, id_value, ordered_at, amount FROM shop.card_orders;
+SELECT cdp.add_source('orders', 'shop.card_orders_src') > 0 AS added;
+SELECT min(length(id_value)) AS shortest, max(length(id_value)) AS longest, count(DISTINCT id_value) AS spellings
+  FROM shop.card_orders;
+SELECT * FROM cdp.refresh_rfm('2023-01-01 00:00+00');
+SELECT count(*) AS profiles,
+       count(*) FILTER (WHERE r.orders <> (q.s).orders OR r.purchase_days <> (q.s).purchase_days
+                          OR r.monetary <> (q.s).spend OR r.first_purchase <> (q.s).first_purchase
+                          OR r.last_purchase <> (q.s).last_purchase) AS different
+  FROM cdp.rfm r
+  JOIN (SELECT 500000 + i AS profile_id, cdp.rfm_agg(ordered_at, amount) AS s FROM shop.card_orders GROUP BY i) q
+ USING (profile_id);
+ROLLBACK;
 -- the per-identifier aggregate runs as a Parallel Aggregate over the orders
 ALTER TABLE shop.cdnow SET (parallel_workers = 2);
 ANALYZE shop.cdnow;
