@@ -50,8 +50,9 @@ COMMENT ON AGGREGATE cdp.rfm_agg(timestamptz, numeric) IS
 
 -- the same summary in two steps: cdp.rfm_state_agg per identifier (the bytea
 -- state, no final function), then cdp.rfm_merge per profile over those
--- states with the combine function.  cdp.refresh_rfm uses it to normalise
--- each distinct identifier once instead of every order row.
+-- states with the combine function, so that each distinct identifier is
+-- normalised once instead of every order row (cdp.refresh_rfm does the same
+-- in C, with the same code).
 CREATE AGGREGATE cdp.rfm_state_agg(ordered_at timestamptz, amount numeric) (
     SFUNC = cdp._rfm_trans,
     STYPE = bytea,
