@@ -913,7 +913,8 @@ nelder_mead(objective f, FitPrep *fp, int dim, double *th, double step)
 	double		fv[NM_MAXDIM + 1];
 	double		c[NM_MAXDIM],
 				xr[NM_MAXDIM],
-				xe[NM_MAXDIM];
+				xe[NM_MAXDIM],
+				mark = INFINITY;
 	int			i,
 				j,
 				iter;
@@ -933,6 +934,21 @@ nelder_mead(objective f, FitPrep *fp, int dim, double *th, double step)
 					diam = 0;
 
 		CHECK_FOR_INTERRUPTS();
+		/*
+		 * stagnation: 500 steps that gain less than 1e-9 of the objective
+		 * (a slow walk along a flat ridge, which could go on for the whole
+		 * budget of steps, times every restart)
+		 */
+		if (iter % 500 == 0)
+		{
+			double		cur = fv[0];
+
+			for (i = 1; i <= dim; i++)
+				cur = Min(cur, fv[i]);
+			if (iter > 0 && !(cur < mark - 1e-9 * (fabs(mark) + 1)))
+				break;
+			mark = cur;
+		}
 		for (i = 1; i <= dim; i++)
 		{
 			if (fv[i] > fv[hi])
