@@ -95,6 +95,35 @@ cdp_receiver_init(DestReceiver *dest, bool (*receive) (TupleTableSlot *slot, Des
 	dest->mydest = DestNone;
 }
 
+/* Writes a key at the end of the arena without keeping it; returns its offset. */
+uint32
+cdp_key_arena_put(CdpKeyArena *a, int typ, const char *val, int len)
+{
+	uint64		need = a->len + (uint64) len + 2;
+	uint64		off = a->len;
+
+	if (need > a->cap)
+	{
+		uint64		cap = a->cap == 0 ? 1024 * 1024 : a->cap;
+
+		/* offsets are 32 bits: 4 GB of identifier values */
+		if (need > PG_UINT32_MAX)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("too many identifier bytes for %s", a->who),
+					 errdetail("%s holds at most 4 GB of identifier values at once.", a->who)));
+		while (cap < need)
+			cap *= 2;
+		cap = Min(cap, (uint64) PG_UINT32_MAX + 1);
+		a->buf = a->buf == NULL ? MemoryContextAllocHuge(a->cxt, cap) : repalloc_huge(a->buf, cap);
+		a->cap = cap;
+	}
+	a->buf[off] = (char) (typ + 1);
+	memcpy(a->buf + off + 1, val, len);
+	a->buf[off + 1 + len] = '\0';
+	return (uint32) off;
+}
+
 /* Runs sql through SPI with its rows going to dest; errors naming what when SPI fails. */
 void
 cdp_execute_into(const char *sql, bool read_only, DestReceiver *dest, const char *what)

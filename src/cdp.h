@@ -1,6 +1,7 @@
 /*
  * cdp.h — shared declarations of the cdp extension: settings defined in
- * cdp.c and read by the modules, and the SPI reading helper they share.
+ * cdp.c and read by the modules, and the helpers they share (reading big
+ * results through SPI, the key arena of identifier hash tables).
  */
 #ifndef CDP_H
 #define CDP_H
@@ -27,5 +28,30 @@ extern void cdp_receiver_init(struct _DestReceiver *dest,
 							  bool (*receive) (struct TupleTableSlot *slot, struct _DestReceiver *self));
 extern void cdp_execute_into(const char *sql, bool read_only, struct _DestReceiver *dest,
 							 const char *what);
+
+/*
+ * A string arena of identifier keys: per key a type byte (type index + 1),
+ * the value and a NUL, addressed by 32-bit offsets (so at most 4 GB).
+ * cdp_key_arena_put writes a key at the end without keeping it; the caller
+ * keeps it with cdp_key_arena_keep (after a hash probe found it new, say).
+ * who names the caller in the error at the limit.  stitch.c and
+ * rfm_refresh.c key their hash tables by these offsets.
+ */
+typedef struct CdpKeyArena
+{
+	MemoryContext cxt;
+	const char *who;
+	char	   *buf;
+	uint64		len;
+	uint64		cap;
+} CdpKeyArena;
+
+extern uint32 cdp_key_arena_put(CdpKeyArena *a, int typ, const char *val, int len);
+
+static inline void
+cdp_key_arena_keep(CdpKeyArena *a, int len)
+{
+	a->len += (uint64) len + 2;
+}
 
 #endif							/* CDP_H */

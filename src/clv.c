@@ -1557,65 +1557,20 @@ cdp_bgnbd_p_alive_of(const double *p, double x, double tx, double T)
 }
 
 /*
- * Gauss hypergeometric 2F1(a, b; c; z) for 0 <= z < 1 by its power series;
- * the terms shrink like z^k, so it converges for every z < 1.
- */
-static double
-hyp2f1(double a, double b, double c, double z)
-{
-	double		term = 1,
-				sum = 1;
-	int			k;
-
-	for (k = 0; k < 1000000; k++)
-	{
-		term *= (a + k) * (b + k) / ((c + k) * (k + 1)) * z;
-		sum += term;
-		if (fabs(term) <= 1e-15 * fabs(sum) && k > 2)
-			break;
-		if ((k & 4095) == 4095)
-			CHECK_FOR_INTERRUPTS();
-	}
-	return sum;
-}
-
-/* BG/NBD E[Y(t) | x, t_x, T]: expected purchases in the next t units. */
-double
-cdp_bgnbd_expected(double r, double alpha, double a, double b,
-				   double x, double tx, double T, double t)
-{
-	double		z,
-				lead,
-				bracket,
-				den;
-
-	if (t <= 0)
-		return 0;
-	/* the formula has a removable singularity at a = 1 */
-	if (fabs(a - 1) < 1e-9)
-		a = 1 + 1e-9;
-	z = t / (alpha + T + t);
-	lead = (a + b + x - 1) / (a - 1);
-	bracket = 1 - exp((r + x) * (log(alpha + T) - log(alpha + T + t))) *
-		hyp2f1(r + x, b + x, a + b + x - 1, z);
-	den = 1;
-	if (x > 0)
-		den += exp(bgnbd_log_dropout_odds(r, alpha, a, b, x, tx, T));
-	return lead * bracket / den;
-}
-
-/*
- * cdp_bgnbd_expected for each of the n horizons t[] at once (out[i] for
- * t[i]), bitwise the same values, in two parts: the numerator
- * lead * (1 - ((alpha+T)/(alpha+T+t))^(r+x) 2F1(...)), which depends on x
- * and T only (cdp_bgnbd_expected_num), divided by the denominator
- * 1 + [x>0] a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x) (cdp_bgnbd_expected_den).
- * Customers with the same x and T share the numerators.  The 2F1 series of
- * one customer share a, b and c and differ only in z, so each series
- * term's coefficient (a+k)(b+k) / ((c+k)(k+1)) is computed once for all
- * horizons; every series still multiplies and adds in the same order and
- * stops at its own term, so the results do not change.  scratch holds
- * 3 n doubles.
+ * BG/NBD E[Y(t) | x, t_x, T], the expected purchases in the next t units,
+ * in two parts: the numerator
+ * lead * (1 - ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; z)),
+ * z = t / (alpha+T+t), which depends on x and T only
+ * (cdp_bgnbd_expected_num, for n horizons t[] at once), divided by the
+ * denominator 1 + [x>0] a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x)
+ * (cdp_bgnbd_expected_den).  Customers with the same x and T share the
+ * numerators.  2F1 is summed by its power series (the terms shrink like
+ * z^k, so it converges for every z < 1); the series of one customer share
+ * a, b and c and differ only in z, so each term's coefficient
+ * (a+k)(b+k) / ((c+k)(k+1)) is computed once for all horizons, while every
+ * series multiplies and adds in its own order and stops at its own term:
+ * a horizon's value does not depend on the others.  A horizon t <= 0 gets
+ * 0.  scratch holds 3 n doubles.
  */
 void
 cdp_bgnbd_expected_num(double r, double alpha, double a, double b, double x, double T,
@@ -1692,18 +1647,18 @@ cdp_bgnbd_expected_den(double r, double alpha, double a, double b, double x, dou
 	return den;
 }
 
-void
-cdp_bgnbd_expected_many(double r, double alpha, double a, double b,
-						double x, double tx, double T,
-						int n, const double *t, double *out, double *scratch)
+/* BG/NBD E[Y(t) | x, t_x, T] for one horizon t. */
+double
+cdp_bgnbd_expected(double r, double alpha, double a, double b,
+				   double x, double tx, double T, double t)
 {
-	double		den = cdp_bgnbd_expected_den(r, alpha, a, b, x, tx, T);
-	int			i;
+	double		num,
+				scratch[3];
 
-	cdp_bgnbd_expected_num(r, alpha, a, b, x, T, n, t, out, scratch);
-	for (i = 0; i < n; i++)
-		if (t[i] > 0)
-			out[i] /= den;
+	if (t <= 0)
+		return 0;
+	cdp_bgnbd_expected_num(r, alpha, a, b, x, T, 1, &t, &num, scratch);
+	return num / cdp_bgnbd_expected_den(r, alpha, a, b, x, tx, T);
 }
 
 /* SQL: expected purchases in the next t units. */
@@ -1833,8 +1788,8 @@ cdp_clv_plan(double horizon, double discount_rate, double period)
 void
 cdp_clv_eval(CdpClvPlan *plan, const double *p, double x, double tx, double T)
 {
-	cdp_bgnbd_expected_many(p[0], p[1], p[2], p[3], x, tx, T,
-							plan->n, plan->ends, plan->out, plan->scratch);
+	cdp_clv_eval_num(plan, p, x, T);
+	cdp_clv_eval_den(plan, p, x, tx, T);
 }
 
 /*

@@ -32,14 +32,11 @@ extern void cdp_gammagamma_fit_arrays(int n, const double *x, const double *mean
 /* P(alive | x, t_x, T) under BG/NBD with p = (r, alpha, a, b) */
 extern double cdp_bgnbd_p_alive_of(const double *p, double x, double t_x, double T);
 
-/* cdp_bgnbd_expected at n horizons t[] at once; scratch holds 3 n doubles */
+/* cdp_bgnbd_expected in two parts: the numerators at n horizons t[] at once (scratch: 3 n doubles), the denominator */
 extern void cdp_bgnbd_expected_num(double r, double alpha, double a, double b, double x,
 								   double T, int n, const double *t, double *num, double *scratch);
 extern double cdp_bgnbd_expected_den(double r, double alpha, double a, double b,
 									 double x, double t_x, double T);
-extern void cdp_bgnbd_expected_many(double r, double alpha, double a, double b,
-									double x, double t_x, double T,
-									int n, const double *t, double *out, double *scratch);
 
 /* the periods of a CLV sum (cdp.clv) and one customer's expectations at their ends */
 typedef struct CdpClvPlan

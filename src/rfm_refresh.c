@@ -84,9 +84,8 @@
  * commit); else DELETE.  Returns true when it truncated.
  */
 static bool
-empty_rfm(void)
+empty_rfm(Oid relid)
 {
-	Oid			relid = get_relname_relid("rfm", get_namespace_oid("cdp", false));
 	bool		truncate = false;
 
 	if (OidIsValid(relid) &&
@@ -222,15 +221,15 @@ typedef struct DblIdx
 #define ST_DEFINE
 #include "lib/sort_template.h"
 
-/* a raw identifier's key offset and state, for putting them in arrival order */
-typedef struct OffState
+/* a raw identifier after the pass over the orders: its key and its state */
+typedef struct RawIdent
 {
-	uint32		off;
+	uint32		off;			/* arena offset of the key */
 	RfmState   *st;
-} OffState;
+} RawIdent;
 
-#define ST_SORT sort_offstate
-#define ST_ELEMENT_TYPE OffState
+#define ST_SORT sort_rawident
+#define ST_ELEMENT_TYPE RawIdent
 #define ST_COMPARE(a, b) ((a)->off < (b)->off ? -1 : ((a)->off > (b)->off ? 1 : 0))
 #define ST_CHECK_FOR_INTERRUPTS
 #define ST_SCOPE static
@@ -254,8 +253,8 @@ typedef struct OffState
  * same rfm_state_add); orders whose type is NULL or not an identifier type
  * go to one state of their own, which only counts them.  Then each distinct
  * raw identifier is normalised once and looked up among the identifiers of
- * its type (one read of cdp.identifiers).  Keys live in arenas (type byte +
- * value + NUL) and the hash tables hold their offsets, as in stitch.c.
+ * its type (one read of cdp.identifiers).  Keys live in key arenas (cdp.h)
+ * and the hash tables hold their offsets, as in stitch.c.
  */
 #define MAX_ORDER_TYPES 250
 #define NO_ENTRY UINT32_MAX
@@ -268,15 +267,6 @@ typedef struct OrderType
 	CdpIdKind	kind;
 	bool		used;			/* some order has it */
 } OrderType;
-
-/* string arena of keys: type byte (index + 1) + value + NUL */
-typedef struct KeyArena
-{
-	MemoryContext cxt;
-	char	   *buf;
-	uint64		len;
-	uint64		cap;
-} KeyArena;
 
 /*
  * A key: its first 8 bytes inline (a short key, such as a customer number,
@@ -309,7 +299,7 @@ typedef struct KeyEntry
 
 /* the key of value length len at arena offset off */
 static inline ArenaKey
-make_key(KeyArena *a, uint32 off, int len)
+make_key(CdpKeyArena *a, uint32 off, int len)
 {
 	ArenaKey	k;
 
@@ -321,13 +311,13 @@ make_key(KeyArena *a, uint32 off, int len)
 }
 
 static inline uint32
-key_hash(KeyArena *a, uint32 off, int len)
+key_hash(CdpKeyArena *a, uint32 off, int len)
 {
 	return hash_bytes((const unsigned char *) a->buf + off, len + 1);
 }
 
 static inline bool
-key_equal(KeyArena *a, ArenaKey x, ArenaKey y)
+key_equal(CdpKeyArena *a, ArenaKey x, ArenaKey y)
 {
 	return x.head == y.head && x.len == y.len &&
 		(x.len < 8 || memcmp(a->buf + x.off + 8, a->buf + y.off + 8, x.len - 7) == 0);
@@ -337,42 +327,14 @@ key_equal(KeyArena *a, ArenaKey x, ArenaKey y)
 #define SH_ELEMENT_TYPE KeyEntry
 #define SH_KEY_TYPE ArenaKey
 #define SH_KEY key
-#define SH_HASH_KEY(tb, k) key_hash((KeyArena *) (tb)->private_data, (k).off, (k).len)
-#define SH_EQUAL(tb, a, b) key_equal((KeyArena *) (tb)->private_data, a, b)
+#define SH_HASH_KEY(tb, k) key_hash((CdpKeyArena *) (tb)->private_data, (k).off, (k).len)
+#define SH_EQUAL(tb, a, b) key_equal((CdpKeyArena *) (tb)->private_data, a, b)
 #define SH_SCOPE static inline
 #define SH_STORE_HASH
 #define SH_GET_HASH(tb, a) a->hash
 #define SH_DECLARE
 #define SH_DEFINE
 #include "lib/simplehash.h"
-
-/*
- * Puts a key at the end of the arena without committing it (the caller
- * advances len to keep it); returns its offset.
- */
-static uint32
-arena_put(KeyArena *a, int typ, const char *val, int len)
-{
-	uint64		need = a->len + (uint64) len + 2;
-
-	if (need > a->cap)
-	{
-		uint64		cap = a->cap == 0 ? 1024 * 1024 : a->cap;
-
-		while (cap < need)
-			cap *= 2;
-		if (cap > PG_UINT32_MAX)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("cdp.refresh_rfm cannot hold more than 4 GB of distinct identifiers of orders")));
-		a->buf = a->buf == NULL ? MemoryContextAllocHuge(a->cxt, cap) : repalloc_huge(a->buf, cap);
-		a->cap = cap;
-	}
-	a->buf[a->len] = (char) (typ + 1);
-	memcpy(a->buf + a->len + 1, val, len);
-	a->buf[a->len + 1 + len] = '\0';
-	return (uint32) a->len;
-}
 
 typedef struct RfmScan
 {
@@ -383,18 +345,17 @@ typedef struct RfmScan
 	OrderType	types[MAX_ORDER_TYPES];
 	int			last_type;
 	/* distinct raw identifiers (struct of arrays) */
-	KeyArena	raw;
+	CdpKeyArena	raw;
 	struct rawtab_hash *tab;
 	uint32		n;
 	KeyEntry   *last;			/* raw identifier of the previous order */
-	/* after the pass: the raw identifiers' keys and states as arrays */
-	uint32	   *keyoff;
-	RfmState  **states;
+	/* after the pass: the raw identifiers, in the order they first came */
+	RawIdent   *raws;
 	int64	   *profile;		/* profile_id, or -1 while none is found */
 	uint32	   *next;			/* next raw identifier of the same normalised key */
 	RfmState   *unknown;		/* orders of NULL or unknown identifier types */
 	/* the lookup: normalised keys, each with its chain of raw identifiers */
-	KeyArena	norm;
+	CdpKeyArena	norm;
 	struct rawtab_hash *ntab;
 } RfmScan;
 
@@ -463,14 +424,14 @@ raw_identifier(RfmScan *s, int typ, const char *val, int len)
 	bool		found;
 
 	/* orders of one customer often come one after another */
-	if (s->last != NULL && s->last->key.len == len)
+	if (s->last != NULL && s->last->key.len == (uint32) len)
 	{
 		const char *k = s->raw.buf + s->last->key.off;
 
 		if (k[0] == (char) (typ + 1) && memcmp(k + 1, val, len) == 0)
 			return s->last;
 	}
-	off = arena_put(&s->raw, typ, val, len);
+	off = cdp_key_arena_put(&s->raw, typ, val, len);
 	e = rawtab_insert_hash(s->tab, make_key(&s->raw, off, len), key_hash(&s->raw, off, len), &found);
 	if (!found)
 	{
@@ -478,7 +439,7 @@ raw_identifier(RfmScan *s, int typ, const char *val, int len)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 					 errmsg("cdp.refresh_rfm cannot handle more than %u distinct identifiers of orders", s->n)));
-		s->raw.len += (uint64) len + 2;
+		cdp_key_arena_keep(&s->raw, len);
 		e->u.st = NULL;
 		s->types[typ].used = true;
 		s->n++;
@@ -497,6 +458,8 @@ scan_receive(TupleTableSlot *slot, DestReceiver *self)
 	RfmState   *st,
 			   *nst;
 	TimestampTz ts;
+	text	   *t;
+	KeyEntry   *e;
 
 	slot_getallattrs(slot);
 	v = slot->tts_values;
@@ -510,18 +473,14 @@ scan_receive(TupleTableSlot *slot, DestReceiver *self)
 		s->unknown = rfm_state_add(s->statecxt, s->unknown, ts, v[3], nl[3]);
 		return true;
 	}
-	else
-	{
-		text	   *t = (text *) PG_DETOAST_DATUM_PACKED(v[1]);
-		KeyEntry   *e = raw_identifier(s, typ, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-
-		st = e->u.st;
-		nst = rfm_state_add(s->statecxt, st, ts, v[3], nl[3]);
-		if (st != NULL && nst != st)
-			pfree(st);			/* it grew into a new copy */
-		e->u.st = nst;
-		s->last = e;
-	}
+	t = (text *) PG_DETOAST_DATUM_PACKED(v[1]);
+	e = raw_identifier(s, typ, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+	st = e->u.st;
+	nst = rfm_state_add(s->statecxt, st, ts, v[3], nl[3]);
+	if (st != NULL && nst != st)
+		pfree(st);				/* it grew into a new copy */
+	e->u.st = nst;
+	s->last = e;
 	return true;
 }
 
@@ -549,7 +508,7 @@ lookup_receive(TupleTableSlot *slot, DestReceiver *self)
 		return true;
 	t = (text *) PG_DETOAST_DATUM_PACKED(v[1]);
 	len = VARSIZE_ANY_EXHDR(t);
-	off = arena_put(&s->norm, typ, VARDATA_ANY(t), len);
+	off = cdp_key_arena_put(&s->norm, typ, VARDATA_ANY(t), len);
 	e = rawtab_lookup_hash(s->ntab, make_key(&s->norm, off, len), key_hash(&s->norm, off, len));
 	if (e != NULL)
 		for (i = e->u.idx; i != NO_ENTRY; i = s->next[i])
@@ -576,10 +535,11 @@ find_profiles(RfmScan *s)
 	s->profile = MemoryContextAllocHuge(s->cxt, sizeof(int64) * Max(s->n, 1));
 	s->next = MemoryContextAllocHuge(s->cxt, sizeof(uint32) * Max(s->n, 1));
 	s->norm.cxt = s->cxt;
+	s->norm.who = "cdp.refresh_rfm()";
 	s->ntab = rawtab_create(s->cxt, Max(s->n, 16), &s->norm);
 	for (i = 0; i < s->n; i++)
 	{
-		const char *key = s->raw.buf + s->keyoff[i];
+		const char *key = s->raw.buf + s->raws[i].off;
 		int			typ = (unsigned char) key[0] - 1;
 		const char *why;
 		char	   *norm;
@@ -599,14 +559,14 @@ find_profiles(RfmScan *s)
 		{
 			bool		found;
 			int			len = strlen(norm);
-			uint32		off = arena_put(&s->norm, typ, norm, len);
+			uint32		off = cdp_key_arena_put(&s->norm, typ, norm, len);
 			KeyEntry   *e = rawtab_insert_hash(s->ntab, make_key(&s->norm, off, len),
 										   key_hash(&s->norm, off, len), &found);
 
 			if (found)
 				s->next[i] = e->u.idx;
 			else
-				s->norm.len += len + 2;
+				cdp_key_arena_keep(&s->norm, len);
 			e->u.idx = i;
 		}
 	}
@@ -811,13 +771,14 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 	Datum		seg[125];
 	int32		day_as_of = cdp_utc_day(as_of);
 	SPIPlanPtr	ins;
+	Oid			relid;
 	Relation	rel;
 	bool		direct,
 				truncated;
 	instr_time	t0,
 				t1;
-	double		tm[8];
-	long		flt[8],
+	double		tm[7];			/* per phase, in the order of the DEBUG1 line */
+	long		flt[7],
 				flt0 = minor_faults();
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
@@ -837,42 +798,36 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 	cdp_receiver_init(&s.pub, scan_receive);
 	s.pub.rStartup = scan_startup;
 	s.raw.cxt = cxt;
+	s.raw.who = "cdp.refresh_rfm()";
 	s.tab = rawtab_create(cxt, 1024, &s.raw);
 	cdp_execute_into(query, false, &s.pub, "orders");
 	{
 		/*
-		 * the raw identifiers as arrays, in the order they first came (their
-		 * keys' order in the arena): the orders of one customer usually come
-		 * close together, so the later passes find neighbours side by side
+		 * the raw identifiers as an array, in the order they first came
+		 * (their keys' order in the arena): the orders of one customer
+		 * usually come close together, so the later passes find neighbours
+		 * side by side
 		 */
 		rawtab_iterator it;
 		KeyEntry   *e;
-		OffState   *os = MemoryContextAllocHuge(cxt, sizeof(OffState) * Max(s.n, 1));
 		uint32		u = 0;
 
+		s.raws = MemoryContextAllocHuge(cxt, sizeof(RawIdent) * Max(s.n, 1));
 		rawtab_start_iterate(s.tab, &it);
 		while ((e = rawtab_iterate(s.tab, &it)) != NULL)
 		{
-			os[u].off = e->key.off;
-			os[u++].st = e->u.st;
+			s.raws[u].off = e->key.off;
+			s.raws[u++].st = e->u.st;
 		}
 		Assert(u == s.n);
 		rawtab_destroy(s.tab);
-		sort_offstate(os, s.n);
-		s.keyoff = MemoryContextAllocHuge(cxt, sizeof(uint32) * Max(s.n, 1));
-		s.states = MemoryContextAllocHuge(cxt, sizeof(RfmState *) * Max(s.n, 1));
-		for (u = 0; u < s.n; u++)
-		{
-			s.keyoff[u] = os[u].off;
-			s.states[u] = os[u].st;
-		}
-		pfree(os);
+		sort_rawident(s.raws, s.n);
 	}
-	LAP(5);
+	LAP(0);
 	find_profiles(&s);
 	orders_attributed = 0;
 	unattributed = s.unknown ? rfm_state_orders(s.unknown) : 0;
-	LAP(0);
+	LAP(1);
 
 	/*
 	 * 2. per profile, in profile_id order: the states of its identifiers
@@ -886,10 +841,10 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 	{
 		if (s.profile[i] < 0)
 		{
-			unattributed += rfm_state_orders(s.states[i]);
+			unattributed += rfm_state_orders(s.raws[i].st);
 			continue;
 		}
-		orders_attributed += rfm_state_orders(s.states[i]);
+		orders_attributed += rfm_state_orders(s.raws[i].st);
 		order[na].key = s.profile[i];
 		order[na].idx = i;
 		na++;
@@ -901,7 +856,6 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 		pfree(s.raw.buf);
 	if (s.norm.buf)
 		pfree(s.norm.buf);
-	pfree(s.keyoff);
 	pfree(s.profile);
 	pfree(s.next);
 #define ALLOC(type) ((type *) palloc(sizeof(type) * Max(na, 1)))
@@ -922,13 +876,13 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 	n = 0;
 	for (j = 0; j < na; j = k)
 	{
-		RfmState   *st = s.states[order[j].idx];
+		RfmState   *st = s.raws[order[j].idx].st;
 		RfmSummary	sm;
 		int32		fd,
 					ld;
 
 		for (k = j + 1; k < na && order[k].key == order[j].key; k++)
-			st = rfm_merge_into(s.statecxt, st, s.states[order[k].idx]);
+			st = rfm_merge_into(s.statecxt, st, s.raws[order[k].idx].st);
 		i = n++;
 		rfm_state_summary(st, &sm);
 		fd = cdp_utc_day(sm.first_ts);
@@ -955,17 +909,17 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 		}
 	}
 	pfree(order);
-	pfree(s.states);
+	pfree(s.raws);
 	MemoryContextDelete(s.statecxt);
 
-	LAP(6);
+	LAP(2);
 	/* 3. the fits, and the model row */
 	cdp_bgnbd_fit_arrays(n, x, tx, T, &bg);
 	cdp_gammagamma_fit_arrays(ngg, ggx, ggm, &gg);
 	pfree(ggx);
 	pfree(ggm);
 	MemoryContextSwitchTo(old);
-	LAP(1);
+	LAP(3);
 	write_model(as_of, horizon, rate, &bg, &gg, unattributed);
 
 	/*
@@ -1008,7 +962,7 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(old);
 	segment_table(cxt, seg);
 
-	LAP(2);
+	LAP(4);
 
 	/* 5. P(alive), expected purchases and spend, CLV (as cdp.clv etc. compute them) */
 	old = MemoryContextSwitchTo(cxt);
@@ -1082,7 +1036,7 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 	}
 	MemoryContextSwitchTo(old);
 
-	LAP(3);
+	LAP(5);
 
 	/*
 	 * 6. cdp.rfm, in profile_id order (the key index fills from the right).
@@ -1094,12 +1048,13 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 	 * taking the rows one by one: nobody else can see the table before the
 	 * refresh commits.
 	 */
-	truncated = empty_rfm();
-	rel = table_open(get_relname_relid("rfm", get_namespace_oid("cdp", false)), RowExclusiveLock);
+	relid = get_relname_relid("rfm", get_namespace_oid("cdp", false));
+	truncated = empty_rfm(relid);
+	rel = table_open(relid, RowExclusiveLock);
 	direct = rel->rd_rel->relkind == RELKIND_RELATION && rel->trigdesc == NULL &&
 		RelationGetDescr(rel)->natts == 16 &&
-		check_enable_rls(RelationGetRelid(rel), InvalidOid, true) != RLS_ENABLED &&
-		pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_INSERT) == ACLCHECK_OK;
+		check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED &&
+		pg_class_aclcheck(relid, GetUserId(), ACL_INSERT) == ACLCHECK_OK;
 	if (direct)
 	{
 		EState	   *estate = CreateExecutorState();
@@ -1110,7 +1065,7 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 		int			nb;
 
 		rte->rtekind = RTE_RELATION;
-		rte->relid = RelationGetRelid(rel);
+		rte->relid = relid;
 		rte->relkind = rel->rd_rel->relkind;
 		rte->rellockmode = RowExclusiveLock;
 		ExecInitRangeTable(estate, list_make1(rte));
@@ -1177,7 +1132,7 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 		{
 			ReindexParams params = {0};
 
-			reindex_relation(RelationGetRelid(rel), 0, &params);
+			reindex_relation(relid, 0, &params);
 		}
 		else
 			ExecCloseIndices(rri);
@@ -1258,12 +1213,12 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 		SPI_freeplan(ins);
 	}
 	table_close(rel, NoLock);
-	LAP(4);
+	LAP(6);
 	ereport(DEBUG1,
 			(errmsg_internal("cdp.refresh_rfm: %d profiles; orders %.3f s, identifiers %.3f s, merge %.3f s, fits %.3f s, scores %.3f s, CLV %.3f s, write %.3f s",
-							 n, tm[5], tm[0], tm[6], tm[1], tm[2], tm[3], tm[4]),
+							 n, tm[0], tm[1], tm[2], tm[3], tm[4], tm[5], tm[6]),
 			 errdetail_internal("Minor page faults: orders %ld, identifiers %ld, merge %ld, fits %ld, scores %ld, CLV %ld, write %ld.",
-								flt[5], flt[0], flt[6], flt[1], flt[2], flt[3], flt[4])));
+								flt[0], flt[1], flt[2], flt[3], flt[4], flt[5], flt[6])));
 	SPI_finish();
 	MemoryContextDelete(cxt);
 

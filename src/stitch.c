@@ -171,10 +171,8 @@ typedef struct StitchState
 	int			ntypes;
 	StitchType	types[MAX_TYPES];
 	int			nlim;
-	/* string arena: per node, type byte + value + NUL */
-	char	   *arena;
-	uint64		arena_len;
-	uint64		arena_cap;
+	/* the nodes' keys (cdp.h) */
+	CdpKeyArena keys;
 	/* nodes (struct of arrays); the first nexisting are in cdp.identifiers */
 	uint32		nnodes;
 	uint32		nexisting;
@@ -252,7 +250,7 @@ cdp_stitch_define_gucs(void)
 static uint32
 key_hash(StitchState *st, uint32 off)
 {
-	const char *k = st->arena + off;
+	const char *k = st->keys.buf + off;
 
 	return hash_bytes((const unsigned char *) k, (int) strlen(k));
 }
@@ -261,7 +259,7 @@ key_hash(StitchState *st, uint32 off)
 static bool
 key_equal(StitchState *st, uint32 a, uint32 b)
 {
-	return strcmp(st->arena + a, st->arena + b) == 0;
+	return strcmp(st->keys.buf + a, st->keys.buf + b) == 0;
 }
 
 /* Grows an array allocated in the stitch context to hold n elements of size sz. */
@@ -303,35 +301,6 @@ ensure_node_room(StitchState *st)
 	st->node_cap = cap;
 }
 
-/* Appends a key to the arena (tentatively: the caller commits by advancing arena_len). */
-static uint64
-arena_put(StitchState *st, int typ, const char *val, int len)
-{
-	uint64		need = st->arena_len + (uint64) len + 2;
-	uint64		off = st->arena_len;
-
-	if (need > st->arena_cap)
-	{
-		uint64		cap = st->arena_cap == 0 ? 1024 * 1024 : st->arena_cap;
-
-		/* offsets are 32 bits: 4 GB of identifier values */
-		if (need > PG_UINT32_MAX)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("identity graph has too many identifier bytes for cdp.stitch()"),
-					 errdetail("cdp.stitch() holds at most 4 GB of identifier values at once.")));
-		while (cap < need)
-			cap *= 2;
-		cap = Min(cap, (uint64) PG_UINT32_MAX + 1);
-		st->arena = grow_array(st, st->arena, cap, 1);
-		st->arena_cap = cap;
-	}
-	st->arena[off] = (char) (typ + 1);
-	memcpy(st->arena + off + 1, val, len);
-	st->arena[off + 1 + len] = '\0';
-	return off;
-}
-
 /*
  * Finds the node of (type, value); creates it when create is true, else
  * returns NO_INDEX for an unknown identifier.
@@ -339,27 +308,27 @@ arena_put(StitchState *st, int typ, const char *val, int len)
 static uint32
 node_get(StitchState *st, int typ, const char *val, int len, bool create, bool *isnew)
 {
-	uint64		off;
+	uint32		off;
 	NodeEntry  *e;
 	bool		found;
 	uint32		n;
 
 	ensure_node_room(st);
-	off = arena_put(st, typ, val, len);
+	off = cdp_key_arena_put(&st->keys, typ, val, len);
 	n = st->nnodes;
-	st->keyoff[n] = (uint32) off;
+	st->keyoff[n] = off;
 	*isnew = false;
 	if (!create)
 	{
-		e = nodetab_lookup(st->tab, (uint32) off);
+		e = nodetab_lookup(st->tab, off);
 		return e ? e->node : NO_INDEX;
 	}
-	e = nodetab_insert(st->tab, (uint32) off, &found);
+	e = nodetab_insert(st->tab, off, &found);
 	if (found)
 		return e->node;
 	e->node = n;
 	/* a new node: commit its key and initialise it */
-	st->arena_len += (uint64) len + 2;
+	cdp_key_arena_keep(&st->keys, len);
 	st->type[n] = (uint8) typ;
 	st->first[n] = DT_NOEND;
 	st->last[n] = DT_NOBEGIN;
@@ -1005,7 +974,7 @@ run(const char *sql, int nargs, Oid *types, Datum *values, int expect)
 static inline const char *
 node_value(StitchState *st, uint32 n)
 {
-	return st->arena + st->keyoff[n] + 1;
+	return st->keys.buf + st->keyoff[n] + 1;
 }
 
 /* Array of the values of some nodes. */
@@ -1099,8 +1068,8 @@ node_key_cmp(const void *x, const void *y, void *arg)
 {
 	StitchState *st = arg;
 
-	return strcmp(st->arena + st->keyoff[*(const uint32 *) x],
-				  st->arena + st->keyoff[*(const uint32 *) y]);
+	return strcmp(st->keys.buf + st->keyoff[*(const uint32 *) x],
+				  st->keys.buf + st->keyoff[*(const uint32 *) y]);
 }
 
 /*
@@ -1406,6 +1375,8 @@ cdp_stitch_run(PG_FUNCTION_ARGS)
 	old = MemoryContextSwitchTo(cxt);
 	st = palloc0(sizeof(StitchState));
 	st->cxt = cxt;
+	st->keys.cxt = cxt;
+	st->keys.who = "cdp.stitch()";
 	st->last_src = -1;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
