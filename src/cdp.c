@@ -9,6 +9,10 @@
  */
 #include "postgres.h"
 
+#include <malloc.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "tcop/dest.h"
@@ -122,6 +126,80 @@ cdp_key_arena_put(CdpKeyArena *a, int typ, const char *val, int len)
 	memcpy(a->buf + off + 1, val, len);
 	a->buf[off + 1 + len] = '\0';
 	return (uint32) off;
+}
+
+/*
+ * Bulk work in C (cdp.refresh_rfm, cdp.stitch) allocates and frees arrays
+ * of megabytes phase after phase.
+ * By default glibc maps each such array afresh and unmaps it when freed
+ * (until its dynamic threshold has risen), so every phase page-faults its
+ * memory in again, and page faults are dear (on the virtual machine we
+ * measured on, 11 us per 4 kB page: 0.3 s of a 3.7 s refresh).  While the
+ * work runs, freed memory stays with malloc and is reused, in huge pages
+ * where the system allows (advise_huge_heap).  When cxt
+ * goes (also on error) the thresholds are set to where glibc's own dynamic
+ * adjustment ends up after freeing big arrays (mmap 32 MB, trim twice
+ * that): setting them to the initial 128 kB would turn that adjustment off
+ * and make the rest of the session fault more than before the refresh.
+ */
+#ifdef M_MMAP_THRESHOLD
+static void
+restore_malloc(void *arg)
+{
+	mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
+}
+#endif
+
+/*
+ * Asks for transparent huge pages on the heap the work is about to use:
+ * it grows the heap by about 240 MB of free space (chunks below the mmap
+ * threshold come from the heap, and with the trim threshold above they stay
+ * there when freed) and advises huge pages on it.  The space is only
+ * virtual until touched; touched, it comes in 2 MB pages, one fault each
+ * instead of 512.  Measured: 63k minor faults -> 12k per refresh (the rest
+ * are shared buffers), 15-20 % off the refresh on a machine where a fault
+ * costs 11 us.  Where the heap cannot grow in one piece, or transparent huge
+ * pages are off ("never"), nothing changes.
+ */
+static void
+advise_huge_heap(void)
+{
+#if defined(MADV_HUGEPAGE)
+	void	   *chunks[8];
+	char	   *lo,
+			   *hi;
+	int			i;
+
+	lo = sbrk(0);
+	for (i = 0; i < 8; i++)
+		chunks[i] = malloc(30 * 1024 * 1024);
+	hi = sbrk(0);
+	for (i = 7; i >= 0; i--)
+		free(chunks[i]);
+	lo = (char *) TYPEALIGN(2 * 1024 * 1024, lo);
+	if (lo != (char *) -1 && hi > lo)
+		(void) madvise(lo, hi - lo, MADV_HUGEPAGE);
+#endif
+}
+
+/*
+ * Keeps freed memory with malloc, in huge pages where the system allows,
+ * until cxt is reset or deleted (also on error).
+ */
+void
+cdp_keep_freed_memory(MemoryContext cxt)
+{
+#ifdef M_MMAP_THRESHOLD
+	MemoryContextCallback *cb = MemoryContextAlloc(cxt, sizeof(MemoryContextCallback));
+
+	cb->func = restore_malloc;
+	cb->arg = NULL;
+	MemoryContextRegisterResetCallback(cxt, cb);
+	mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 1024 * 1024 * 1024);
+	advise_huge_heap();
+#endif
 }
 
 /* Runs sql through SPI with its rows going to dest; errors naming what when SPI fails. */

@@ -54,4 +54,7 @@ cdp_key_arena_keep(CdpKeyArena *a, int len)
 	a->len += (uint64) len + 2;
 }
 
+/* keeps memory freed by big phases with malloc (in huge pages) until cxt goes */
+extern void cdp_keep_freed_memory(MemoryContext cxt);
+
 #endif							/* CDP_H */

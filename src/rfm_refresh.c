@@ -31,9 +31,6 @@
  */
 #include "postgres.h"
 
-#include <malloc.h>
-#include <sys/mman.h>
-#include <unistd.h>
 #include <sys/resource.h>
 #include <math.h>
 
@@ -106,75 +103,6 @@ empty_rfm(Oid relid)
 	else if (SPI_execute("DELETE FROM cdp.rfm", false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "cdp._rfm_refresh: could not empty cdp.rfm");
 	return truncate;
-}
-
-/*
- * The refresh allocates and frees arrays of megabytes phase after phase.
- * By default glibc maps each such array afresh and unmaps it when freed
- * (until its dynamic threshold has risen), so every phase page-faults its
- * memory in again, and page faults are dear (on the virtual machine we
- * measured on, 11 us per 4 kB page: 0.3 s of a 3.7 s refresh).  While the
- * refresh runs, freed memory stays with malloc and is reused, in huge pages
- * where the system allows (advise_huge_heap).  When cxt
- * goes (also on error) the thresholds are set to where glibc's own dynamic
- * adjustment ends up after freeing big arrays (mmap 32 MB, trim twice
- * that): setting them to the initial 128 kB would turn that adjustment off
- * and make the rest of the session fault more than before the refresh.
- */
-#ifdef M_MMAP_THRESHOLD
-static void
-restore_malloc(void *arg)
-{
-	mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
-	mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
-}
-#endif
-
-/*
- * Asks for transparent huge pages on the heap the refresh is about to use:
- * it grows the heap by about 240 MB of free space (chunks below the mmap
- * threshold come from the heap, and with the trim threshold above they stay
- * there when freed) and advises huge pages on it.  The space is only
- * virtual until touched; touched, it comes in 2 MB pages, one fault each
- * instead of 512.  Measured: 63k minor faults -> 12k per refresh (the rest
- * are shared buffers), 15-20 % off the refresh on a machine where a fault
- * costs 11 us.  Where the heap cannot grow in one piece, or transparent huge
- * pages are off ("never"), nothing changes.
- */
-static void
-advise_huge_heap(void)
-{
-#if defined(MADV_HUGEPAGE)
-	void	   *chunks[8];
-	char	   *lo,
-			   *hi;
-	int			i;
-
-	lo = sbrk(0);
-	for (i = 0; i < 8; i++)
-		chunks[i] = malloc(30 * 1024 * 1024);
-	hi = sbrk(0);
-	for (i = 7; i >= 0; i--)
-		free(chunks[i]);
-	lo = (char *) TYPEALIGN(2 * 1024 * 1024, lo);
-	if (lo != (char *) -1 && hi > lo)
-		(void) madvise(lo, hi - lo, MADV_HUGEPAGE);
-#endif
-}
-
-static void
-keep_freed_memory(MemoryContext cxt)
-{
-#ifdef M_MMAP_THRESHOLD
-	MemoryContextCallback *cb = MemoryContextAlloc(cxt, sizeof(MemoryContextCallback));
-
-	cb->func = restore_malloc;
-	cb->arg = NULL;
-	MemoryContextRegisterResetCallback(cxt, cb);
-	mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
-	mallopt(M_TRIM_THRESHOLD, 1024 * 1024 * 1024);
-	advise_huge_heap();
-#endif
 }
 
 PG_FUNCTION_INFO_V1(cdp_rfm_refresh);
@@ -786,7 +714,7 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 	tupdesc = BlessTupleDesc(tupdesc);
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "cdp rfm refresh", ALLOCSET_DEFAULT_SIZES);
 
-	keep_freed_memory(cxt);
+	cdp_keep_freed_memory(cxt);
 	SPI_connect();
 	INSTR_TIME_SET_CURRENT(t0);
 

@@ -1372,6 +1372,7 @@ cdp_stitch_run(PG_FUNCTION_ARGS)
 	rdesc = BlessTupleDesc(rdesc);
 
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "cdp stitch", ALLOCSET_DEFAULT_SIZES);
+	cdp_keep_freed_memory(cxt);
 	old = MemoryContextSwitchTo(cxt);
 	st = palloc0(sizeof(StitchState));
 	st->cxt = cxt;
