@@ -1,9 +1,7 @@
 -- One version in one place: the library, the control file (through
--- pg_available_extensions) and META.json must all agree.
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS cdp CASCADE;
-CREATE EXTENSION cdp;
-RESET client_min_messages;
+-- pg_available_extensions) and META.json must all agree.  Runs on the
+-- installation sql/setup.sql updated from the oldest release, so the
+-- comment checks below hold for the update path too.
 
 \getenv abs_srcdir PG_ABS_SRCDIR
 SELECT pg_catalog.pg_read_file(:'abs_srcdir' || '/META.json')::jsonb AS meta \gset

@@ -1,0 +1,5 @@
+-- 0.1.0 -> 0.2.0, the part written by hand: what update/replay.pl cannot
+-- replay from src/*.sql.  It runs first and makes the state of 0.2.0 out of
+-- that of 0.1.0: new tables, columns and seed rows of modules that 0.1.0
+-- already had, and drops of what 0.2.0 defines differently or no longer has.
+-- Everything here must keep the users' data.
