@@ -29,25 +29,29 @@ OBJS = \
 	src/rfm_refresh.o \
 	src/clv.o \
 	src/affinity.o \
-	src/crosssell.o
+	src/cross_sell.o
 
-# SQL declarations live beside their C module and are assembled, in this
-# order (later modules may use earlier ones), into the install script.
+# SQL declarations live beside their C module (one basename per concern)
+# and are assembled, in this order (later modules may use earlier ones),
+# into the install script; cdp.sql creates the roles, so each module grants
+# right after its objects (docs/architecture.md, "Install script order").
 SQL_MODULES = \
 	src/cdp.sql \
 	src/normalize.sql \
 	src/pseudonym.sql \
 	src/sources.sql \
-	src/identity_core.sql \
-	src/refresh.sql \
 	src/identity.sql \
+	src/refresh.sql \
+	src/stitch.sql \
 	src/consent.sql \
 	src/clv.sql \
 	src/rfm.sql \
 	src/affinity.sql \
-	src/crosssell.sql \
+	src/cross_sell.sql \
 	src/segments.sql \
-	src/profile360.sql \
+	src/triggers.sql \
+	src/audiences.sql \
+	src/profile_360.sql \
 	src/privacy.sql
 
 # the previous released version, and the modules it did not have yet
@@ -74,7 +78,7 @@ REGRESS = \
 	clv \
 	rfm \
 	affinity \
-	crosssell \
+	cross_sell \
 	segments \
 	audiences \
 	refresh \

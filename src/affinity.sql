@@ -84,20 +84,22 @@ COMMENT ON FUNCTION cdp.affinity_entries(bytea) IS 'every attribute of an affini
 
 CREATE TABLE cdp.affinity_weights (
     event_type text PRIMARY KEY,
-    weight     float8 NOT NULL CHECK (weight OPERATOR(pg_catalog.<>) 'NaN'::float8
-                                      AND weight OPERATOR(pg_catalog.<) 'Infinity'::float8
-                                      AND weight OPERATOR(pg_catalog.>) '-Infinity'::float8)
+    weight     float8 NOT NULL CHECK (weight <> 'NaN'::float8
+                                      AND weight < 'Infinity'::float8
+                                      AND weight > '-Infinity'::float8)
 );
 COMMENT ON TABLE cdp.affinity_weights IS 'weight of each signal type in affinities; order lines count as ''purchase'', article events by their event_type (other types are ignored)';
 INSERT INTO cdp.affinity_weights (event_type, weight) VALUES
     ('purchase', 5), ('cart_add', 3), ('wishlist', 2), ('click', 1), ('article_view', 1);
 SELECT pg_catalog.pg_extension_config_dump('cdp.affinity_weights', '');
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.affinity_weights TO cdp_admin;
+GRANT SELECT ON cdp.affinity_weights TO cdp_analyst;
 
 CREATE TABLE cdp.affinity_kinds (
-    kind         text PRIMARY KEY CHECK (kind OPERATOR(pg_catalog.<>) 'bought'),
-    weight       float8 NOT NULL DEFAULT 1 CHECK (weight OPERATOR(pg_catalog.>=) 0 AND weight OPERATOR(pg_catalog.<) 'Infinity'::float8),
+    kind         text PRIMARY KEY CHECK (kind <> 'bought'),
+    weight       float8 NOT NULL DEFAULT 1 CHECK (weight >= 0 AND weight < 'Infinity'::float8),
     must_match   boolean NOT NULL DEFAULT false,
-    latest_bonus float8 NOT NULL DEFAULT 0.1 CHECK (latest_bonus OPERATOR(pg_catalog.>=) 0 AND latest_bonus OPERATOR(pg_catalog.<) 'Infinity'::float8)
+    latest_bonus float8 NOT NULL DEFAULT 0.1 CHECK (latest_bonus >= 0 AND latest_bonus < 'Infinity'::float8)
 );
 COMMENT ON TABLE cdp.affinity_kinds IS 'how cdp.recommend uses each attribute kind (kinds not listed: weight 1, no must-match, latest bonus 0.1)';
 COMMENT ON COLUMN cdp.affinity_kinds.weight IS 'multiplies the matched scores of this kind';
@@ -107,13 +109,17 @@ INSERT INTO cdp.affinity_kinds (kind, weight, must_match, latest_bonus) VALUES
     ('size', 1, true, 0.1), ('colour', 1, false, 0.1), ('sport', 1, false, 0.1),
     ('category', 1, false, 0.1), ('brand', 1, false, 0.1);
 SELECT pg_catalog.pg_extension_config_dump('cdp.affinity_kinds', '');
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.affinity_kinds TO cdp_admin;
+GRANT SELECT ON cdp.affinity_kinds TO cdp_analyst;
 
 CREATE TABLE cdp.affinity_one_off (
-    attribute text PRIMARY KEY CHECK (attribute OPERATOR(pg_catalog.~) '^[^:]+:.+$')
+    attribute text PRIMARY KEY CHECK (attribute ~ '^[^:]+:.+$')
 );
 COMMENT ON TABLE cdp.affinity_one_off IS 'attributes (kind:value) that make an article one-off like the source''s one_off flag: recommend and next_best leave it out for profiles that bought it';
 INSERT INTO cdp.affinity_one_off (attribute) VALUES ('category:consoles'), ('category:bikes');
 SELECT pg_catalog.pg_extension_config_dump('cdp.affinity_one_off', '');
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.affinity_one_off TO cdp_admin;
+GRANT SELECT ON cdp.affinity_one_off TO cdp_analyst;
 
 -- ---- the model -------------------------------------------------------------
 
@@ -127,11 +133,15 @@ CREATE TABLE cdp.profile_affinities (
 COMMENT ON TABLE cdp.profile_affinities IS 'decayed affinities per profile (cdp.affinity_agg values), written by cdp.refresh_affinity';
 COMMENT ON COLUMN cdp.profile_affinities.affinity IS 'cdp.affinity_agg value; read with cdp.affinity_score/_top/_latest/_entries; includes bought:<article_id> for purchases';
 SELECT pg_catalog.pg_extension_config_dump('cdp.profile_affinities', '');
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.profile_affinities TO cdp_admin;
+GRANT SELECT ON cdp.profile_affinities TO cdp_analyst;
 
 CREATE VIEW cdp.affinities AS
     SELECT p.profile_id, e.kind, e.value, e.score, e.last_at, p.as_of
       FROM cdp.profile_affinities p, cdp.affinity_entries(p.affinity) e;
 COMMENT ON VIEW cdp.affinities IS 'one row per profile and attribute (kind, value, decayed score, last seen) for BI tools';
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.affinities TO cdp_admin;
+GRANT SELECT ON cdp.affinities TO cdp_analyst;
 
 -- cdp._affinity_signals_sql: the query of all signals (profile, attribute, weight, at).
 CREATE FUNCTION cdp._affinity_signals_sql() RETURNS text
@@ -203,11 +213,13 @@ END
 $fn$;
 COMMENT ON FUNCTION cdp.refresh_affinity(timestamptz, interval) IS
     'recomputes every profile''s decayed affinities from the order_lines, article_events and articles sources as of a moment; returns the number of profiles';
+REVOKE EXECUTE ON FUNCTION cdp.refresh_affinity(timestamptz, interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp.refresh_affinity(timestamptz, interval) TO cdp_admin;
 
 -- cdp.preferences: a profile's preferences per kind in one call.
 CREATE FUNCTION cdp.preferences(profile_id bigint)
 RETURNS TABLE (kind text, favourite text, favourites text[], latest text, score float8)
-LANGUAGE sql STABLE STRICT
+LANGUAGE sql STABLE STRICT SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
     SELECT e.kind,
@@ -216,13 +228,16 @@ BEGIN ATOMIC
            cdp.affinity_latest(p.affinity, e.kind),
            pg_catalog.max(e.score)
       FROM cdp.profile_affinities p, cdp.affinity_entries(p.affinity) e
-     WHERE p.profile_id OPERATOR(pg_catalog.=) preferences.profile_id
-       AND e.kind OPERATOR(pg_catalog.<>) 'bought'
+     WHERE p.profile_id = preferences.profile_id
+       AND e.kind <> 'bought'
      GROUP BY e.kind, p.affinity
      ORDER BY e.kind;
 END;
 COMMENT ON FUNCTION cdp.preferences(bigint) IS
     'a profile''s preferences per kind: favourite value, top three, the latest value and the favourite''s score (as of the last refresh_affinity)';
+-- the shop and BI ask for them without reading the affinity tables themselves
+REVOKE EXECUTE ON FUNCTION cdp.preferences(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp.preferences(bigint) TO cdp_admin, cdp_writer, cdp_analyst;
 
 -- cdp.owns: whether a profile bought an article (as of the last refresh).
 CREATE FUNCTION cdp.owns(profile_id bigint, article_id text) RETURNS boolean
@@ -230,9 +245,9 @@ LANGUAGE sql STABLE STRICT
 SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
     SELECT EXISTS (SELECT 1 FROM cdp.profile_affinities p, cdp.affinity_entries(p.affinity) e
-                    WHERE p.profile_id OPERATOR(pg_catalog.=) owns.profile_id
-                      AND e.kind OPERATOR(pg_catalog.=) 'bought'
-                      AND e.value OPERATOR(pg_catalog.=) owns.article_id);
+                    WHERE p.profile_id = owns.profile_id
+                      AND e.kind = 'bought'
+                      AND e.value = owns.article_id);
 END;
 COMMENT ON FUNCTION cdp.owns(bigint, text) IS
     'true when the profile bought the article (as of the last refresh_affinity); leave owners out of a campaign with WHERE NOT cdp.owns(profile_id, article)';
@@ -245,8 +260,8 @@ BEGIN ATOMIC
     SELECT p.profile_id FROM cdp.profile_affinities p
      WHERE cdp.affinity_latest(p.affinity, 'bought') IS NOT NULL
        AND EXISTS (SELECT 1 FROM cdp.affinity_entries(p.affinity) e
-                    WHERE e.kind OPERATOR(pg_catalog.=) 'bought'
-                      AND e.value OPERATOR(pg_catalog.=) owners.article_id)
+                    WHERE e.kind = 'bought'
+                      AND e.value = owners.article_id)
      ORDER BY p.profile_id;
 END;
 COMMENT ON FUNCTION cdp.owners(text) IS
@@ -292,7 +307,7 @@ COMMENT ON FUNCTION cdp._check_profile(bigint) IS 'internal: errors for an unkno
 -- the profile bought.  Ties go to the smaller article id.
 CREATE FUNCTION cdp.recommend(profile_id bigint, k integer DEFAULT 10, location text DEFAULT NULL)
 RETURNS TABLE (article_id text, name text, score float8, in_stock numeric, matched text)
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 BEGIN
@@ -351,6 +366,10 @@ END
 $fn$;
 COMMENT ON FUNCTION cdp.recommend(bigint, integer, text) IS
     'the k in-stock articles (at the location, when given) that best match the profile''s affinities, with the matched attributes; leaves out one-off articles it bought and sizes it has no affinity for';
+-- the shop and BI ask for them without reading the affinity tables or the
+-- ERP's stock views themselves
+REVOKE EXECUTE ON FUNCTION cdp.recommend(bigint, integer, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp.recommend(bigint, integer, text) TO cdp_admin, cdp_writer, cdp_analyst;
 
 -- the nightly pipeline: affinities as of now
 INSERT INTO cdp.refresh_steps (step_order, step, command, description) VALUES

@@ -1,9 +1,14 @@
 -- cdp.sql — the first part of the install script: refuse databases that are
--- not UTF-8, and cdp.version().
+-- not UTF-8, create the roles every later module grants to, and
+-- cdp.version().
+--
+-- Each module's grants sit right after the objects they concern (so a file
+-- reads whole); the roles must therefore exist before the first module.
+-- docs/security.md says what each role is for.
 
 DO $guard$
 BEGIN
-    IF pg_catalog.current_setting('server_encoding') OPERATOR(pg_catalog.<>) 'UTF8' THEN
+    IF pg_catalog.current_setting('server_encoding') <> 'UTF8' THEN
         RAISE EXCEPTION 'cdp requires a UTF-8 database, but database "%" has encoding %',
                 pg_catalog.current_database(), pg_catalog.current_setting('server_encoding')
             USING ERRCODE = 'feature_not_supported',
@@ -14,6 +19,28 @@ END
 $guard$;
 
 COMMENT ON SCHEMA cdp IS 'cdp: customer data platform inside the ERP database (identity, consent, RFM/CLV, affinity, segments)';
+
+-- roles are cluster-wide: created when missing, never dropped with the
+-- extension (other databases of the cluster may use them)
+DO $roles$
+DECLARE
+    r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['cdp_admin', 'cdp_writer', 'cdp_analyst', 'cdp_segment_reader'] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) THEN
+            EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
+        END IF;
+    END LOOP;
+END
+$roles$;
+COMMENT ON ROLE cdp_admin IS 'cdp: the DBA''s role: maps sources, edits the configuration, runs and schedules refreshes, erases people';
+COMMENT ON ROLE cdp_writer IS 'cdp: the shop, app and tills: record identifiers, links and consent, ask for consent and recommendations';
+COMMENT ON ROLE cdp_analyst IS 'cdp: BI: reads profiles, models and segments, pseudonymised identifiers only';
+COMMENT ON ROLE cdp_segment_reader IS 'cdp: the role segment predicates run as; may only read cdp.profile_360';
+GRANT USAGE ON SCHEMA cdp TO cdp_admin, cdp_writer, cdp_analyst, cdp_segment_reader;
+-- segment predicates run as cdp_segment_reader: the admin must be able to
+-- switch to it
+GRANT cdp_segment_reader TO cdp_admin;
 
 CREATE FUNCTION cdp.version() RETURNS text
     AS 'MODULE_PATHNAME', 'cdp_version'

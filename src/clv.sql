@@ -87,3 +87,32 @@ CREATE FUNCTION cdp.clv(r float8, alpha float8, a float8, b float8,
     AS 'MODULE_PATHNAME', 'cdp_clv' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION cdp.clv(float8, float8, float8, float8, integer, float8, float8, float8, float8, float8, float8) IS
     'customer lifetime value over horizon: spend per purchase x BG/NBD expected purchases in each period, discounted by (1 + discount_rate)^-(end of period); all times in the model''s unit';
+
+-- the fits of the last cdp.refresh_rfm() (rfm.sql, rfm_refresh.c); recomputed
+-- by every refresh, so not dumped
+CREATE TABLE cdp.clv_model (
+    as_of            timestamptz PRIMARY KEY,
+    time_unit        interval NOT NULL,
+    horizon          float8 NOT NULL,
+    annual_discount_rate float8 NOT NULL,
+    r                float8,
+    alpha            float8,
+    a                float8,
+    b                float8,
+    bgnbd_loglik     float8,
+    bgnbd_customers  bigint,
+    bgnbd_converged  boolean NOT NULL,
+    bgnbd_message    text,
+    p                float8,
+    q                float8,
+    gamma            float8,
+    gammagamma_loglik    float8,
+    gammagamma_customers bigint,
+    gammagamma_converged boolean NOT NULL,
+    gammagamma_message   text,
+    unattributed_orders  bigint NOT NULL,
+    fitted_at        timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+);
+COMMENT ON TABLE cdp.clv_model IS 'the BG/NBD and Gamma-Gamma fits of the last cdp.refresh_rfm() (one row; times in time_unit, horizon in time units), and how many orders no profile could be found for';
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.clv_model TO cdp_admin;
+GRANT SELECT ON cdp.clv_model TO cdp_analyst;

@@ -32,6 +32,8 @@ INSERT INTO cdp.purposes (purpose, bit, legal_basis, valid_for, double_opt_in, b
     ('third_party_ads',   6, 'consent', interval '1 year',  false, true, 'audiences shared with advertising platforms'),
     ('analytics',         7, 'consent', interval '2 years', false, true, 'web and app analytics');
 SELECT pg_catalog.pg_extension_config_dump('cdp.purposes', 'WHERE NOT builtin');
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.purposes TO cdp_admin;
+GRANT SELECT ON cdp.purposes TO cdp_writer, cdp_analyst, cdp_segment_reader;
 
 CREATE TABLE cdp.consent_ledger (
     event_id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -55,6 +57,9 @@ COMMENT ON COLUMN cdp.consent_ledger.proof IS 'evidence of the event (form id, I
 COMMENT ON COLUMN cdp.consent_ledger.erasure_id IS 'set when the row became a tombstone of that erasure (cdp.erasure_log)';
 SELECT pg_catalog.pg_extension_config_dump('cdp.consent_ledger', '');
 SELECT pg_catalog.pg_extension_config_dump('cdp.consent_ledger_event_id_seq', '');
+-- the admin may append (load_consents), never rewrite
+GRANT SELECT, INSERT, REFERENCES ON cdp.consent_ledger TO cdp_admin;
+GRANT USAGE, SELECT, UPDATE ON SEQUENCE cdp.consent_ledger_event_id_seq TO cdp_admin;
 
 CREATE TABLE cdp.consent_state (
     profile_id  bigint PRIMARY KEY REFERENCES cdp.profiles ON DELETE CASCADE,
@@ -67,6 +72,9 @@ COMMENT ON TABLE cdp.consent_state IS 'current consent per profile: bit n of mas
 COMMENT ON COLUMN cdp.consent_state.valid_until IS 'when the first grant in mask expires (NULL: none does); after it cdp.has_consent asks the ledger';
 COMMENT ON COLUMN cdp.consent_state.fold IS 'the cdp.consent_fold state the mask was read from';
 SELECT pg_catalog.pg_extension_config_dump('cdp.consent_state', '');
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.consent_state TO cdp_admin;
+-- no personal data: has_consent's callers read it themselves
+GRANT SELECT ON cdp.consent_state TO cdp_writer, cdp_analyst, cdp_segment_reader;
 
 -- the fold (consent.c)
 CREATE FUNCTION cdp._consent_fold_trans(bytea, integer, boolean, timestamptz, timestamptz, timestamptz, boolean)
@@ -104,7 +112,7 @@ BEGIN
     IF purpose IS NULL THEN
         RAISE EXCEPTION 'consent purpose must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    SELECT p.bit INTO b FROM cdp.purposes p WHERE p.purpose OPERATOR(pg_catalog.=) _purpose_bit.purpose;
+    SELECT p.bit INTO b FROM cdp.purposes p WHERE p.purpose = _purpose_bit.purpose;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'unknown consent purpose "%"', purpose
             USING ERRCODE = 'invalid_parameter_value',
@@ -125,16 +133,18 @@ BEGIN ATOMIC
     SELECT cdp.consent_fold(p.bit,
                             CASE l.event WHEN 'grant' THEN true WHEN 'revoke' THEN false END,
                             l.recorded_at,
-                            CASE WHEN l.confirmed_at OPERATOR(pg_catalog.<=) consent_fold_at.at THEN l.confirmed_at END,
-                            l.recorded_at OPERATOR(pg_catalog.+) p.valid_for,
+                            CASE WHEN l.confirmed_at <= consent_fold_at.at THEN l.confirmed_at END,
+                            l.recorded_at + p.valid_for,
                             p.double_opt_in)
       FROM cdp.identifiers i
-      JOIN cdp.consent_ledger l ON l.id_type OPERATOR(pg_catalog.=) i.id_type AND l.value OPERATOR(pg_catalog.=) i.value
-      JOIN cdp.purposes p ON p.purpose OPERATOR(pg_catalog.=) l.purpose
-     WHERE i.profile_id OPERATOR(pg_catalog.=) consent_fold_at.profile_id
-       AND l.recorded_at OPERATOR(pg_catalog.<=) consent_fold_at.at;
+      JOIN cdp.consent_ledger l ON l.id_type = i.id_type AND l.value = i.value
+      JOIN cdp.purposes p ON p.purpose = l.purpose
+     WHERE i.profile_id = consent_fold_at.profile_id
+       AND l.recorded_at <= consent_fold_at.at;
 END;
 COMMENT ON FUNCTION cdp.consent_fold_at(bigint, timestamptz) IS 'consent_fold state of a profile''s ledger events up to a time (over the identifiers the profile holds now)';
+REVOKE EXECUTE ON FUNCTION cdp.consent_fold_at(bigint, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp.consent_fold_at(bigint, timestamptz) TO cdp_admin;
 
 -- cdp._consent_recompute: rebuilds the state rows of the given profiles.
 -- Two transactions recording events for two identifiers of one profile
@@ -158,14 +168,16 @@ BEGIN ATOMIC
                    cdp.consent_fold(p.bit,
                                     CASE l.event WHEN 'grant' THEN true WHEN 'revoke' THEN false END,
                                     l.recorded_at, l.confirmed_at,
-                                    l.recorded_at OPERATOR(pg_catalog.+) p.valid_for, p.double_opt_in) AS fold
+                                    l.recorded_at + p.valid_for, p.double_opt_in) AS fold
               FROM cdp.identifiers i
-              JOIN cdp.consent_ledger l ON l.id_type OPERATOR(pg_catalog.=) i.id_type AND l.value OPERATOR(pg_catalog.=) i.value
-              JOIN cdp.purposes p ON p.purpose OPERATOR(pg_catalog.=) l.purpose
+              JOIN cdp.consent_ledger l ON l.id_type = i.id_type AND l.value = i.value
+              JOIN cdp.purposes p ON p.purpose = l.purpose
              WHERE i.profile_id IN (SELECT pg_catalog.unnest(_consent_recompute.profile_ids))
              GROUP BY i.profile_id) f;
 END;
 COMMENT ON FUNCTION cdp._consent_recompute(bigint[]) IS 'internal: rebuilds cdp.consent_state for the given profiles from the ledger';
+REVOKE EXECUTE ON FUNCTION cdp._consent_recompute(bigint[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp._consent_recompute(bigint[]) TO cdp_admin;
 
 -- cdp.refresh_consent: rebuilds the state of every profile (after an admin
 -- changed a purpose's expiry or double opt-in rule).
@@ -177,6 +189,8 @@ BEGIN ATOMIC
     SELECT pg_catalog.count(*) FROM cdp.consent_state;
 END;
 COMMENT ON FUNCTION cdp.refresh_consent() IS 'rebuilds the consent state of all profiles (after a purpose''s rules changed); returns the number of profiles with consent events';
+REVOKE EXECUTE ON FUNCTION cdp.refresh_consent() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp.refresh_consent() TO cdp_admin;
 
 -- triggers: the ledger refuses UPDATE/DELETE, an insert refreshes the state
 -- of the profiles it touches; identity changes refresh old and new profiles.
@@ -190,8 +204,8 @@ BEGIN
     -- very transaction unlocks the ledger, and only cdp.erase (SECURITY
     -- DEFINER, owner) can insert into the log.
     IF EXISTS (SELECT 1 FROM cdp.erasure_log e
-                WHERE e.erasure_id::text OPERATOR(pg_catalog.=) pg_catalog.current_setting('cdp_erasure.id', true)
-                  AND e.xmin::text OPERATOR(pg_catalog.=) (pg_catalog.pg_current_xact_id()::xid)::text) THEN
+                WHERE e.erasure_id::text = pg_catalog.current_setting('cdp_erasure.id', true)
+                  AND e.xmin::text = (pg_catalog.pg_current_xact_id()::xid)::text) THEN
         RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
     END IF;
     RAISE EXCEPTION 'the consent ledger is append-only: % is refused', TG_OP
@@ -201,6 +215,8 @@ BEGIN
 END
 $fn$;
 COMMENT ON FUNCTION cdp._consent_ledger_guard() IS 'internal: refuses UPDATE/DELETE on the consent ledger outside cdp.erase';
+REVOKE EXECUTE ON FUNCTION cdp._consent_ledger_guard() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp._consent_ledger_guard() TO cdp_admin;
 CREATE TRIGGER consent_ledger_append_only BEFORE UPDATE OR DELETE ON cdp.consent_ledger
     FOR EACH ROW EXECUTE FUNCTION cdp._consent_ledger_guard();
 CREATE TRIGGER consent_ledger_no_truncate BEFORE TRUNCATE ON cdp.consent_ledger
@@ -213,11 +229,13 @@ AS $fn$
 BEGIN
     PERFORM cdp._consent_recompute(pg_catalog.array_agg(DISTINCT i.profile_id))
        FROM new_events n
-       JOIN cdp.identifiers i ON i.id_type OPERATOR(pg_catalog.=) n.id_type AND i.value OPERATOR(pg_catalog.=) n.value;
+       JOIN cdp.identifiers i ON i.id_type = n.id_type AND i.value = n.value;
     RETURN NULL;
 END
 $fn$;
 COMMENT ON FUNCTION cdp._consent_ledger_inserted() IS 'internal: refreshes the consent state of the profiles whose identifiers got ledger events';
+REVOKE EXECUTE ON FUNCTION cdp._consent_ledger_inserted() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp._consent_ledger_inserted() TO cdp_admin;
 CREATE TRIGGER consent_ledger_inserted AFTER INSERT ON cdp.consent_ledger
     REFERENCING NEW TABLE AS new_events
     FOR EACH STATEMENT EXECUTE FUNCTION cdp._consent_ledger_inserted();
@@ -231,24 +249,24 @@ DECLARE
 BEGIN
     -- only identifiers that moved, appeared or disappeared matter (cdp.identify
     -- updates last_seen all the time), and only when they have ledger events
-    IF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' THEN
+    IF TG_OP = 'UPDATE' THEN
         SELECT pg_catalog.array_agg(DISTINCT x.profile_id) INTO affected
-          FROM old_ids o JOIN new_ids n ON n.identifier_id OPERATOR(pg_catalog.=) o.identifier_id
+          FROM old_ids o JOIN new_ids n ON n.identifier_id = o.identifier_id
          CROSS JOIN LATERAL (VALUES (o.profile_id), (n.profile_id)) x(profile_id)
          WHERE (o.profile_id, o.id_type, o.value) IS DISTINCT FROM (n.profile_id, n.id_type, n.value)
            AND EXISTS (SELECT 1 FROM cdp.consent_ledger l
-                        WHERE (l.id_type OPERATOR(pg_catalog.=) o.id_type AND l.value OPERATOR(pg_catalog.=) o.value)
-                           OR (l.id_type OPERATOR(pg_catalog.=) n.id_type AND l.value OPERATOR(pg_catalog.=) n.value));
-    ELSIF TG_OP OPERATOR(pg_catalog.=) 'INSERT' THEN
+                        WHERE (l.id_type = o.id_type AND l.value = o.value)
+                           OR (l.id_type = n.id_type AND l.value = n.value));
+    ELSIF TG_OP = 'INSERT' THEN
         SELECT pg_catalog.array_agg(DISTINCT n.profile_id) INTO affected
           FROM new_ids n
          WHERE EXISTS (SELECT 1 FROM cdp.consent_ledger l
-                        WHERE l.id_type OPERATOR(pg_catalog.=) n.id_type AND l.value OPERATOR(pg_catalog.=) n.value);
+                        WHERE l.id_type = n.id_type AND l.value = n.value);
     ELSE
         SELECT pg_catalog.array_agg(DISTINCT o.profile_id) INTO affected
           FROM old_ids o
          WHERE EXISTS (SELECT 1 FROM cdp.consent_ledger l
-                        WHERE l.id_type OPERATOR(pg_catalog.=) o.id_type AND l.value OPERATOR(pg_catalog.=) o.value);
+                        WHERE l.id_type = o.id_type AND l.value = o.value);
     END IF;
     IF affected IS NOT NULL THEN
         PERFORM cdp._consent_recompute(affected);
@@ -257,6 +275,8 @@ BEGIN
 END
 $fn$;
 COMMENT ON FUNCTION cdp._consent_identifiers_changed() IS 'internal: refreshes the consent state of the old and new profiles of identifiers that moved (merge, split), appeared or disappeared';
+REVOKE EXECUTE ON FUNCTION cdp._consent_identifiers_changed() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp._consent_identifiers_changed() TO cdp_admin;
 CREATE TRIGGER identifiers_consent_update AFTER UPDATE ON cdp.identifiers
     REFERENCING OLD TABLE AS old_ids NEW TABLE AS new_ids
     FOR EACH STATEMENT EXECUTE FUNCTION cdp._consent_identifiers_changed();
@@ -276,7 +296,7 @@ BEGIN
     IF at IS NULL THEN
         RAISE EXCEPTION 'consent event time must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF at OPERATOR(pg_catalog.>) pg_catalog.now() THEN
+    IF at > pg_catalog.now() THEN
         RAISE EXCEPTION 'consent event time % lies in the future', at
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = 'Consent is recorded when it is given; an event after now() would change the past answer of cdp.has_consent later.',
@@ -290,7 +310,7 @@ CREATE FUNCTION cdp.record_consent(id_type text, value text, purpose text, grant
                                    observed_at timestamptz DEFAULT pg_catalog.now(),
                                    source text DEFAULT NULL, proof jsonb DEFAULT NULL)
 RETURNS bigint
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
@@ -315,11 +335,13 @@ END
 $fn$;
 COMMENT ON FUNCTION cdp.record_consent(text, text, text, boolean, timestamptz, text, jsonb) IS
     'records a consent grant (granted = true) or revoke for an identifier and purpose; returns the ledger event id';
+REVOKE EXECUTE ON FUNCTION cdp.record_consent(text, text, text, boolean, timestamptz, text, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp.record_consent(text, text, text, boolean, timestamptz, text, jsonb) TO cdp_admin, cdp_writer;
 
 CREATE FUNCTION cdp.confirm_consent(id_type text, value text, purpose text,
                                     confirmed_at timestamptz DEFAULT pg_catalog.now())
 RETURNS bigint
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
@@ -333,9 +355,9 @@ BEGIN
     PERFORM cdp._consent_check_time(confirmed_at);
     norm := cdp._normalize_id(id_type, value);
     IF NOT EXISTS (SELECT 1 FROM cdp.consent_ledger l
-                    WHERE l.id_type OPERATOR(pg_catalog.=) confirm_consent.id_type AND l.value OPERATOR(pg_catalog.=) norm
-                      AND l.purpose OPERATOR(pg_catalog.=) confirm_consent.purpose AND l.event OPERATOR(pg_catalog.=) 'grant'
-                      AND l.recorded_at OPERATOR(pg_catalog.<=) confirm_consent.confirmed_at) THEN
+                    WHERE l.id_type = confirm_consent.id_type AND l.value = norm
+                      AND l.purpose = confirm_consent.purpose AND l.event = 'grant'
+                      AND l.recorded_at <= confirm_consent.confirmed_at) THEN
         RAISE EXCEPTION 'no % grant of % % to confirm', purpose, id_type, value
             USING ERRCODE = 'no_data_found',
                   DETAIL = 'A confirmation confirms an earlier grant recorded for the same identifier.',
@@ -349,13 +371,15 @@ END
 $fn$;
 COMMENT ON FUNCTION cdp.confirm_consent(text, text, text, timestamptz) IS
     'records the confirmation of a double opt-in (the click in the confirmation mail); returns the ledger event id';
+REVOKE EXECUTE ON FUNCTION cdp.confirm_consent(text, text, text, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp.confirm_consent(text, text, text, timestamptz) TO cdp_admin, cdp_writer;
 
 -- cdp._consent_mask_at: the mask a profile's ledger gives at a time (the
 -- past, or the present once a grant in the state has expired); run by
 -- cdp.has_consent, SECURITY DEFINER (privacy.sql) because the ledger and
 -- the identifiers hold raw identifiers the callers may not read.
 CREATE FUNCTION cdp._consent_mask_at(profile_id bigint, at timestamptz) RETURNS bigint
-LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 BEGIN
@@ -365,18 +389,20 @@ BEGIN
         (SELECT cdp.consent_fold(p.bit,
                                  CASE l.event WHEN 'grant' THEN true WHEN 'revoke' THEN false END,
                                  l.recorded_at,
-                                 CASE WHEN l.confirmed_at OPERATOR(pg_catalog.<=) _consent_mask_at.at THEN l.confirmed_at END,
-                                 l.recorded_at OPERATOR(pg_catalog.+) p.valid_for,
+                                 CASE WHEN l.confirmed_at <= _consent_mask_at.at THEN l.confirmed_at END,
+                                 l.recorded_at + p.valid_for,
                                  p.double_opt_in)
            FROM cdp.identifiers i
-           JOIN cdp.consent_ledger l ON l.id_type OPERATOR(pg_catalog.=) i.id_type AND l.value OPERATOR(pg_catalog.=) i.value
-           JOIN cdp.purposes p ON p.purpose OPERATOR(pg_catalog.=) l.purpose
-          WHERE i.profile_id OPERATOR(pg_catalog.=) _consent_mask_at.profile_id
-            AND l.recorded_at OPERATOR(pg_catalog.<=) _consent_mask_at.at),
+           JOIN cdp.consent_ledger l ON l.id_type = i.id_type AND l.value = i.value
+           JOIN cdp.purposes p ON p.purpose = l.purpose
+          WHERE i.profile_id = _consent_mask_at.profile_id
+            AND l.recorded_at <= _consent_mask_at.at),
         _consent_mask_at.at), 0);
 END
 $fn$;
 COMMENT ON FUNCTION cdp._consent_mask_at(bigint, timestamptz) IS 'internal: consent mask of a profile at a time, folded from the ledger (for cdp.has_consent)';
+REVOKE EXECUTE ON FUNCTION cdp._consent_mask_at(bigint, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp._consent_mask_at(bigint, timestamptz) TO cdp_admin, cdp_writer, cdp_analyst, cdp_segment_reader;
 
 -- cdp.has_consent (consent.c): C, SECURITY INVOKER; one primary-key lookup
 -- in cdp.consent_state for the present, cdp._consent_mask_at for the past.
@@ -386,6 +412,10 @@ RETURNS boolean
 AS 'MODULE_PATHNAME', 'cdp_has_consent' LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cdp.has_consent(bigint, text, timestamptz) IS
     'whether a profile has consent for a purpose at a time (default now): from the state bitmask for the present, from the ledger for the past; needs SELECT on cdp.consent_state';
+-- cdp.profile_360's consent columns call it once a grant in the mask has
+-- expired, so the roles that read the view need it
+REVOKE EXECUTE ON FUNCTION cdp.has_consent(bigint, text, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp.has_consent(bigint, text, timestamptz) TO cdp_admin, cdp_writer, cdp_analyst, cdp_segment_reader;
 
 -- source kind: consent rows from the ERP, loaded with cdp.load_consents()
 INSERT INTO cdp.source_kinds VALUES ('consents', 'consent grants and revokes recorded by the ERP, web form, app or till');
@@ -410,14 +440,14 @@ BEGIN
     SELECT s.id_type, s.id_value, cdp.try_normalize(t.normalizer, s.id_value) AS value,
            s.purpose, s.granted, s.recorded_at, s.confirmed_at, s.source, s.proof,
            (t.id_type IS NULL OR cdp.is_junk(t.normalizer, s.id_value) OR s.granted IS NULL
-            OR s.recorded_at IS NULL OR s.recorded_at OPERATOR(pg_catalog.>) pg_catalog.now()) AS bad
+            OR s.recorded_at IS NULL OR s.recorded_at > pg_catalog.now()) AS bad
       FROM cdp._consent_source() s
-      LEFT JOIN cdp.identifier_types t ON t.id_type OPERATOR(pg_catalog.=) s.id_type;
+      LEFT JOIN cdp.identifier_types t ON t.id_type = s.id_type;
     UPDATE pg_temp.cdp_consent_load SET bad = true WHERE value IS NULL;
 
     SELECT string_agg(DISTINCT c.purpose, ', ') INTO unknown_purposes
       FROM pg_temp.cdp_consent_load c
-     WHERE NOT c.bad AND NOT EXISTS (SELECT 1 FROM cdp.purposes p WHERE p.purpose OPERATOR(pg_catalog.=) c.purpose);
+     WHERE NOT c.bad AND NOT EXISTS (SELECT 1 FROM cdp.purposes p WHERE p.purpose = c.purpose);
     IF unknown_purposes IS NOT NULL THEN
         RAISE EXCEPTION 'consent sources name unknown purposes: %', unknown_purposes
             USING ERRCODE = 'invalid_parameter_value',
@@ -431,7 +461,7 @@ BEGIN
                FROM pg_temp.cdp_consent_load c
               WHERE NOT c.bad
                 AND NOT EXISTS (SELECT 1 FROM cdp.identifiers i
-                                 WHERE i.id_type OPERATOR(pg_catalog.=) c.id_type AND i.value OPERATOR(pg_catalog.=) c.value)
+                                 WHERE i.id_type = c.id_type AND i.value = c.value)
               ORDER BY c.id_type, c.value, c.recorded_at) d;
 
     RETURN QUERY
@@ -442,19 +472,21 @@ BEGIN
           FROM pg_temp.cdp_consent_load c
          WHERE NOT c.bad
            AND NOT EXISTS (SELECT 1 FROM cdp.consent_ledger l
-                            WHERE l.id_type OPERATOR(pg_catalog.=) c.id_type AND l.value OPERATOR(pg_catalog.=) c.value
-                              AND l.purpose OPERATOR(pg_catalog.=) c.purpose
-                              AND l.event OPERATOR(pg_catalog.=) CASE WHEN c.granted THEN 'grant' ELSE 'revoke' END
-                              AND l.recorded_at OPERATOR(pg_catalog.=) c.recorded_at)
+                            WHERE l.id_type = c.id_type AND l.value = c.value
+                              AND l.purpose = c.purpose
+                              AND l.event = CASE WHEN c.granted THEN 'grant' ELSE 'revoke' END
+                              AND l.recorded_at = c.recorded_at)
         RETURNING 1)
     SELECT (SELECT pg_catalog.count(*) FROM ins),
-           (SELECT pg_catalog.count(*) FROM pg_temp.cdp_consent_load c WHERE NOT c.bad) OPERATOR(pg_catalog.-) (SELECT pg_catalog.count(*) FROM ins),
+           (SELECT pg_catalog.count(*) FROM pg_temp.cdp_consent_load c WHERE NOT c.bad) - (SELECT pg_catalog.count(*) FROM ins),
            (SELECT pg_catalog.count(*) FROM pg_temp.cdp_consent_load c WHERE c.bad);
     DROP TABLE pg_temp.cdp_consent_load;
 END
 $fn$;
 COMMENT ON FUNCTION cdp.load_consents() IS
     'loads the consent rows of all registered consents sources into the ledger (rows already there are skipped; invalid, junk or future rows are counted as skipped); returns the counts';
+REVOKE EXECUTE ON FUNCTION cdp.load_consents() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp.load_consents() TO cdp_admin;
 
 CREATE FUNCTION cdp._consent_source()
 RETURNS TABLE (id_type text, id_value text, purpose text, granted boolean, recorded_at timestamptz,
@@ -467,6 +499,8 @@ BEGIN
 END
 $fn$;
 COMMENT ON FUNCTION cdp._consent_source() IS 'internal: all rows of the registered consents sources';
+REVOKE EXECUTE ON FUNCTION cdp._consent_source() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp._consent_source() TO cdp_admin;
 
 -- cdp.consent_audience: the profiles that have consent for a purpose now.
 CREATE FUNCTION cdp.consent_audience(purpose text) RETURNS SETOF bigint
@@ -474,15 +508,15 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
-    m bigint := 1::bigint OPERATOR(pg_catalog.<<) cdp._purpose_bit(purpose);
+    m bigint := 1::bigint << cdp._purpose_bit(purpose);
 BEGIN
     RETURN QUERY
     SELECT s.profile_id FROM cdp.consent_state s
-     WHERE (s.mask OPERATOR(pg_catalog.&) m) OPERATOR(pg_catalog.<>) 0
-       AND (s.valid_until IS NULL OR s.valid_until OPERATOR(pg_catalog.>) pg_catalog.now())
+     WHERE (s.mask & m) <> 0
+       AND (s.valid_until IS NULL OR s.valid_until > pg_catalog.now())
     UNION ALL
     SELECT s.profile_id FROM cdp.consent_state s
-     WHERE s.valid_until OPERATOR(pg_catalog.<=) pg_catalog.now()
+     WHERE s.valid_until <= pg_catalog.now()
        AND cdp.has_consent(s.profile_id, consent_audience.purpose);
 END
 $fn$;

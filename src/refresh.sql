@@ -15,6 +15,8 @@ CREATE TABLE cdp.refresh_steps (
     description text
 );
 COMMENT ON TABLE cdp.refresh_steps IS 'steps of cdp.refresh() in order; command is a query returning one bigint (rows changed); modules register theirs, admins may disable them';
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.refresh_steps TO cdp_admin;
+GRANT SELECT ON cdp.refresh_steps TO cdp_analyst;
 
 CREATE TABLE cdp.refresh_runs (
     run_id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -24,6 +26,9 @@ CREATE TABLE cdp.refresh_runs (
     failed_steps integer NOT NULL DEFAULT 0
 );
 COMMENT ON TABLE cdp.refresh_runs IS 'one row per cdp.refresh() run';
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.refresh_runs TO cdp_admin;
+GRANT USAGE, SELECT, UPDATE ON SEQUENCE cdp.refresh_runs_run_id_seq TO cdp_admin;
+GRANT SELECT ON cdp.refresh_runs TO cdp_analyst;
 
 CREATE TABLE cdp.refresh_run_steps (
     run_id       bigint NOT NULL REFERENCES cdp.refresh_runs ON DELETE CASCADE,
@@ -35,6 +40,8 @@ CREATE TABLE cdp.refresh_run_steps (
     PRIMARY KEY (run_id, step)
 );
 COMMENT ON TABLE cdp.refresh_run_steps IS 'what each step of each cdp.refresh() run did: time, rows changed, or the error';
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.refresh_run_steps TO cdp_admin;
+GRANT SELECT ON cdp.refresh_run_steps TO cdp_analyst;
 SELECT pg_catalog.pg_extension_config_dump('cdp.refresh_steps', '');
 SELECT pg_catalog.pg_extension_config_dump('cdp.refresh_runs', '');
 SELECT pg_catalog.pg_extension_config_dump('cdp.refresh_run_steps', '');
@@ -61,18 +68,20 @@ BEGIN
             EXECUTE s.command INTO n;
         EXCEPTION WHEN OTHERS THEN
             err := SQLERRM;
-            nfail := nfail OPERATOR(pg_catalog.+) 1;
+            nfail := nfail + 1;
         END;
         INSERT INTO cdp.refresh_run_steps VALUES (run, s.step, t0, clock_timestamp(), n, err);
         step := s.step; rows_changed := n; error := err;
-        seconds := round(extract(epoch FROM clock_timestamp() OPERATOR(pg_catalog.-) t0)::numeric, 3);
+        seconds := round(extract(epoch FROM clock_timestamp() - t0)::numeric, 3);
         RETURN NEXT;
     END LOOP;
     UPDATE cdp.refresh_runs r SET finished_at = clock_timestamp(), failed_steps = nfail
-     WHERE r.run_id OPERATOR(pg_catalog.=) run;
+     WHERE r.run_id = run;
 END
 $fn$;
 COMMENT ON FUNCTION cdp.refresh() IS 'runs the whole refresh pipeline (cdp.refresh_steps in order), each step in its own subtransaction; records the run in cdp.refresh_runs / cdp.refresh_run_steps';
+REVOKE EXECUTE ON FUNCTION cdp.refresh() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp.refresh() TO cdp_admin;
 
 -- cdp._cron_check: errors with a hint when pg_cron cannot be used from here.
 CREATE FUNCTION cdp._cron_check() RETURNS void
@@ -82,8 +91,8 @@ AS $fn$
 DECLARE
     cron_db text := pg_catalog.current_setting('cron.database_name', true);
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname OPERATOR(pg_catalog.=) 'pg_cron') THEN
-        IF NOT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name OPERATOR(pg_catalog.=) 'pg_cron') THEN
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+        IF NOT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'pg_cron') THEN
             RAISE EXCEPTION 'scheduled refreshes need pg_cron, which is not installed on this server'
                 USING ERRCODE = 'feature_not_supported',
                       HINT = 'Install it (Debian: apt-get install postgresql-15-cron), add pg_cron to shared_preload_libraries, set cron.database_name to this database, restart, then CREATE EXTENSION pg_cron. Without it, call SELECT * FROM cdp.refresh() from any scheduler.';
@@ -91,7 +100,7 @@ BEGIN
             RAISE EXCEPTION 'scheduled refreshes need pg_cron, which is not loaded'
                 USING ERRCODE = 'feature_not_supported',
                       HINT = format('Add pg_cron to shared_preload_libraries, set cron.database_name = %L, restart PostgreSQL and run CREATE EXTENSION pg_cron here.', pg_catalog.current_database());
-        ELSIF cron_db OPERATOR(pg_catalog.<>) pg_catalog.current_database() THEN
+        ELSIF cron_db <> pg_catalog.current_database() THEN
             RAISE EXCEPTION 'scheduled refreshes need pg_cron, which runs in database "%", not in "%"', cron_db, pg_catalog.current_database()
                 USING ERRCODE = 'feature_not_supported',
                       HINT = format('Either set cron.database_name = %L and CREATE EXTENSION pg_cron here, or in database %s run: SELECT cron.schedule_in_database(''cdp-refresh'', ''0 3 * * *'', ''SELECT cdp.refresh()'', %L);',
@@ -131,6 +140,8 @@ BEGIN
 END
 $fn$;
 COMMENT ON FUNCTION cdp.schedule_refresh(text) IS 'schedules cdp.refresh() as the pg_cron job "cdp-refresh" (idempotent: calling again reschedules the same job); needs pg_cron in this database';
+REVOKE EXECUTE ON FUNCTION cdp.schedule_refresh(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp.schedule_refresh(text) TO cdp_admin;
 
 -- cdp.unschedule_refresh: removes the job; false when there was none.
 CREATE FUNCTION cdp.unschedule_refresh() RETURNS boolean
@@ -149,3 +160,5 @@ BEGIN
 END
 $fn$;
 COMMENT ON FUNCTION cdp.unschedule_refresh() IS 'removes the pg_cron job "cdp-refresh"; false when it was not scheduled';
+REVOKE EXECUTE ON FUNCTION cdp.unschedule_refresh() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp.unschedule_refresh() TO cdp_admin;

@@ -127,10 +127,13 @@ INSERT INTO cdp.rfm_segments (position, segment, r_min, r_max, f_min, f_max, m_m
     (110, 'Lost',               1, 1, 1, 2, 1, 5, 'few orders, longest ago');
 -- the map is configuration an admin may change: pg_dump must keep it
 SELECT pg_catalog.pg_extension_config_dump('cdp.rfm_segments', '');
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.rfm_segments TO cdp_admin;
+GRANT SELECT ON cdp.rfm_segments TO cdp_analyst;
 
--- cdp.rfm and cdp.clv_model are recomputed by every cdp.refresh_rfm(), so
--- they are not registered with pg_extension_config_dump: a restore starts
--- empty and the next refresh fills them.
+-- cdp.rfm (and cdp.clv_model, clv.sql) are recomputed by every
+-- cdp.refresh_rfm(), so they are not registered with
+-- pg_extension_config_dump: a restore starts empty and the next refresh
+-- fills them.
 CREATE TABLE cdp.rfm (
     profile_id         bigint PRIMARY KEY,
     first_purchase     timestamptz NOT NULL,
@@ -162,31 +165,8 @@ COMMENT ON COLUMN cdp.rfm.p_alive IS 'BG/NBD probability that the customer is st
 COMMENT ON COLUMN cdp.rfm.expected_purchases IS 'BG/NBD expected purchase days in the horizon after as_of (default 52 weeks; see cdp.clv_model)';
 COMMENT ON COLUMN cdp.rfm.expected_spend IS 'Gamma-Gamma expected spend per purchase day; the customer''s own spend per purchase day when the Gamma-Gamma fit gave no parameters or q <= 1; NULL when returns outweigh the purchases (negative spend)';
 COMMENT ON COLUMN cdp.rfm.clv IS 'expected spend x expected purchases per 4-week period over the horizon, discounted at the annual rate (see cdp.clv_model); NULL when the BG/NBD fit gave no parameters or the expected spend is NULL';
-
-CREATE TABLE cdp.clv_model (
-    as_of            timestamptz PRIMARY KEY,
-    time_unit        interval NOT NULL,
-    horizon          float8 NOT NULL,
-    annual_discount_rate float8 NOT NULL,
-    r                float8,
-    alpha            float8,
-    a                float8,
-    b                float8,
-    bgnbd_loglik     float8,
-    bgnbd_customers  bigint,
-    bgnbd_converged  boolean NOT NULL,
-    bgnbd_message    text,
-    p                float8,
-    q                float8,
-    gamma            float8,
-    gammagamma_loglik    float8,
-    gammagamma_customers bigint,
-    gammagamma_converged boolean NOT NULL,
-    gammagamma_message   text,
-    unattributed_orders  bigint NOT NULL,
-    fitted_at        timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
-);
-COMMENT ON TABLE cdp.clv_model IS 'the BG/NBD and Gamma-Gamma fits of the last cdp.refresh_rfm() (one row; times in time_unit, horizon in time units), and how many orders no profile could be found for';
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.rfm TO cdp_admin;
+GRANT SELECT ON cdp.rfm TO cdp_analyst;
 
 -- cdp._rfm_refresh: runs the orders query of cdp.refresh_rfm (rows of
 -- id_type, id_value, ordered_at, amount), summarises the orders per
@@ -219,17 +199,17 @@ BEGIN
         RAISE EXCEPTION 'as_of must be a finite time, not %', coalesce(as_of::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF horizon_weeks IS NULL OR NOT (horizon_weeks OPERATOR(pg_catalog.>) 0 AND horizon_weeks OPERATOR(pg_catalog.<=) 5200) THEN
+    IF horizon_weeks IS NULL OR NOT (horizon_weeks > 0 AND horizon_weeks <= 5200) THEN
         RAISE EXCEPTION 'horizon_weeks must be between 0 and 5200, not %', coalesce(horizon_weeks::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'CLV and expected purchases look this many weeks ahead; 52 is one year.';
     END IF;
-    IF annual_discount_rate IS NULL OR NOT (annual_discount_rate OPERATOR(pg_catalog.>) -1 AND annual_discount_rate OPERATOR(pg_catalog.<) 100) THEN
+    IF annual_discount_rate IS NULL OR NOT (annual_discount_rate > -1 AND annual_discount_rate < 100) THEN
         RAISE EXCEPTION 'annual_discount_rate must be greater than -1 and below 100, not %', coalesce(annual_discount_rate::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Pass e.g. 0.10 for 10 % a year.';
     END IF;
-    wk := power(1 OPERATOR(pg_catalog.+) annual_discount_rate, 1.0 OPERATOR(pg_catalog./) 52) OPERATOR(pg_catalog.-) 1;
+    wk := power(1 + annual_discount_rate, 1.0 / 52) - 1;
 
     -- one pass over the orders: cdp._rfm_refresh summarises them per raw
     -- identifier as they come, normalises each distinct identifier once,
@@ -241,13 +221,15 @@ BEGIN
       FROM cdp._rfm_refresh(format($q$
         SELECT o.id_type, o.id_value, o.ordered_at, o.amount
           FROM (%1$s) o
-         WHERE o.ordered_at OPERATOR(pg_catalog.<=) %2$L::timestamptz$q$,
+         WHERE o.ordered_at <= %2$L::timestamptz$q$,
             cdp.source_sql('orders'), as_of),
           as_of, horizon_weeks, annual_discount_rate, wk) r;
 END
 $fn$;
 COMMENT ON FUNCTION cdp.refresh_rfm(timestamptz, float8, float8) IS
     'rebuilds cdp.rfm (scores, segments, P(alive), expected purchases and CLV over horizon_weeks) and cdp.clv_model from all orders sources up to as_of; returns profiles, attributed orders and orders whose identifier is not in cdp.identifiers';
+REVOKE EXECUTE ON FUNCTION cdp.refresh_rfm(timestamptz, float8, float8) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp.refresh_rfm(timestamptz, float8, float8) TO cdp_admin;
 
 -- the nightly pipeline: RFM scores, segments and CLV as of now
 INSERT INTO cdp.refresh_steps (step_order, step, command, description) VALUES

@@ -3,3 +3,12 @@
 -- that of 0.1.0: new tables, columns and seed rows of modules that 0.1.0
 -- already had, and drops of what 0.2.0 defines differently or no longer has.
 -- Everything here must keep the users' data.
+
+-- refresh steps whose commands 0.2.0 spells without OPERATOR(pg_catalog.+)
+-- (a step left as 0.1.0 shipped it changes; one an admin edited stays)
+UPDATE cdp.refresh_steps
+   SET command = 'SELECT (s.moved + s.created)::bigint FROM cdp.stitch() s'
+ WHERE step = 'stitch' AND command = 'SELECT (s.moved OPERATOR(pg_catalog.+) s.created)::bigint FROM cdp.stitch() s';
+UPDATE cdp.refresh_steps
+   SET command = 'SELECT COALESCE(sum(entered + exited), 0)::bigint FROM cdp.refresh_segments()'
+ WHERE step = 'segments' AND command = 'SELECT COALESCE(sum(entered OPERATOR(pg_catalog.+) exited), 0)::bigint FROM cdp.refresh_segments()';

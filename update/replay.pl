@@ -140,6 +140,45 @@ sub code_of
 	return $s;
 }
 
+# Before the grants run again: the privileges of cdp's roles (cdp_*) and of
+# PUBLIC on every member object go back to PostgreSQL's defaults, so that
+# what the new version no longer grants is gone after the update as it is
+# in a fresh installation.  Grants a DBA gave to other roles stay.
+print <<'RESET';
+
+-- ---- privileges of PUBLIC and the cdp_* roles back to the defaults ----
+DO $reset$
+DECLARE
+    o record;
+    roles text;
+BEGIN
+    SELECT pg_catalog.string_agg(pg_catalog.quote_ident(r.rolname), ', ') || ', PUBLIC' INTO roles
+      FROM pg_catalog.pg_roles r WHERE r.rolname LIKE 'cdp\_%';
+    FOR o IN SELECT d.classid, d.objid FROM pg_catalog.pg_depend d
+               JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid
+              WHERE d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass
+                AND e.extname = 'cdp' AND d.deptype = 'e'
+    LOOP
+        IF o.classid = 'pg_catalog.pg_class'::pg_catalog.regclass THEN
+            EXECUTE pg_catalog.format('REVOKE ALL ON %s %s FROM %s',
+                CASE WHEN (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = o.objid) = 'S' THEN 'SEQUENCE' ELSE 'TABLE' END,
+                o.objid::pg_catalog.regclass, roles);
+        ELSIF o.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass THEN
+            EXECUTE pg_catalog.format('REVOKE ALL ON ROUTINE %s FROM %s', o.objid::pg_catalog.regprocedure, roles);
+            EXECUTE pg_catalog.format('GRANT EXECUTE ON ROUTINE %s TO PUBLIC', o.objid::pg_catalog.regprocedure);
+        ELSIF o.classid = 'pg_catalog.pg_namespace'::pg_catalog.regclass THEN
+            EXECUTE pg_catalog.format('REVOKE ALL ON SCHEMA %I FROM %s',
+                (SELECT n.nspname FROM pg_catalog.pg_namespace n WHERE n.oid = o.objid), roles);
+        END IF;
+    END LOOP;
+    -- the extension's schema is not a member, but cdp grants on it
+    EXECUTE pg_catalog.format('REVOKE ALL ON SCHEMA %I FROM %s',
+        (SELECT n.nspname FROM pg_catalog.pg_namespace n JOIN pg_catalog.pg_extension e ON e.extnamespace = n.oid
+          WHERE e.extname = 'cdp'), roles);
+END
+$reset$;
+RESET
+
 for my $f (@files)
 {
 	open my $fh, '<', $f or die "$f: $!\n";

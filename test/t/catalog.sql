@@ -17,10 +17,10 @@ SET extra_float_digits = 0;
 -- "never touched" and "reset to the default" read the same
 CREATE FUNCTION pg_temp.acl(a aclitem[], kind "char", owner oid) RETURNS text
 LANGUAGE sql STABLE
-RETURN (SELECT coalesce(string_agg(CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE x.grantee::regrole::text END
-                                   || ':' || x.privilege_type || CASE WHEN x.is_grantable THEN '*' ELSE '' END,
-                                   ' ' ORDER BY 1), '-')
-          FROM aclexplode(coalesce(a, acldefault(kind, owner))) x);
+RETURN (SELECT coalesce(string_agg(e, ' ' ORDER BY e), '-')
+          FROM (SELECT CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE x.grantee::regrole::text END
+                       || ':' || x.privilege_type || CASE WHEN x.is_grantable THEN '*' ELSE '' END AS e
+                  FROM aclexplode(coalesce(a, acldefault(kind, owner))) x) y);
 
 -- every table's rows, as one digest (the seeds of a fresh installation)
 CREATE FUNCTION pg_temp.rows_of(rel regclass) RETURNS text

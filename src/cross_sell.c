@@ -1,5 +1,5 @@
 /*
- * crosssell.c — association rules "who bought A also bought B" from order
+ * cross_sell.c — association rules "who bought A also bought B" from order
  * baskets, counted in C in one pass over the order lines.
  *
  * The lines arrive sorted by basket (order); each basket's distinct
@@ -26,7 +26,7 @@
 #include "utils/memutils.h"
 #include "utils/tuplestore.h"
 
-#include "crosssell.h"
+#include "cross_sell.h"
 
 PG_FUNCTION_INFO_V1(cdp_association_rules);
 

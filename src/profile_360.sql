@@ -1,4 +1,4 @@
--- profile360.sql — cdp.profile_360, the one row per profile that BI tools
+-- profile_360.sql — cdp.profile_360, the one row per profile that BI tools
 -- and segment predicates read.  It only joins what the modules maintain
 -- (identity, consent state, RFM/CLV, affinities, segment membership); it
 -- stores nothing itself.  Columns a query does not use cost nothing: the
@@ -144,4 +144,6 @@ COMMENT ON COLUMN cdp.profile_360.latest_colour IS 'the colour chosen most recen
 COMMENT ON COLUMN cdp.profile_360.affinity IS 'all affinities (cdp.affinity_agg state): cdp.affinity_score(affinity, ''sport:running'')';
 COMMENT ON COLUMN cdp.profile_360.segments IS 'segments the profile is a member of (as of their last refresh)';
 
-GRANT SELECT ON cdp.profile_360 TO cdp_segment_reader;
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.profile_360 TO cdp_admin;
+-- no raw identifiers: analysts read it, and segment predicates run over it
+GRANT SELECT ON cdp.profile_360 TO cdp_analyst, cdp_segment_reader;

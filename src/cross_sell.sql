@@ -1,4 +1,4 @@
--- crosssell.sql — association rules from order baskets (crosssell.c), the
+-- cross_sell.sql — association rules from order baskets (cross_sell.c), the
 -- stored rules and cdp.next_best.  Reads the order_lines source declared in
 -- affinity.sql; ownership comes from cdp.profile_affinities (bought:...).
 
@@ -46,6 +46,8 @@ CREATE TABLE cdp.cross_sell_rules (
 );
 COMMENT ON TABLE cdp.cross_sell_rules IS 'association rules stored by cdp.refresh_cross_sell (see cdp.association_rules for the measures)';
 SELECT pg_catalog.pg_extension_config_dump('cdp.cross_sell_rules', '');
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.cross_sell_rules TO cdp_admin;
+GRANT SELECT ON cdp.cross_sell_rules TO cdp_analyst;
 
 -- cdp.refresh_cross_sell: recomputes cdp.cross_sell_rules.
 CREATE FUNCTION cdp.refresh_cross_sell(min_support float8 DEFAULT 0.001, min_confidence float8 DEFAULT 0.1,
@@ -68,6 +70,8 @@ END
 $fn$;
 COMMENT ON FUNCTION cdp.refresh_cross_sell(float8, float8, bigint) IS
     'recomputes cdp.cross_sell_rules from the order_lines sources; returns the number of rules';
+REVOKE EXECUTE ON FUNCTION cdp.refresh_cross_sell(float8, float8, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp.refresh_cross_sell(float8, float8, bigint) TO cdp_admin;
 
 -- cdp.next_best: articles to offer a profile after what it bought.
 --
@@ -76,7 +80,7 @@ COMMENT ON FUNCTION cdp.refresh_cross_sell(float8, float8, bigint) IS
 -- by several rules keeps its best rule (highest confidence, then lift).
 CREATE FUNCTION cdp.next_best(profile_id bigint, k integer DEFAULT 5, location text DEFAULT NULL)
 RETURNS TABLE (article_id text, confidence float8, lift float8, because text)
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 BEGIN
@@ -122,6 +126,8 @@ END
 $fn$;
 COMMENT ON FUNCTION cdp.next_best(bigint, integer, text) IS
     'next-best articles for a profile from the cross-sell rules of what it bought (in stock at the location, when given), with the reason';
+REVOKE EXECUTE ON FUNCTION cdp.next_best(bigint, integer, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp.next_best(bigint, integer, text) TO cdp_admin, cdp_writer, cdp_analyst;
 
 -- the nightly pipeline: basket rules
 INSERT INTO cdp.refresh_steps (step_order, step, command, description) VALUES

@@ -1,5 +1,5 @@
 /*
- * crosssell.h — association rules from order baskets (crosssell.c).
+ * cross_sell.h — association rules from order baskets (cross_sell.c).
  */
 #ifndef CDP_CROSSSELL_H
 #define CDP_CROSSSELL_H
