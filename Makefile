@@ -25,6 +25,8 @@ OBJS = \
 	src/stitch.o \
 	src/consent.o \
 	src/privacy.o \
+	src/rights.o \
+	src/sources.o \
 	src/rfm.o \
 	src/rfm_refresh.o \
 	src/clv.o \

@@ -176,7 +176,7 @@ COMMENT ON FUNCTION cdp._affinity_signals_sql() IS 'internal: the query of every
 CREATE FUNCTION cdp.refresh_affinity(as_of timestamptz DEFAULT pg_catalog.now(),
                                      half_life interval DEFAULT '90 days')
 RETURNS bigint
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE

@@ -430,7 +430,7 @@ INSERT INTO cdp.source_kind_columns (kind, position, column_name, column_type, r
     ('consents', 8, 'proof',        'jsonb',       false, 'evidence');
 
 CREATE FUNCTION cdp.load_consents() RETURNS TABLE (loaded bigint, already_known bigint, skipped bigint)
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE

@@ -13,7 +13,7 @@ COMMENT ON FUNCTION cdp._association_rules(text, float8, float8, bigint) IS
 CREATE FUNCTION cdp.association_rules(min_support float8 DEFAULT 0.001, min_confidence float8 DEFAULT 0.1,
                                       min_baskets bigint DEFAULT 2)
 RETURNS TABLE (antecedent text, consequent text, baskets bigint, support float8, confidence float8, lift float8)
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 BEGIN
@@ -33,6 +33,8 @@ END
 $fn$;
 COMMENT ON FUNCTION cdp.association_rules(float8, float8, bigint) IS
     'cross-sell rules antecedent -> consequent from order baskets: support = share of baskets with both, confidence = share of the antecedent''s baskets that hold the consequent, lift = confidence / share of baskets with the consequent';
+REVOKE EXECUTE ON FUNCTION cdp.association_rules(float8, float8, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp.association_rules(float8, float8, bigint) TO cdp_admin, cdp_analyst;
 
 CREATE TABLE cdp.cross_sell_rules (
     antecedent  text NOT NULL,

@@ -6,11 +6,8 @@
  * from every cdp table), so a statement EXECUTEd inside it would run as the
  * extension's owner, a superuser: an admin who may register sources could
  * run any SQL as superuser.  PostgreSQL refuses SET ROLE inside a
- * security-definer function, so the switch happens here, the way
- * PostgreSQL itself runs code as a table's owner (REFRESH MATERIALIZED
- * VIEW, VACUUM): SetUserIdAndSecContext with a security-restricted
- * operation, so the statement can neither switch roles back nor leave
- * settings behind.  The statement can do exactly what its registrant can.
+ * security-definer function, so the switch happens in C (rights.c): the
+ * statement can do exactly what its registrant can.
  */
 #include "postgres.h"
 
@@ -22,7 +19,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 
-#include "privacy.h"
+#include "rights.h"
 
 PG_FUNCTION_INFO_V1(cdp_run_erase_statement);
 
@@ -36,15 +33,11 @@ PG_FUNCTION_INFO_V1(cdp_run_erase_statement);
 Datum
 cdp_run_erase_statement(PG_FUNCTION_ARGS)
 {
-	char	   *role;
 	char	   *stmt;
-	Oid			roleid;
 	Oid			argtypes[2] = {TEXTOID, TEXTOID};
 	Datum		args[2];
 	char		nulls[2] = {' ', ' '};
-	Oid			save_userid;
-	int			save_sec_context;
-	int			save_nestlevel;
+	CdpRoleSwitch sw;
 	int			rc;
 	uint64		n;
 
@@ -52,29 +45,13 @@ cdp_run_erase_statement(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("role and erase statement must not be NULL")));
-	role = NameStr(*PG_GETARG_NAME(0));
 	stmt = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	roleid = get_role_oid(role, true);
-	if (!OidIsValid(roleid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("role \"%s\" that registered the source does not exist", role),
-				 errdetail("An erase statement runs as the role that registered its source."),
-				 errhint("Register the source again with cdp.add_source() as an existing role.")));
-	if (!has_privs_of_role(GetUserId(), roleid))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to run an erase statement as role \"%s\"", role)));
 	args[0] = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);
 	args[1] = PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3);
 	nulls[0] = PG_ARGISNULL(2) ? 'n' : ' ';
 	nulls[1] = PG_ARGISNULL(3) ? 'n' : ' ';
 
-	/* an error unwinds the user id and settings at (sub)transaction abort */
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(roleid, save_sec_context | CDP_ERASE_SEC_CONTEXT);
-	save_nestlevel = NewGUCNestLevel();
-
+	cdp_become(cdp_author_role(NameStr(*PG_GETARG_NAME(0)), "the source"), "an erase statement", &sw);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	rc = SPI_execute_with_args(stmt, 2, argtypes, args, nulls, false, 0);
@@ -82,8 +59,6 @@ cdp_run_erase_statement(PG_FUNCTION_ARGS)
 		elog(ERROR, "erase statement failed: %s", SPI_result_code_string(rc));
 	n = SPI_processed;
 	SPI_finish();
-
-	AtEOXact_GUC(false, save_nestlevel);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	cdp_unbecome(&sw);
 	PG_RETURN_INT64((int64) n);
 }

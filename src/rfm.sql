@@ -188,7 +188,7 @@ CREATE FUNCTION cdp.refresh_rfm(as_of timestamptz DEFAULT pg_catalog.now(),
                                 horizon_weeks float8 DEFAULT 52,
                                 annual_discount_rate float8 DEFAULT 0.10,
                                 OUT profiles bigint, OUT orders bigint, OUT unattributed_orders bigint)
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET client_min_messages = warning
 AS $fn$

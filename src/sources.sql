@@ -144,44 +144,40 @@ COMMENT ON FUNCTION cdp.drop_source(text, regclass) IS 'unregisters a source (th
 REVOKE EXECUTE ON FUNCTION cdp.drop_source(text, regclass) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cdp.drop_source(text, regclass) TO cdp_admin;
 
--- cdp.source_sql: one query over all sources of a kind, with the contract's
--- columns (cast to the contract's types, NULL for missing optional ones)
--- and the source_id; an empty query of the same shape when none is registered.
+-- cdp._source_rows (sources.c): the rows of every source of a kind, each
+-- read with the rights of the role that registered it (rights.c); the
+-- caller gives the contract as the column definition list.
+CREATE FUNCTION cdp._source_rows(kind text) RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'cdp_source_rows'
+    LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION cdp._source_rows(text) IS
+    'internal: the rows of all registered sources of a kind, each read as the role that registered it; use the query cdp.source_sql(kind) returns';
+-- runs views as their registrants: only for roles that hold the
+-- registrants' privileges anyway (sources.c checks it per source)
+REVOKE EXECUTE ON FUNCTION cdp._source_rows(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp._source_rows(text) TO cdp_admin;
+
+-- cdp.source_sql: the query over all sources of a kind, with the
+-- contract's columns (cast to the contract's types, NULL for missing
+-- optional ones) and the source_id.
 CREATE FUNCTION cdp.source_sql(kind text) RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
-    s      record;
-    cols   text;
-    parts  text[] := '{}';
+    cols text;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM cdp.source_kinds k WHERE k.kind = source_sql.kind) THEN
-        RAISE EXCEPTION 'unknown source kind "%"', kind USING ERRCODE = 'invalid_parameter_value';
+    SELECT string_agg(format('%I %s', kc.column_name, kc.column_type), ', ' ORDER BY kc.position)
+      INTO cols
+      FROM cdp.source_kind_columns kc WHERE kc.kind = source_sql.kind;
+    IF cols IS NULL THEN
+        RAISE EXCEPTION 'unknown source kind "%"', kind
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'The known kinds are: ' || (SELECT string_agg(k.kind, ', ' ORDER BY k.kind) FROM cdp.source_kinds k) || '.',
+                  HINT = 'SELECT * FROM cdp.source_kind_columns shows the columns each kind needs.';
     END IF;
-    FOR s IN SELECT src.source_id, src.relation FROM cdp.sources src
-              WHERE src.kind = source_sql.kind ORDER BY src.source_id
-    LOOP
-        SELECT string_agg(
-                 CASE WHEN EXISTS (SELECT 1 FROM pg_attribute a
-                                    WHERE a.attrelid = s.relation
-                                      AND a.attname = kc.column_name
-                                      AND a.attnum > 0 AND NOT a.attisdropped)
-                      THEN format('%I::%s AS %I', kc.column_name, kc.column_type, kc.column_name)
-                      ELSE format('NULL::%s AS %I', kc.column_type, kc.column_name) END,
-                 ', ' ORDER BY kc.position)
-          INTO cols
-          FROM cdp.source_kind_columns kc WHERE kc.kind = source_sql.kind;
-        parts := parts || format('SELECT %s, %s AS source_id FROM %s', cols, s.source_id, s.relation);
-    END LOOP;
-    IF cardinality(parts) = 0 THEN
-        SELECT string_agg(format('NULL::%s AS %I', kc.column_type, kc.column_name), ', ' ORDER BY kc.position)
-          INTO cols
-          FROM cdp.source_kind_columns kc WHERE kc.kind = source_sql.kind;
-        RETURN format('SELECT %s, NULL::integer AS source_id WHERE false', cols);
-    END IF;
-    RETURN array_to_string(parts, ' UNION ALL ');
+    RETURN format('SELECT * FROM cdp._source_rows(%L) AS s(%s, source_id integer)', kind, cols);
 END
 $fn$;
 COMMENT ON FUNCTION cdp.source_sql(text) IS
-    'a query over all registered sources of a kind, with the contract''s columns and source_id (for cdp modules and curious admins)';
+    'the query cdp modules read all registered sources of a kind with (contract columns and source_id; each source read as the role that registered it)';

@@ -134,7 +134,7 @@ CREATE FUNCTION cdp.stitch(
     OUT identifiers bigint, OUT links bigint, OUT profiles bigint, OUT merges bigint,
     OUT splits bigint, OUT blocked bigint, OUT giant bigint, OUT skipped bigint,
     OUT moved bigint, OUT created bigint)
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 BEGIN
@@ -466,7 +466,7 @@ GRANT EXECUTE ON FUNCTION cdp.link(text, text, text, text, text, timestamptz) TO
 -- cdp.unlink: removes a wrong link and splits the profile it held together.
 CREATE FUNCTION cdp.unlink(type_a text, value_a text, type_b text, value_b text)
 RETURNS integer
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE

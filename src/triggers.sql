@@ -117,7 +117,7 @@ COMMENT ON FUNCTION cdp._trigger_params(text, jsonb) IS 'internal: a trigger aud
 -- trigger audience that have a qualifying event, with its time.  Returns
 -- the error text, or NULL.
 CREATE FUNCTION cdp._eval_trigger(seg integer) RETURNS text
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
@@ -146,6 +146,24 @@ BEGIN
 END
 $fn$;
 COMMENT ON FUNCTION cdp._eval_trigger(integer) IS 'internal: narrows a trigger audience''s candidates to profiles with a qualifying event';
+REVOKE EXECUTE ON FUNCTION cdp._eval_trigger(integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp._eval_trigger(integer) TO cdp_admin;
+
+-- cdp._trigger_trial: plans a trigger kind's query with the given
+-- parameters without reading a row (the sources are read as their
+-- registrants, hence the owner's rights).
+CREATE FUNCTION cdp._trigger_trial(kind text, params jsonb) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    EXECUTE 'SELECT 1 FROM (' || cdp._trigger_sql(kind) || ') q LIMIT 0'
+      USING params, COALESCE((params ->> 'as_of')::timestamptz, pg_catalog.now());
+END
+$fn$;
+COMMENT ON FUNCTION cdp._trigger_trial(text, jsonb) IS 'internal: runs a trigger kind''s query with the parameters on no rows, so bad parameters fail when the audience is created';
+REVOKE EXECUTE ON FUNCTION cdp._trigger_trial(text, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp._trigger_trial(text, jsonb) TO cdp_admin;
 
 -- cdp.create_trigger_audience: a segment whose members have a qualifying
 -- event (and match the optional predicate over cdp.profile_360).
@@ -164,8 +182,7 @@ BEGIN
     END IF;
     p := cdp._trigger_params(kind, params);      -- also errors for unknown kinds
     BEGIN
-        EXECUTE 'SELECT 1 FROM (' || cdp._trigger_sql(kind) || ') q LIMIT 0'
-          USING p, COALESCE((p ->> 'as_of')::timestamptz, pg_catalog.now());
+        PERFORM cdp._trigger_trial(kind, p);
     EXCEPTION WHEN OTHERS THEN
         RAISE EXCEPTION 'trigger audience "%" cannot run: %', name, SQLERRM
             USING ERRCODE = SQLSTATE,
