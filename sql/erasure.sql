@@ -44,6 +44,18 @@ CREATE VIEW erp_test.cdp_newsletter AS
 SELECT cdp.add_source('consents', 'erp_test.cdp_newsletter',
                       'DELETE FROM erp_test.newsletter WHERE $1 = ''email'' AND cdp.try_normalize(''email'', mail) = $2') > 0 AS registered;
 
+-- the right of access: everything cdp holds about her, as one document
+SELECT cdp.person_export('loyalty_card', 'GS-4711-0001') AS export \gset
+SELECT jsonb_array_length(:'export'::jsonb -> 'identifiers') AS identifiers,
+       jsonb_array_length(:'export'::jsonb -> 'consent_history') AS consent_events,
+       :'export'::jsonb -> 'consent_now' ->> 'email_marketing' AS email_now,
+       :'export'::jsonb -> 'consent_now' ->> 'sms' AS sms_now,
+       jsonb_array_length(:'export'::jsonb -> 'merge_history') AS merges,
+       (SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(:'export'::jsonb -> 'tables') k) AS tables;
+SELECT e ->> 'id_type' AS id_type, e ->> 'value' AS value
+  FROM jsonb_array_elements(:'export'::jsonb -> 'identifiers') e ORDER BY 1;
+SELECT cdp.person_export('email', 'nobody@beispiel.de');
+
 -- bad inputs first
 SELECT * FROM cdp.erase('email', 'nobody@beispiel.de', 'ticket 1');
 SELECT * FROM cdp.erase('email', 'erika.mustermann@web.de', NULL);
@@ -125,6 +137,50 @@ REVOKE ALL ON ALL TABLES IN SCHEMA erp_test FROM cdp_admin;
 -- erasing again: she is unknown now
 SELECT * FROM cdp.erase('email', 'erika.mustermann@web.de', 'ticket 4711 again');
 
+-- erasure that stays: her identifiers are on the suppression list, as keyed
+-- pseudonyms (no value, no plain pseudonym analysts could match)
+SELECT id_type, length(pseudonym) AS key_length, lifted_at IS NULL AS holds
+  FROM cdp.suppressions ORDER BY id_type;
+SELECT count(*) AS values_in_the_list FROM cdp.suppressions s
+ WHERE s.pseudonym IN ('erika.mustermann@web.de', '+491712345678', 'gs-4711-0001', 'ck-erika-laptop',
+                       cdp.pseudonymize('erika.mustermann@web.de'), cdp.pseudonymize('ck-erika-laptop'));
+-- nothing records them again: identify and link skip them (a NOTICE, NULL),
+-- consent for them is refused, and a consents source that still holds her
+-- grant loads nothing for her
+SELECT cdp.identify('email', ' Erika.Mustermann@Web.DE ') AS erika_again;
+SELECT cdp.link('cookie', 'ck-erika-laptop', 'email', 'erika.mustermann@web.de') AS linked;
+-- (a new cookie seen with her erased email is recorded on its own)
+SELECT cdp.link('cookie', 'ck-new-visitor', 'email', 'erika.mustermann@web.de') AS cookie_profile \gset
+SELECT cdp.resolve('cookie', 'ck-new-visitor') = :cookie_profile AS cookie_recorded_alone,
+       (SELECT count(*) FROM cdp.identifiers WHERE profile_id = :cookie_profile) AS its_identifiers;
+SELECT cdp.record_consent('phone', '+49 171 2345678', 'sms', true);
+-- (the sources of the tests above go; the newsletter source, the admin's, stays)
+DELETE FROM cdp.sources WHERE relation <> 'erp_test.cdp_newsletter'::regclass;
+GRANT USAGE ON SCHEMA erp_test TO cdp_admin;
+GRANT SELECT, DELETE ON erp_test.newsletter TO cdp_admin;
+GRANT SELECT ON erp_test.cdp_newsletter TO cdp_admin;
+CREATE TABLE erp_test.old_consents (mail text);
+INSERT INTO erp_test.old_consents VALUES ('erika.mustermann@web.de'), ('lena@beispiel.de');
+CREATE VIEW erp_test.cdp_old_consents AS
+    SELECT 'email' AS id_type, mail AS id_value, 'sms' AS purpose, true AS granted,
+           '2026-11-02 10:00+00'::timestamptz AS recorded_at FROM erp_test.old_consents;
+SELECT cdp.add_source('consents', 'erp_test.cdp_old_consents') > 0 AS registered;
+SELECT * FROM cdp.load_consents();
+SELECT count(*) AS erika_identifiers FROM cdp.identifiers WHERE value IN ('erika.mustermann@web.de', '+491712345678');
+-- the data protection officer asks which sources still hold her email
+SELECT * FROM cdp.sources_holding('email', ' Erika.Mustermann@Web.DE ');
+SELECT * FROM cdp.sources_holding('email', 'nobody@beispiel.de');
+-- a source without an erase statement is named when the next person is erased
+SELECT cdp.identify('email', 'lena@beispiel.de') IS NOT NULL AS lena;
+SELECT count(*) AS removed FROM cdp.erase('email', 'lena@beispiel.de', 'ticket 4714');
+-- she comes back of her own accord: the admin lifts the suppression of her email
+SELECT cdp.lift_suppression('email', 'erika.mustermann@web.de', NULL);
+SELECT cdp.lift_suppression('email', 'Erika.Mustermann@Web.DE', 'new sign-up, ticket 4720') AS lifted;
+SELECT cdp.lift_suppression('email', 'erika.mustermann@web.de', 'again') AS lifted_twice;
+SELECT cdp.identify('email', 'erika.mustermann@web.de') IS NOT NULL AS recorded_again;
+SELECT cdp.identify('phone', '+49 171 2345678') AS phone_still_suppressed;
+
 -- clean up (these tables are not part of the extension)
 DROP TABLE cdp.test_scores_detail, cdp.test_scores, cdp.test_observations;
+SELECT cdp.drop_source('consents', 'erp_test.cdp_old_consents');
 DROP SCHEMA erp_test CASCADE;

@@ -136,7 +136,9 @@ SELECT t, v, cdp.is_junk(t, v) FROM (VALUES
     ('name', 'Unbekannt')) x(t, v);
 SELECT cdp.is_junk('fax', '1');
 
--- pseudonymize: needs a key; stable; differs by key; HMAC-SHA-256 test vector
+-- pseudonymize: needs a key (the test cluster has one: take it away for
+-- this session); stable; differs by key; HMAC-SHA-256 test vector
+SET cdp.pseudonym_key = '';
 SELECT cdp.pseudonymize('3c:22:fb:01:02:03');
 SET cdp.pseudonym_key = 'short';
 SELECT cdp.pseudonymize('3c:22:fb:01:02:03');

@@ -39,9 +39,11 @@ SELECT p.oid::regprocedure AS not_for_public
    AND NOT EXISTS (SELECT 1 FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
                     WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE')
  ORDER BY p.oid::regprocedure::text;
--- the admin may run everything, but cannot forge an erasure or rewrite the ledger
-SELECT count(*) AS functions_admin_cannot_run FROM pg_proc p
- WHERE p.pronamespace = 'cdp'::regnamespace AND NOT has_function_privilege('cdp_admin', p.oid, 'EXECUTE');
+-- the admin may run everything but the steps of an erasure and the
+-- suppression list's key and oracle (only cdp.erase runs them)
+SELECT p.oid::regprocedure AS admin_cannot_run FROM pg_proc p
+ WHERE p.pronamespace = 'cdp'::regnamespace AND NOT has_function_privilege('cdp_admin', p.oid, 'EXECUTE')
+ ORDER BY p.oid::regprocedure::text;
 
 -- hardening: every function that is not C pins search_path, or has a
 -- SQL-standard body (BEGIN ATOMIC / RETURN), whose names are bound when it

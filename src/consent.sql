@@ -326,6 +326,12 @@ BEGIN
     PERFORM cdp._purpose_bit(purpose);
     PERFORM cdp._consent_check_time(observed_at);
     norm := cdp._normalize_id(id_type, value);
+    IF cdp._is_suppressed(id_type, norm) THEN
+        RAISE EXCEPTION 'this % identifier was erased; cdp records nothing for it', id_type
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'Erased identifiers are on the suppression list so that no refresh brings the person back.',
+                  HINT = 'If the person came back of their own accord (signed up again), an admin lifts the suppression with cdp.lift_suppression(id_type, value, reason) first.';
+    END IF;
     PERFORM cdp.identify(id_type, value, source, observed_at);
     INSERT INTO cdp.consent_ledger (id_type, value, purpose, event, recorded_at, source, proof)
     VALUES (id_type, norm, purpose, CASE WHEN granted THEN 'grant' ELSE 'revoke' END, observed_at, source, proof)
@@ -354,6 +360,12 @@ BEGIN
     PERFORM cdp._purpose_bit(purpose);
     PERFORM cdp._consent_check_time(confirmed_at);
     norm := cdp._normalize_id(id_type, value);
+    IF cdp._is_suppressed(id_type, norm) THEN
+        RAISE EXCEPTION 'this % identifier was erased; cdp records nothing for it', id_type
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'Erased identifiers are on the suppression list so that no refresh brings the person back.',
+                  HINT = 'If the person came back of their own accord (signed up again), an admin lifts the suppression with cdp.lift_suppression(id_type, value, reason) first.';
+    END IF;
     IF NOT EXISTS (SELECT 1 FROM cdp.consent_ledger l
                     WHERE l.id_type = confirm_consent.id_type AND l.value = norm
                       AND l.purpose = confirm_consent.purpose AND l.event = 'grant'
@@ -444,6 +456,8 @@ BEGIN
       FROM cdp._consent_source() s
       LEFT JOIN cdp.identifier_types t ON t.id_type = s.id_type;
     UPDATE pg_temp.cdp_consent_load SET bad = true WHERE value IS NULL;
+    -- erased identifiers stay erased (privacy.sql)
+    UPDATE pg_temp.cdp_consent_load c SET bad = true WHERE NOT c.bad AND cdp._is_suppressed(c.id_type, c.value);
 
     SELECT string_agg(DISTINCT c.purpose, ', ') INTO unknown_purposes
       FROM pg_temp.cdp_consent_load c

@@ -126,9 +126,15 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
     norm := cdp._normalize_id(id_type, value);
-    -- shared with other writers, exclusive for cdp.stitch() (identity.sql)
+    -- an erased identifier is never recorded again (privacy.sql)
+    IF cdp._is_suppressed(id_type, norm) THEN
+        RAISE NOTICE 'the % identifier was erased; it is not recorded again', id_type
+            USING HINT = 'cdp.suppressions lists erased identifiers; an admin may lift one with cdp.lift_suppression() when the person comes back of their own accord.';
+        RETURN NULL;
+    END IF;
+    -- shared with other writers, exclusive for cdp.stitch() (stitch.sql)
     PERFORM pg_catalog.pg_advisory_xact_lock_shared(4408400, 1);
-    -- the per-identifier lock cdp.link takes too (identity.sql)
+    -- the per-identifier lock cdp.link takes too (stitch.sql)
     PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended(id_type || ':' || norm, 0));
     LOOP
         -- lock order everywhere: the profile row first, then its identifiers

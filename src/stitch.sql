@@ -259,6 +259,19 @@ BEGIN
     IF cdp.is_junk(kb, value_b) THEN
         nb := cdp._normalize_id(type_b, value_b);
     END IF;
+    -- an erased identifier is never recorded again (privacy.sql): nor is a
+    -- link to it; the other identifier is recorded on its own
+    IF cdp._is_suppressed(type_a, na) OR cdp._is_suppressed(type_b, nb) THEN
+        RAISE NOTICE 'a link to an erased identifier is not recorded'
+            USING HINT = 'cdp.suppressions lists erased identifiers; an admin may lift one with cdp.lift_suppression() when the person comes back of their own accord.';
+        IF cdp._is_suppressed(type_a, na) THEN
+            IF NOT cdp._is_suppressed(type_b, nb) THEN
+                PERFORM cdp.identify(type_b, value_b, source, observed_at);
+            END IF;
+            RETURN NULL;
+        END IF;
+        RETURN cdp.identify(type_a, value_a, source, observed_at);
+    END IF;
     IF type_a = type_b AND na = nb THEN
         RAISE EXCEPTION 'cannot link % identifier "%" to itself', type_a, na
             USING ERRCODE = 'invalid_parameter_value',

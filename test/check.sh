@@ -6,7 +6,8 @@
 
 cdp_install_packages
 cdp_build
-cdp_start_cluster "cron.database_name = 'postgres'"
+cdp_start_cluster "cron.database_name = 'postgres'" \
+                  "cdp.pseudonym_key = 'check-only-key-never-use-in-production'"
 
 # pg_regress and prove write into the tree, and TAP clusters must not run
 # as root: run them as postgres in a copy.

@@ -12,3 +12,17 @@ UPDATE cdp.refresh_steps
 UPDATE cdp.refresh_steps
    SET command = 'SELECT COALESCE(sum(entered + exited), 0)::bigint FROM cdp.refresh_segments()'
  WHERE step = 'segments' AND command = 'SELECT COALESCE(sum(entered OPERATOR(pg_catalog.+) exited), 0)::bigint FROM cdp.refresh_segments()';
+
+-- erasure that stays (privacy.sql): the suppression list of erased
+-- identifiers, as keyed pseudonyms
+CREATE TABLE cdp.suppressions (
+    id_type       text NOT NULL,
+    pseudonym     text NOT NULL,
+    erasure_id    bigint NOT NULL REFERENCES cdp.erasure_log,
+    suppressed_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    lifted_at     timestamptz,
+    lifted_by     name,
+    lift_reason   text,
+    PRIMARY KEY (id_type, pseudonym),
+    CHECK ((lifted_at IS NULL) = (lifted_by IS NULL) AND (lifted_at IS NULL) = (lift_reason IS NULL))
+);

@@ -10,7 +10,7 @@ use Test::More;
 
 my $node = PostgreSQL::Test::Cluster->new('erasure');
 $node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'cdp'");
+$node->append_conf('postgresql.conf', "shared_preload_libraries = 'cdp'\ncdp.pseudonym_key = 'tap-only-key-never-use-in-production'");
 $node->start;
 
 $node->safe_psql('postgres', q{
