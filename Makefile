@@ -20,6 +20,7 @@ EXTVERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(EXTENSION).
 MODULE_big = cdp
 OBJS = \
 	src/cdp.o \
+	src/config.o \
 	src/normalize.o \
 	src/pseudonym.o \
 	src/stitch.o \
@@ -39,6 +40,7 @@ OBJS = \
 # right after its objects (docs/architecture.md, "Install script order").
 SQL_MODULES = \
 	src/cdp.sql \
+	src/config.sql \
 	src/normalize.sql \
 	src/pseudonym.sql \
 	src/sources.sql \
@@ -58,7 +60,7 @@ SQL_MODULES = \
 
 # the previous released version, and the modules it did not have yet
 PREV_VERSION = 0.1.0
-NEW_SQL_MODULES =
+NEW_SQL_MODULES = src/config.sql
 
 DATA = update/$(EXTENSION)--0.1.0.sql
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--$(PREV_VERSION)--$(EXTVERSION).sql
@@ -69,6 +71,7 @@ REGRESS = \
 	setup \
 	version \
 	encoding \
+	config \
 	normalize \
 	sources \
 	erp_generator \

@@ -86,12 +86,19 @@ CREATE TABLE cdp.affinity_weights (
     event_type text PRIMARY KEY,
     weight     float8 NOT NULL CHECK (weight <> 'NaN'::float8
                                       AND weight < 'Infinity'::float8
-                                      AND weight > '-Infinity'::float8)
+                                      AND weight > '-Infinity'::float8),
+    builtin    boolean NOT NULL DEFAULT false
 );
 COMMENT ON TABLE cdp.affinity_weights IS 'weight of each signal type in affinities; order lines count as ''purchase'', article events by their event_type (other types are ignored)';
 INSERT INTO cdp.affinity_weights (event_type, weight) VALUES
     ('purchase', 5), ('cart_add', 3), ('wishlist', 2), ('click', 1), ('article_view', 1);
-SELECT pg_catalog.pg_extension_config_dump('cdp.affinity_weights', '');
+UPDATE cdp.affinity_weights SET builtin = true;
+COMMENT ON COLUMN cdp.affinity_weights.builtin IS 'true while the row is as cdp shipped it (not dumped); a row an admin adds or changes is false and kept by pg_dump (config.sql)';
+SELECT pg_catalog.pg_extension_config_dump('cdp.affinity_weights', 'WHERE NOT builtin');
+CREATE TRIGGER affinity_weights_config BEFORE INSERT OR UPDATE ON cdp.affinity_weights
+    FOR EACH ROW EXECUTE FUNCTION cdp._config_row();
+CREATE TRIGGER affinity_weights_config_deleted AFTER DELETE ON cdp.affinity_weights
+    FOR EACH ROW EXECUTE FUNCTION cdp._config_row();
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.affinity_weights TO cdp_admin;
 GRANT SELECT ON cdp.affinity_weights TO cdp_analyst;
 
@@ -99,7 +106,8 @@ CREATE TABLE cdp.affinity_kinds (
     kind         text PRIMARY KEY CHECK (kind <> 'bought'),
     weight       float8 NOT NULL DEFAULT 1 CHECK (weight >= 0 AND weight < 'Infinity'::float8),
     must_match   boolean NOT NULL DEFAULT false,
-    latest_bonus float8 NOT NULL DEFAULT 0.1 CHECK (latest_bonus >= 0 AND latest_bonus < 'Infinity'::float8)
+    latest_bonus float8 NOT NULL DEFAULT 0.1 CHECK (latest_bonus >= 0 AND latest_bonus < 'Infinity'::float8),
+    builtin      boolean NOT NULL DEFAULT false
 );
 COMMENT ON TABLE cdp.affinity_kinds IS 'how cdp.recommend uses each attribute kind (kinds not listed: weight 1, no must-match, latest bonus 0.1)';
 COMMENT ON COLUMN cdp.affinity_kinds.weight IS 'multiplies the matched scores of this kind';
@@ -108,16 +116,28 @@ COMMENT ON COLUMN cdp.affinity_kinds.latest_bonus IS 'the profile''s latest valu
 INSERT INTO cdp.affinity_kinds (kind, weight, must_match, latest_bonus) VALUES
     ('size', 1, true, 0.1), ('colour', 1, false, 0.1), ('sport', 1, false, 0.1),
     ('category', 1, false, 0.1), ('brand', 1, false, 0.1);
-SELECT pg_catalog.pg_extension_config_dump('cdp.affinity_kinds', '');
+UPDATE cdp.affinity_kinds SET builtin = true;
+COMMENT ON COLUMN cdp.affinity_kinds.builtin IS 'true while the row is as cdp shipped it (not dumped); a row an admin adds or changes is false and kept by pg_dump (config.sql)';
+SELECT pg_catalog.pg_extension_config_dump('cdp.affinity_kinds', 'WHERE NOT builtin');
+CREATE TRIGGER affinity_kinds_config BEFORE INSERT OR UPDATE ON cdp.affinity_kinds
+    FOR EACH ROW EXECUTE FUNCTION cdp._config_row();
+CREATE TRIGGER affinity_kinds_config_deleted AFTER DELETE ON cdp.affinity_kinds
+    FOR EACH ROW EXECUTE FUNCTION cdp._config_row();
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.affinity_kinds TO cdp_admin;
 GRANT SELECT ON cdp.affinity_kinds TO cdp_analyst;
 
 CREATE TABLE cdp.affinity_one_off (
-    attribute text PRIMARY KEY CHECK (attribute ~ '^[^:]+:.+$')
+    attribute text PRIMARY KEY CHECK (attribute ~ '^[^:]+:.+$'),
+    builtin   boolean NOT NULL DEFAULT false
 );
 COMMENT ON TABLE cdp.affinity_one_off IS 'attributes (kind:value) that make an article one-off like the source''s one_off flag: recommend and next_best leave it out for profiles that bought it';
-INSERT INTO cdp.affinity_one_off (attribute) VALUES ('category:consoles'), ('category:bikes');
-SELECT pg_catalog.pg_extension_config_dump('cdp.affinity_one_off', '');
+INSERT INTO cdp.affinity_one_off (attribute, builtin) VALUES ('category:consoles', true), ('category:bikes', true);
+COMMENT ON COLUMN cdp.affinity_one_off.builtin IS 'true while the row is as cdp shipped it (not dumped); a row an admin adds or changes is false and kept by pg_dump (config.sql)';
+SELECT pg_catalog.pg_extension_config_dump('cdp.affinity_one_off', 'WHERE NOT builtin');
+CREATE TRIGGER affinity_one_off_config BEFORE INSERT OR UPDATE ON cdp.affinity_one_off
+    FOR EACH ROW EXECUTE FUNCTION cdp._config_row();
+CREATE TRIGGER affinity_one_off_config_deleted AFTER DELETE ON cdp.affinity_one_off
+    FOR EACH ROW EXECUTE FUNCTION cdp._config_row();
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.affinity_one_off TO cdp_admin;
 GRANT SELECT ON cdp.affinity_one_off TO cdp_analyst;
 
@@ -372,6 +392,6 @@ REVOKE EXECUTE ON FUNCTION cdp.recommend(bigint, integer, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cdp.recommend(bigint, integer, text) TO cdp_admin, cdp_writer, cdp_analyst;
 
 -- the nightly pipeline: affinities as of now
-INSERT INTO cdp.refresh_steps (step_order, step, command, description) VALUES
+INSERT INTO cdp.refresh_steps (step_order, step, command, description, builtin) VALUES
     (400, 'affinity', 'SELECT cdp.refresh_affinity()::bigint',
-     'decayed affinities per profile');
+     'decayed affinities per profile', true);

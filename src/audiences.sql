@@ -4,12 +4,18 @@
 
 CREATE TABLE cdp.purpose_channels (
     purpose text PRIMARY KEY REFERENCES cdp.purposes ON DELETE CASCADE ON UPDATE CASCADE,
-    id_type text NOT NULL REFERENCES cdp.identifier_types ON UPDATE CASCADE
+    id_type text NOT NULL REFERENCES cdp.identifier_types ON UPDATE CASCADE,
+    builtin boolean NOT NULL DEFAULT false
 );
 COMMENT ON TABLE cdp.purpose_channels IS 'the identifier a channel needs to reach a person for a purpose (email for email marketing, phone for SMS, device for push); purposes without a row need none';
 INSERT INTO cdp.purpose_channels VALUES
-    ('email_marketing', 'email'), ('sms', 'phone'), ('push', 'device'), ('third_party_ads', 'email');
-SELECT pg_catalog.pg_extension_config_dump('cdp.purpose_channels', '');
+    ('email_marketing', 'email', true), ('sms', 'phone', true), ('push', 'device', true), ('third_party_ads', 'email', true);
+COMMENT ON COLUMN cdp.purpose_channels.builtin IS 'true while the row is as cdp shipped it (not dumped); a row an admin adds or changes is false and kept by pg_dump (config.sql)';
+SELECT pg_catalog.pg_extension_config_dump('cdp.purpose_channels', 'WHERE NOT builtin');
+CREATE TRIGGER purpose_channels_config BEFORE INSERT OR UPDATE ON cdp.purpose_channels
+    FOR EACH ROW EXECUTE FUNCTION cdp._config_row();
+CREATE TRIGGER purpose_channels_config_deleted AFTER DELETE ON cdp.purpose_channels
+    FOR EACH ROW EXECUTE FUNCTION cdp._config_row();
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.purpose_channels TO cdp_admin;
 GRANT SELECT ON cdp.purpose_channels TO cdp_analyst;
 

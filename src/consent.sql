@@ -20,7 +20,7 @@ CREATE TABLE cdp.purposes (
 COMMENT ON TABLE cdp.purposes IS 'processing purposes consent is asked for; each owns a bit of the per-profile consent mask; admins may add rows';
 COMMENT ON COLUMN cdp.purposes.valid_for IS 'how long a grant stays valid (NULL: until revoked)';
 COMMENT ON COLUMN cdp.purposes.double_opt_in IS 'a grant counts only once confirmed (cdp.confirm_consent), as German practice requires for newsletters';
-COMMENT ON COLUMN cdp.purposes.builtin IS 'seeded by the extension (not dumped); admin-added purposes are dumped';
+COMMENT ON COLUMN cdp.purposes.builtin IS 'true while the row is as cdp shipped it (not dumped); a row an admin adds or changes is false and kept by pg_dump (config.sql)';
 
 INSERT INTO cdp.purposes (purpose, bit, legal_basis, valid_for, double_opt_in, builtin, description) VALUES
     ('email_marketing',   0, 'consent', NULL,               true,  true, 'newsletters and marketing email'),
@@ -32,6 +32,10 @@ INSERT INTO cdp.purposes (purpose, bit, legal_basis, valid_for, double_opt_in, b
     ('third_party_ads',   6, 'consent', interval '1 year',  false, true, 'audiences shared with advertising platforms'),
     ('analytics',         7, 'consent', interval '2 years', false, true, 'web and app analytics');
 SELECT pg_catalog.pg_extension_config_dump('cdp.purposes', 'WHERE NOT builtin');
+CREATE TRIGGER purposes_config BEFORE INSERT OR UPDATE ON cdp.purposes
+    FOR EACH ROW EXECUTE FUNCTION cdp._config_row();
+CREATE TRIGGER purposes_config_deleted AFTER DELETE ON cdp.purposes
+    FOR EACH ROW EXECUTE FUNCTION cdp._config_row();
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.purposes TO cdp_admin;
 GRANT SELECT ON cdp.purposes TO cdp_writer, cdp_analyst, cdp_segment_reader;
 
@@ -537,6 +541,6 @@ $fn$;
 COMMENT ON FUNCTION cdp.consent_audience(text) IS 'profiles with consent for a purpose now (the bitmask, with the ledger asked only where a grant has expired since)';
 
 -- the nightly pipeline: recompute consent state (expired grants, changed purposes)
-INSERT INTO cdp.refresh_steps (step_order, step, command, description) VALUES
+INSERT INTO cdp.refresh_steps (step_order, step, command, description, builtin) VALUES
     (200, 'consent', 'SELECT cdp.refresh_consent()::bigint',
-     'recompute every profile''s consent state, so expired grants drop out');
+     'recompute every profile''s consent state, so expired grants drop out', true);

@@ -132,6 +132,6 @@ REVOKE EXECUTE ON FUNCTION cdp.next_best(bigint, integer, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cdp.next_best(bigint, integer, text) TO cdp_admin, cdp_writer, cdp_analyst;
 
 -- the nightly pipeline: basket rules
-INSERT INTO cdp.refresh_steps (step_order, step, command, description) VALUES
+INSERT INTO cdp.refresh_steps (step_order, step, command, description, builtin) VALUES
     (500, 'cross_sell', 'SELECT cdp.refresh_cross_sell()::bigint',
-     'association rules from order baskets');
+     'association rules from order baskets', true);

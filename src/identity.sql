@@ -13,7 +13,8 @@ CREATE TABLE cdp.identifier_types (
     max_per_profile integer CHECK (max_per_profile >= 0),
     makes_known     boolean NOT NULL DEFAULT false,
     is_pii          boolean NOT NULL DEFAULT true,
-    description     text
+    description     text,
+    builtin         boolean NOT NULL DEFAULT false
 );
 COMMENT ON TABLE cdp.identifier_types IS 'identifier types: normaliser, stitching priority (higher first), merge-protection limit per profile (NULL: no limit), whether they make a profile known, whether they are PII';
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.identifier_types TO cdp_admin;
@@ -27,6 +28,13 @@ INSERT INTO cdp.identifier_types (id_type, normalizer, priority, max_per_profile
     ('device',       'device',        40, 10,   false, false, 'app installation / device id'),
     ('cookie',       'cookie',        30, 200,  false, false, 'web cookie id'),
     ('mac',          'mac',           20, 5,    false, true,  'WiFi MAC address (store pseudonymised values only)');
+UPDATE cdp.identifier_types SET builtin = true;
+COMMENT ON COLUMN cdp.identifier_types.builtin IS 'true while the row is as cdp shipped it (not dumped); a row an admin adds or changes is false and kept by pg_dump (config.sql)';
+SELECT pg_catalog.pg_extension_config_dump('cdp.identifier_types', 'WHERE NOT builtin');
+CREATE TRIGGER identifier_types_config BEFORE INSERT OR UPDATE ON cdp.identifier_types
+    FOR EACH ROW EXECUTE FUNCTION cdp._config_row();
+CREATE TRIGGER identifier_types_config_deleted AFTER DELETE ON cdp.identifier_types
+    FOR EACH ROW EXECUTE FUNCTION cdp._config_row();
 
 CREATE SEQUENCE cdp.profile_id_seq;
 COMMENT ON SEQUENCE cdp.profile_id_seq IS 'profile ids; a merge keeps the oldest (smallest) id';

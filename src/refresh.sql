@@ -12,7 +12,8 @@ CREATE TABLE cdp.refresh_steps (
     step        text NOT NULL UNIQUE,
     command     text NOT NULL,
     enabled     boolean NOT NULL DEFAULT true,
-    description text
+    description text,
+    builtin     boolean NOT NULL DEFAULT false
 );
 COMMENT ON TABLE cdp.refresh_steps IS 'steps of cdp.refresh() in order; command is a query returning one bigint (rows changed); modules register theirs, admins may disable them';
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.refresh_steps TO cdp_admin;
@@ -42,8 +43,14 @@ CREATE TABLE cdp.refresh_run_steps (
 COMMENT ON TABLE cdp.refresh_run_steps IS 'what each step of each cdp.refresh() run did: time, rows changed, or the error';
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.refresh_run_steps TO cdp_admin;
 GRANT SELECT ON cdp.refresh_run_steps TO cdp_analyst;
-SELECT pg_catalog.pg_extension_config_dump('cdp.refresh_steps', '');
+COMMENT ON COLUMN cdp.refresh_steps.builtin IS 'true while the row is as cdp shipped it (not dumped); a row an admin adds or changes is false and kept by pg_dump (config.sql)';
+SELECT pg_catalog.pg_extension_config_dump('cdp.refresh_steps', 'WHERE NOT builtin');
+CREATE TRIGGER refresh_steps_config BEFORE INSERT OR UPDATE ON cdp.refresh_steps
+    FOR EACH ROW EXECUTE FUNCTION cdp._config_row();
+CREATE TRIGGER refresh_steps_config_deleted AFTER DELETE ON cdp.refresh_steps
+    FOR EACH ROW EXECUTE FUNCTION cdp._config_row();
 SELECT pg_catalog.pg_extension_config_dump('cdp.refresh_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.refresh_runs_run_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('cdp.refresh_run_steps', '');
 
 -- cdp.refresh: runs every enabled step in order, records the run.

@@ -110,6 +110,7 @@ CREATE TABLE cdp.rfm_segments (
     m_min    smallint NOT NULL CHECK (m_min BETWEEN 1 AND 5),
     m_max    smallint NOT NULL CHECK (m_max BETWEEN 1 AND 5),
     description text,
+    builtin  boolean NOT NULL DEFAULT false,
     CHECK (r_min <= r_max AND f_min <= f_max AND m_min <= m_max)
 );
 COMMENT ON TABLE cdp.rfm_segments IS 'RFM segment map: ranges of R, F and M scores (inclusive), checked by position, first match wins; profiles matching no row are ''Others''. Edit it to taste; cdp.refresh_rfm reads it';
@@ -125,8 +126,14 @@ INSERT INTO cdp.rfm_segments (position, segment, r_min, r_max, f_min, f_max, m_m
     (90,  'About To Sleep',     3, 3, 1, 1, 1, 5, 'one order, recency in the middle'),
     (100, 'Hibernating',        2, 2, 1, 2, 1, 5, 'few orders, long ago'),
     (110, 'Lost',               1, 1, 1, 2, 1, 5, 'few orders, longest ago');
--- the map is configuration an admin may change: pg_dump must keep it
-SELECT pg_catalog.pg_extension_config_dump('cdp.rfm_segments', '');
+UPDATE cdp.rfm_segments SET builtin = true;
+COMMENT ON COLUMN cdp.rfm_segments.builtin IS 'true while the row is as cdp shipped it (not dumped); a row an admin adds or changes is false and kept by pg_dump (config.sql)';
+-- the map is configuration an admin may change: pg_dump keeps every change
+SELECT pg_catalog.pg_extension_config_dump('cdp.rfm_segments', 'WHERE NOT builtin');
+CREATE TRIGGER rfm_segments_config BEFORE INSERT OR UPDATE ON cdp.rfm_segments
+    FOR EACH ROW EXECUTE FUNCTION cdp._config_row();
+CREATE TRIGGER rfm_segments_config_deleted AFTER DELETE ON cdp.rfm_segments
+    FOR EACH ROW EXECUTE FUNCTION cdp._config_row();
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.rfm_segments TO cdp_admin;
 GRANT SELECT ON cdp.rfm_segments TO cdp_analyst;
 
@@ -232,6 +239,6 @@ REVOKE EXECUTE ON FUNCTION cdp.refresh_rfm(timestamptz, float8, float8) FROM PUB
 GRANT EXECUTE ON FUNCTION cdp.refresh_rfm(timestamptz, float8, float8) TO cdp_admin;
 
 -- the nightly pipeline: RFM scores, segments and CLV as of now
-INSERT INTO cdp.refresh_steps (step_order, step, command, description) VALUES
+INSERT INTO cdp.refresh_steps (step_order, step, command, description, builtin) VALUES
     (300, 'rfm', 'SELECT r.profiles FROM cdp.refresh_rfm() r',
-     'RFM scores, segments, BG/NBD and Gamma-Gamma fits, CLV');
+     'RFM scores, segments, BG/NBD and Gamma-Gamma fits, CLV', true);

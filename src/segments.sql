@@ -527,6 +527,6 @@ AS $fn$
 $fn$;
 COMMENT ON FUNCTION cdp.segment_entries(text, timestamptz) IS 'profiles that entered the segment after the given time, oldest first (poll with the last time you saw)';
 
-INSERT INTO cdp.refresh_steps (step_order, step, command, description) VALUES
+INSERT INTO cdp.refresh_steps (step_order, step, command, description, builtin) VALUES
     (900, 'segments', 'SELECT COALESCE(sum(entered + exited), 0)::bigint FROM cdp.refresh_segments()',
-     'recompute every segment, write entries and exits');
+     'recompute every segment, write entries and exits', true);

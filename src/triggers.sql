@@ -13,6 +13,11 @@ CREATE TABLE cdp.trigger_kinds (
 );
 COMMENT ON TABLE cdp.trigger_kinds IS 'kinds of trigger audience: a query returning (profile_id, triggered_at) of profiles with a qualifying event; {source:KIND} stands for all registered sources of that kind, {profiles:KIND} for the same rows with the profile_id their identifier resolves to, $1 is the parameters (jsonb), $2 the reference time (the parameter as_of, else the time of the refresh)';
 SELECT pg_catalog.pg_extension_config_dump('cdp.trigger_kinds', 'WHERE NOT builtin');
+COMMENT ON COLUMN cdp.trigger_kinds.builtin IS 'true while the row is as cdp shipped it (not dumped); a row an admin adds or changes is false and kept by pg_dump (config.sql)';
+CREATE TRIGGER trigger_kinds_config BEFORE INSERT OR UPDATE ON cdp.trigger_kinds
+    FOR EACH ROW EXECUTE FUNCTION cdp._config_row();
+CREATE TRIGGER trigger_kinds_config_deleted AFTER DELETE ON cdp.trigger_kinds
+    FOR EACH ROW EXECUTE FUNCTION cdp._config_row();
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.trigger_kinds TO cdp_admin;
 GRANT SELECT ON cdp.trigger_kinds TO cdp_analyst;
 

@@ -26,3 +26,81 @@ CREATE TABLE cdp.suppressions (
     PRIMARY KEY (id_type, pseudonym),
     CHECK ((lifted_at IS NULL) = (lifted_by IS NULL) AND (lifted_at IS NULL) = (lift_reason IS NULL))
 );
+
+-- configuration tables that survive dump and restore (config.sql): a
+-- builtin flag, true for the rows still exactly as 0.1.0 shipped them (an
+-- admin's edit in 0.1.0 stays the admin's and is dumped from now on)
+ALTER TABLE cdp.identifier_types ADD COLUMN builtin boolean NOT NULL DEFAULT false;
+UPDATE cdp.identifier_types t SET builtin = true
+  FROM (VALUES
+    ('erp_customer', 'erp_customer', 100, 1,    true,  false, 'customer number in the ERP'),
+    ('email',        'email',         90, 3,    true,  true,  'email address'),
+    ('loyalty_card', 'loyalty_card',  80, 2,    true,  false, 'loyalty card number'),
+    ('phone',        'phone',         70, 2,    true,  true,  'phone number (E.164)'),
+    ('device',       'device',        40, 10,   false, false, 'app installation / device id'),
+    ('cookie',       'cookie',        30, 200,  false, false, 'web cookie id'),
+    ('mac',          'mac',           20, 5,    false, true,  'WiFi MAC address (store pseudonymised values only)'),
+    ('mac_hash',     'text',          20, 5,    false, true,  'keyed pseudonym of a WiFi MAC address: cdp.pseudonymize(cdp.normalize(''mac'', mac))'))
+    AS s(id_type, normalizer, priority, max_per_profile, makes_known, is_pii, description)
+ WHERE (t.id_type, t.normalizer, t.priority, t.max_per_profile, t.makes_known, t.is_pii, t.description)
+       IS NOT DISTINCT FROM (s.id_type, s.normalizer, s.priority, s.max_per_profile, s.makes_known, s.is_pii, s.description);
+
+UPDATE cdp.purposes t SET builtin = false
+ WHERE t.builtin AND NOT EXISTS (
+       SELECT 1 FROM (VALUES
+            ('email_marketing',   0::smallint, 'consent', NULL::interval,     true,  'newsletters and marketing email'),
+            ('sms',               1::smallint, 'consent', NULL,               false, 'marketing text messages'),
+            ('push',              2::smallint, 'consent', NULL,               false, 'app push notifications'),
+            ('personalization',   3::smallint, 'consent', NULL,               false, 'personalised recommendations and content'),
+            ('in_store_tracking', 4::smallint, 'consent', interval '2 years', false, 'beacons and WiFi presence in stores'),
+            ('profiling',         5::smallint, 'consent', NULL,               false, 'profiling for segments and scores'),
+            ('third_party_ads',   6::smallint, 'consent', interval '1 year',  false, 'audiences shared with advertising platforms'),
+            ('analytics',         7::smallint, 'consent', interval '2 years', false, 'web and app analytics'))
+            AS s(purpose, bit, legal_basis, valid_for, double_opt_in, description)
+        WHERE (t.purpose, t.bit, t.legal_basis, t.valid_for, t.double_opt_in, t.description)
+              IS NOT DISTINCT FROM (s.purpose, s.bit, s.legal_basis, s.valid_for, s.double_opt_in, s.description));
+
+ALTER TABLE cdp.rfm_segments ADD COLUMN builtin boolean NOT NULL DEFAULT false;
+UPDATE cdp.rfm_segments t SET builtin = true
+  FROM (VALUES
+    (10,  'Champions',          4, 5, 4, 5, 4, 5, 'bought recently, buy often and spend the most'),
+    (20,  'Loyal Customers',    3, 5, 3, 5, 1, 5, 'buy regularly and were here not long ago'),
+    (30,  'Can''t Lose Them',   1, 2, 4, 5, 4, 5, 'were among the best customers, have not come back for long'),
+    (40,  'At Risk',            1, 2, 3, 5, 1, 5, 'bought often, but long ago'),
+    (50,  'New Customers',      5, 5, 1, 1, 1, 5, 'first order very recently'),
+    (60,  'Promising',          4, 4, 1, 1, 1, 5, 'one recent order'),
+    (70,  'Potential Loyalist', 4, 5, 2, 2, 1, 5, 'recent customers with a second order'),
+    (80,  'Need Attention',     3, 3, 2, 2, 1, 5, 'a few orders, recency in the middle'),
+    (90,  'About To Sleep',     3, 3, 1, 1, 1, 5, 'one order, recency in the middle'),
+    (100, 'Hibernating',        2, 2, 1, 2, 1, 5, 'few orders, long ago'),
+    (110, 'Lost',               1, 1, 1, 2, 1, 5, 'few orders, longest ago'))
+    AS s(position, segment, r_min, r_max, f_min, f_max, m_min, m_max, description)
+ WHERE (t.position, t.segment, t.r_min, t.r_max, t.f_min, t.f_max, t.m_min, t.m_max, t.description)
+       IS NOT DISTINCT FROM (s.position, s.segment, s.r_min, s.r_max, s.f_min, s.f_max, s.m_min, s.m_max, s.description);
+
+ALTER TABLE cdp.affinity_weights ADD COLUMN builtin boolean NOT NULL DEFAULT false;
+UPDATE cdp.affinity_weights t SET builtin = true
+  FROM (VALUES ('purchase', 5::float8), ('cart_add', 3), ('wishlist', 2), ('click', 1), ('article_view', 1)) AS s(event_type, weight)
+ WHERE (t.event_type, t.weight) = (s.event_type, s.weight);
+ALTER TABLE cdp.affinity_kinds ADD COLUMN builtin boolean NOT NULL DEFAULT false;
+UPDATE cdp.affinity_kinds t SET builtin = true
+  FROM (VALUES ('size', 1::float8, true, 0.1::float8), ('colour', 1, false, 0.1), ('sport', 1, false, 0.1),
+               ('category', 1, false, 0.1), ('brand', 1, false, 0.1)) AS s(kind, weight, must_match, latest_bonus)
+ WHERE (t.kind, t.weight, t.must_match, t.latest_bonus) = (s.kind, s.weight, s.must_match, s.latest_bonus);
+ALTER TABLE cdp.affinity_one_off ADD COLUMN builtin boolean NOT NULL DEFAULT false;
+UPDATE cdp.affinity_one_off SET builtin = true WHERE attribute IN ('category:consoles', 'category:bikes');
+ALTER TABLE cdp.purpose_channels ADD COLUMN builtin boolean NOT NULL DEFAULT false;
+UPDATE cdp.purpose_channels t SET builtin = true
+  FROM (VALUES ('email_marketing', 'email'), ('sms', 'phone'), ('push', 'device'), ('third_party_ads', 'email')) AS s(purpose, id_type)
+ WHERE (t.purpose, t.id_type) = (s.purpose, s.id_type);
+ALTER TABLE cdp.refresh_steps ADD COLUMN builtin boolean NOT NULL DEFAULT false;
+UPDATE cdp.refresh_steps t SET builtin = true
+  FROM (VALUES
+    (100, 'stitch', 'SELECT (s.moved + s.created)::bigint FROM cdp.stitch() s', true),
+    (200, 'consent', 'SELECT cdp.refresh_consent()::bigint', true),
+    (300, 'rfm', 'SELECT r.profiles FROM cdp.refresh_rfm() r', true),
+    (400, 'affinity', 'SELECT cdp.refresh_affinity()::bigint', true),
+    (500, 'cross_sell', 'SELECT cdp.refresh_cross_sell()::bigint', true),
+    (900, 'segments', 'SELECT COALESCE(sum(entered + exited), 0)::bigint FROM cdp.refresh_segments()', true))
+    AS s(step_order, step, command, enabled)
+ WHERE (t.step_order, t.step, t.command, t.enabled) = (s.step_order, s.step, s.command, s.enabled);
