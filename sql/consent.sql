@@ -149,3 +149,34 @@ SELECT p.purpose, (SELECT count(*) FROM cdp.consent_audience(p.purpose)) AS prof
   FROM cdp.purposes p ORDER BY p.bit;
 
 DROP SCHEMA erp CASCADE;
+
+-- the ledger refuses what record_consent refuses, whoever inserts
+\set VERBOSITY terse
+SELECT cdp.record_consent('email', 'ida@beispiel.de', 'sms', true, '2000-05-01 10:00+00', 'import');
+SELECT cdp.record_consent('email', 'ida@beispiel.de', 'sms', true, '2036-01-01 00:00+00', 'app');
+SELECT cdp.record_consent('email', 'ida@beispiel.de', 'sms', true, now(), 'app',
+                          jsonb_build_object('scan', repeat('x', 10000)));
+SELECT cdp.record_consent('email', 'ida@beispiel.de', 'sms', true, now(), 'app', '{"form": "app-7"}') > 0 AS small_proof_ok;
+INSERT INTO cdp.consent_ledger (id_type, value, purpose, event, recorded_at) VALUES ('email', 'Ida@Beispiel.DE', 'sms', 'grant', now());
+INSERT INTO cdp.consent_ledger (id_type, value, purpose, event, recorded_at) VALUES ('fax', '123', 'sms', 'grant', now());
+INSERT INTO cdp.consent_ledger (id_type, value, purpose, event, recorded_at) VALUES ('email', 'ida@beispiel.de', 'sms', 'grant', '2036-01-01');
+-- a superuser may lower the earliest year to load old records
+SET cdp.earliest_event_year = 1999;
+SELECT cdp.record_consent('email', 'ida@beispiel.de', 'sms', true, '2000-05-01 10:00+00', 'import') > 0 AS old_record_loaded;
+RESET cdp.earliest_event_year;
+-- the admin writes neither the ledger nor the state (has_consent reads the state)
+SET ROLE cdp_admin;
+INSERT INTO cdp.consent_ledger (id_type, value, purpose, event, recorded_at) VALUES ('email', 'ida@beispiel.de', 'sms', 'grant', now());
+UPDATE cdp.consent_state SET mask = -1;
+SELECT recorded_by FROM cdp.consent_ledger WHERE value = 'ida@beispiel.de' ORDER BY event_id LIMIT 1;
+RESET ROLE;
+\set VERBOSITY default
+-- a grant's expiry does not move with the session's time zone: the same
+-- instant under UTC and under Europe/Berlin across a clock change
+SELECT cdp.consent_expiry('2026-03-01 12:00+00', '7 months') AS expiry_utc \gset
+SET timezone = 'Europe/Berlin';
+SELECT cdp.consent_expiry('2026-03-01 12:00+00', '7 months') = :'expiry_utc'::timestamptz AS same_instant,
+       cdp.consent_expiry('2026-03-01 12:00+00', '7 months') AS shown_in_berlin;
+-- (plain timestamptz arithmetic, as 0.1.0 did, moves it by the clock change)
+SELECT '2026-03-01 12:00+00'::timestamptz + interval '7 months' = :'expiry_utc'::timestamptz AS plain_arithmetic_agrees;
+SET timezone = 'UTC';

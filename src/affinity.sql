@@ -153,14 +153,16 @@ CREATE TABLE cdp.profile_affinities (
 COMMENT ON TABLE cdp.profile_affinities IS 'decayed affinities per profile (cdp.affinity_agg values), written by cdp.refresh_affinity';
 COMMENT ON COLUMN cdp.profile_affinities.affinity IS 'cdp.affinity_agg value; read with cdp.affinity_score/_top/_latest/_entries; includes bought:<article_id> for purchases';
 SELECT pg_catalog.pg_extension_config_dump('cdp.profile_affinities', '');
-GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.profile_affinities TO cdp_admin;
+-- state: written only through cdp's functions
+GRANT SELECT ON cdp.profile_affinities TO cdp_admin;
 GRANT SELECT ON cdp.profile_affinities TO cdp_analyst;
 
 CREATE VIEW cdp.affinities AS
     SELECT p.profile_id, e.kind, e.value, e.score, e.last_at, p.as_of
       FROM cdp.profile_affinities p, cdp.affinity_entries(p.affinity) e;
 COMMENT ON VIEW cdp.affinities IS 'one row per profile and attribute (kind, value, decayed score, last seen) for BI tools';
-GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.affinities TO cdp_admin;
+-- state: written only through cdp's functions
+GRANT SELECT ON cdp.affinities TO cdp_admin;
 GRANT SELECT ON cdp.affinities TO cdp_analyst;
 
 -- cdp._affinity_signals_sql: the query of all signals (profile, attribute, weight, at).

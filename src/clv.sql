@@ -114,5 +114,6 @@ CREATE TABLE cdp.clv_model (
     fitted_at        timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
 );
 COMMENT ON TABLE cdp.clv_model IS 'the BG/NBD and Gamma-Gamma fits of the last cdp.refresh_rfm() (one row; times in time_unit, horizon in time units), and how many orders no profile could be found for';
-GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.clv_model TO cdp_admin;
+-- state: written only through cdp's functions
+GRANT SELECT ON cdp.clv_model TO cdp_admin;
 GRANT SELECT ON cdp.clv_model TO cdp_analyst;

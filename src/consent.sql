@@ -49,7 +49,7 @@ CREATE TABLE cdp.consent_ledger (
     confirmed_at timestamptz,
     source       text,
     proof        jsonb,
-    recorded_by  name NOT NULL DEFAULT CURRENT_USER,
+    recorded_by  name NOT NULL DEFAULT SESSION_USER,
     erasure_id   bigint,
     CHECK (confirmed_at IS NULL OR (event = 'grant' AND confirmed_at >= recorded_at))
 );
@@ -61,9 +61,10 @@ COMMENT ON COLUMN cdp.consent_ledger.proof IS 'evidence of the event (form id, I
 COMMENT ON COLUMN cdp.consent_ledger.erasure_id IS 'set when the row became a tombstone of that erasure (cdp.erasure_log)';
 SELECT pg_catalog.pg_extension_config_dump('cdp.consent_ledger', '');
 SELECT pg_catalog.pg_extension_config_dump('cdp.consent_ledger_event_id_seq', '');
--- the admin may append (load_consents), never rewrite
-GRANT SELECT, INSERT, REFERENCES ON cdp.consent_ledger TO cdp_admin;
-GRANT USAGE, SELECT, UPDATE ON SEQUENCE cdp.consent_ledger_event_id_seq TO cdp_admin;
+-- evidence: appended only by record_consent, confirm_consent and
+-- load_consents, rewritten only by cdp.erase
+GRANT SELECT ON cdp.consent_ledger TO cdp_admin;
+GRANT SELECT ON SEQUENCE cdp.consent_ledger_event_id_seq TO cdp_admin;
 
 CREATE TABLE cdp.consent_state (
     profile_id  bigint PRIMARY KEY REFERENCES cdp.profiles ON DELETE CASCADE,
@@ -76,9 +77,18 @@ COMMENT ON TABLE cdp.consent_state IS 'current consent per profile: bit n of mas
 COMMENT ON COLUMN cdp.consent_state.valid_until IS 'when the first grant in mask expires (NULL: none does); after it cdp.has_consent asks the ledger';
 COMMENT ON COLUMN cdp.consent_state.fold IS 'the cdp.consent_fold state the mask was read from';
 SELECT pg_catalog.pg_extension_config_dump('cdp.consent_state', '');
-GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.consent_state TO cdp_admin;
+-- state: written only through cdp's functions
+GRANT SELECT ON cdp.consent_state TO cdp_admin;
 -- no personal data: has_consent's callers read it themselves
 GRANT SELECT ON cdp.consent_state TO cdp_writer, cdp_analyst, cdp_segment_reader;
+
+-- cdp.consent_expiry: when a grant recorded at a time expires, counted on
+-- the UTC calendar so that the session's time zone never moves it (a grant
+-- valid for 2 years ends at the same instant whoever asks)
+CREATE FUNCTION cdp.consent_expiry(recorded_at timestamptz, valid_for interval) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN ((recorded_at AT TIME ZONE 'UTC') + valid_for) AT TIME ZONE 'UTC';
+COMMENT ON FUNCTION cdp.consent_expiry(timestamptz, interval) IS 'when a grant recorded at a time expires after valid_for, on the UTC calendar (independent of the session time zone); NULL when valid_for is NULL';
 
 -- the fold (consent.c)
 CREATE FUNCTION cdp._consent_fold_trans(bytea, integer, boolean, timestamptz, timestamptz, timestamptz, boolean)
@@ -138,7 +148,7 @@ BEGIN ATOMIC
                             CASE l.event WHEN 'grant' THEN true WHEN 'revoke' THEN false END,
                             l.recorded_at,
                             CASE WHEN l.confirmed_at <= consent_fold_at.at THEN l.confirmed_at END,
-                            l.recorded_at + p.valid_for,
+                            cdp.consent_expiry(l.recorded_at, p.valid_for),
                             p.double_opt_in)
       FROM cdp.identifiers i
       JOIN cdp.consent_ledger l ON l.id_type = i.id_type AND l.value = i.value
@@ -158,7 +168,7 @@ GRANT EXECUTE ON FUNCTION cdp.consent_fold_at(bigint, timestamptz) TO cdp_admin;
 -- still passes, cdp.link's FOR UPDATE waits), and the fold after it takes
 -- a fresh snapshot that holds the committed events of whoever came first.
 CREATE FUNCTION cdp._consent_recompute(profile_ids bigint[]) RETURNS void
-LANGUAGE sql
+LANGUAGE sql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
     SELECT pg_catalog.count(*) FROM (SELECT p.profile_id FROM cdp.profiles p
@@ -172,7 +182,7 @@ BEGIN ATOMIC
                    cdp.consent_fold(p.bit,
                                     CASE l.event WHEN 'grant' THEN true WHEN 'revoke' THEN false END,
                                     l.recorded_at, l.confirmed_at,
-                                    l.recorded_at + p.valid_for, p.double_opt_in) AS fold
+                                    cdp.consent_expiry(l.recorded_at, p.valid_for), p.double_opt_in) AS fold
               FROM cdp.identifiers i
               JOIN cdp.consent_ledger l ON l.id_type = i.id_type AND l.value = i.value
               JOIN cdp.purposes p ON p.purpose = l.purpose
@@ -180,13 +190,14 @@ BEGIN ATOMIC
              GROUP BY i.profile_id) f;
 END;
 COMMENT ON FUNCTION cdp._consent_recompute(bigint[]) IS 'internal: rebuilds cdp.consent_state for the given profiles from the ledger';
+-- owner's rights: it writes the consent state, which only cdp's functions
+-- and triggers may
 REVOKE EXECUTE ON FUNCTION cdp._consent_recompute(bigint[]) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION cdp._consent_recompute(bigint[]) TO cdp_admin;
 
 -- cdp.refresh_consent: rebuilds the state of every profile (after an admin
 -- changed a purpose's expiry or double opt-in rule).
 CREATE FUNCTION cdp.refresh_consent() RETURNS bigint
-LANGUAGE sql
+LANGUAGE sql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
     SELECT cdp._consent_recompute(pg_catalog.array_agg(p.profile_id)) FROM cdp.profiles p;
@@ -227,7 +238,7 @@ CREATE TRIGGER consent_ledger_no_truncate BEFORE TRUNCATE ON cdp.consent_ledger
     FOR EACH STATEMENT EXECUTE FUNCTION cdp._consent_ledger_guard();
 
 CREATE FUNCTION cdp._consent_ledger_inserted() RETURNS trigger
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 BEGIN
@@ -245,7 +256,7 @@ CREATE TRIGGER consent_ledger_inserted AFTER INSERT ON cdp.consent_ledger
     FOR EACH STATEMENT EXECUTE FUNCTION cdp._consent_ledger_inserted();
 
 CREATE FUNCTION cdp._consent_identifiers_changed() RETURNS trigger
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
@@ -306,9 +317,66 @@ BEGIN
                   DETAIL = 'Consent is recorded when it is given; an event after now() would change the past answer of cdp.has_consent later.',
                   HINT = 'Record the event when it happens, with observed_at = now() or a past time.';
     END IF;
+    IF at < pg_catalog.make_timestamptz(pg_catalog.current_setting('cdp.earliest_event_year')::integer, 1, 1, 0, 0, 0, 'UTC') THEN
+        RAISE EXCEPTION 'consent event time % lies before %, the earliest cdp accepts', at,
+                        pg_catalog.current_setting('cdp.earliest_event_year')
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'An event from before the shop''s records began is a typo or a forgery.',
+                  HINT = 'Check the date; to load older records a superuser lowers cdp.earliest_event_year.';
+    END IF;
 END
 $fn$;
-COMMENT ON FUNCTION cdp._consent_check_time(timestamptz) IS 'internal: refuses NULL and future consent event times';
+COMMENT ON FUNCTION cdp._consent_check_time(timestamptz) IS 'internal: refuses NULL, future and implausibly old consent event times (cdp.earliest_event_year)';
+
+-- the ledger refuses what record_consent refuses, whoever inserts: a known
+-- identifier type and its normalised value, no erased identifier, a time
+-- neither in the future nor before cdp.earliest_event_year, a confirmation
+-- not in the future, a proof of at most 8 kB
+CREATE FUNCTION cdp._consent_ledger_check() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    normer text;
+BEGIN
+    -- a tombstone of an erasure (restored by pg_restore) names nobody
+    IF NEW.id_type = 'erased' AND NEW.erasure_id IS NOT NULL THEN
+        RETURN NEW;
+    END IF;
+    SELECT t.normalizer INTO normer FROM cdp.identifier_types t WHERE t.id_type = NEW.id_type;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'consent ledger: unknown identifier type "%"', NEW.id_type
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Record consent with cdp.record_consent().';
+    END IF;
+    IF cdp.try_normalize(normer, NEW.value) IS DISTINCT FROM NEW.value THEN
+        RAISE EXCEPTION 'consent ledger: "%" is not a normalised % identifier', NEW.value, NEW.id_type
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Ledger rows name identifiers as cdp.identifiers does, so that consent follows them.',
+                  HINT = 'Record consent with cdp.record_consent(), which normalises the value.';
+    END IF;
+    PERFORM cdp._consent_check_time(NEW.recorded_at);
+    IF NEW.confirmed_at > pg_catalog.now() THEN
+        RAISE EXCEPTION 'consent ledger: confirmation time % lies in the future', NEW.confirmed_at
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NEW.proof IS NOT NULL AND pg_catalog.octet_length(NEW.proof::text) > 8192 THEN
+        RAISE EXCEPTION 'consent proof of % bytes is too long', pg_catalog.octet_length(NEW.proof::text)
+            USING ERRCODE = 'program_limit_exceeded',
+                  DETAIL = 'A proof is evidence of the event (form id, IP address, text version), at most 8 kB.',
+                  HINT = 'Keep the document itself elsewhere and record its id and checksum.';
+    END IF;
+    IF cdp._is_suppressed(NEW.id_type, NEW.value) THEN
+        RAISE EXCEPTION 'this % identifier was erased; cdp records nothing for it', NEW.id_type
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'If the person came back of their own accord, an admin lifts the suppression with cdp.lift_suppression(id_type, value, reason) first.';
+    END IF;
+    RETURN NEW;
+END
+$fn$;
+COMMENT ON FUNCTION cdp._consent_ledger_check() IS 'internal: refuses ledger rows record_consent would refuse (unknown type, raw value, erased identifier, future or implausibly old time, oversized proof)';
+REVOKE EXECUTE ON FUNCTION cdp._consent_ledger_check() FROM PUBLIC;
+CREATE TRIGGER consent_ledger_check BEFORE INSERT ON cdp.consent_ledger
+    FOR EACH ROW EXECUTE FUNCTION cdp._consent_ledger_check();
 
 CREATE FUNCTION cdp.record_consent(id_type text, value text, purpose text, granted boolean,
                                    observed_at timestamptz DEFAULT pg_catalog.now(),
@@ -392,7 +460,7 @@ GRANT EXECUTE ON FUNCTION cdp.confirm_consent(text, text, text, timestamptz) TO 
 
 -- cdp._consent_mask_at: the mask a profile's ledger gives at a time (the
 -- past, or the present once a grant in the state has expired); run by
--- cdp.has_consent, SECURITY DEFINER (privacy.sql) because the ledger and
+-- cdp.has_consent, SECURITY DEFINER because the ledger and
 -- the identifiers hold raw identifiers the callers may not read.
 CREATE FUNCTION cdp._consent_mask_at(profile_id bigint, at timestamptz) RETURNS bigint
 LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE SECURITY DEFINER
@@ -406,7 +474,7 @@ BEGIN
                                  CASE l.event WHEN 'grant' THEN true WHEN 'revoke' THEN false END,
                                  l.recorded_at,
                                  CASE WHEN l.confirmed_at <= _consent_mask_at.at THEN l.confirmed_at END,
-                                 l.recorded_at + p.valid_for,
+                                 cdp.consent_expiry(l.recorded_at, p.valid_for),
                                  p.double_opt_in)
            FROM cdp.identifiers i
            JOIN cdp.consent_ledger l ON l.id_type = i.id_type AND l.value = i.value

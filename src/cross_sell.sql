@@ -48,14 +48,15 @@ CREATE TABLE cdp.cross_sell_rules (
 );
 COMMENT ON TABLE cdp.cross_sell_rules IS 'association rules stored by cdp.refresh_cross_sell (see cdp.association_rules for the measures)';
 SELECT pg_catalog.pg_extension_config_dump('cdp.cross_sell_rules', '');
-GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.cross_sell_rules TO cdp_admin;
+-- state: written only through cdp's functions
+GRANT SELECT ON cdp.cross_sell_rules TO cdp_admin;
 GRANT SELECT ON cdp.cross_sell_rules TO cdp_analyst;
 
 -- cdp.refresh_cross_sell: recomputes cdp.cross_sell_rules.
 CREATE FUNCTION cdp.refresh_cross_sell(min_support float8 DEFAULT 0.001, min_confidence float8 DEFAULT 0.1,
                                        min_baskets bigint DEFAULT 2)
 RETURNS bigint
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE

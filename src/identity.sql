@@ -38,7 +38,7 @@ CREATE TRIGGER identifier_types_config_deleted AFTER DELETE ON cdp.identifier_ty
 
 CREATE SEQUENCE cdp.profile_id_seq;
 COMMENT ON SEQUENCE cdp.profile_id_seq IS 'profile ids; a merge keeps the oldest (smallest) id';
-GRANT USAGE, SELECT, UPDATE ON SEQUENCE cdp.profile_id_seq TO cdp_admin;
+GRANT SELECT ON SEQUENCE cdp.profile_id_seq TO cdp_admin;
 
 CREATE TABLE cdp.profiles (
     profile_id bigint PRIMARY KEY DEFAULT pg_catalog.nextval('cdp.profile_id_seq'),
@@ -47,7 +47,8 @@ CREATE TABLE cdp.profiles (
 );
 COMMENT ON TABLE cdp.profiles IS 'one row per person (or anonymous visitor) as the identity graph currently sees them';
 COMMENT ON COLUMN cdp.profiles.known IS 'true when the profile holds an identifier whose type makes it known (ERP customer, email, card, phone)';
-GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.profiles TO cdp_admin;
+-- state: written only through cdp's functions
+GRANT SELECT ON cdp.profiles TO cdp_admin;
 GRANT SELECT ON cdp.profiles TO cdp_analyst;
 
 CREATE TABLE cdp.identifiers (
@@ -63,8 +64,9 @@ CREATE TABLE cdp.identifiers (
 CREATE INDEX identifiers_profile_idx ON cdp.identifiers (profile_id);
 COMMENT ON TABLE cdp.identifiers IS 'identifiers (type + normalised value) and the profile each belongs to';
 COMMENT ON COLUMN cdp.identifiers.value IS 'normalised value (cdp.normalize); PII for PII types';
-GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.identifiers TO cdp_admin;
-GRANT USAGE, SELECT, UPDATE ON SEQUENCE cdp.identifiers_identifier_id_seq TO cdp_admin;
+-- state: written only through cdp's functions
+GRANT SELECT ON cdp.identifiers TO cdp_admin;
+GRANT SELECT ON SEQUENCE cdp.identifiers_identifier_id_seq TO cdp_admin;
 
 SELECT pg_catalog.pg_extension_config_dump('cdp.profile_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('cdp.profiles', '');

@@ -162,3 +162,20 @@ cdp_suppression_key_sql(PG_FUNCTION_ARGS)
 	cdp_suppression_key(text_to_cstring(PG_GETARG_TEXT_PP(0)), text_to_cstring(PG_GETARG_TEXT_PP(1)), key);
 	PG_RETURN_TEXT_P(cstring_to_text(key));
 }
+
+/* cdp.earliest_event_year: events before 1 January of this year (UTC) are refused */
+int			cdp_earliest_event_year = 2010;
+
+/* Registers the privacy settings. */
+void
+cdp_privacy_define_gucs(void)
+{
+	DefineCustomIntVariable("cdp.earliest_event_year",
+							"Consent and tracked events dated before 1 January of this year (UTC) are refused.",
+							"A consent event from before the shop's records began is a typo or a forgery; "
+							"lower it to load older records.",
+							&cdp_earliest_event_year,
+							2010, 1970, 9999,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+}

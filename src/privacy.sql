@@ -479,7 +479,8 @@ CREATE VIEW cdp.identifiers_pseudonymized AS
       FROM cdp.identifiers i
       JOIN cdp.identifier_types t ON t.id_type = i.id_type;
 COMMENT ON VIEW cdp.identifiers_pseudonymized IS 'cdp.identifiers for BI: values of PII types (email, phone, MAC) replaced by their keyed pseudonym';
-GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.identifiers_pseudonymized TO cdp_admin;
+-- state: written only through cdp's functions
+GRANT SELECT ON cdp.identifiers_pseudonymized TO cdp_admin;
 GRANT SELECT ON cdp.identifiers_pseudonymized TO cdp_analyst;
 
 CREATE VIEW cdp.consent_ledger_pseudonymized AS
@@ -489,5 +490,6 @@ CREATE VIEW cdp.consent_ledger_pseudonymized AS
       FROM cdp.consent_ledger l
       LEFT JOIN cdp.identifier_types t ON t.id_type = l.id_type;
 COMMENT ON VIEW cdp.consent_ledger_pseudonymized IS 'the consent ledger for BI and audits: PII identifier values pseudonymised, proof left out';
-GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.consent_ledger_pseudonymized TO cdp_admin;
+-- state: written only through cdp's functions
+GRANT SELECT ON cdp.consent_ledger_pseudonymized TO cdp_admin;
 GRANT SELECT ON cdp.consent_ledger_pseudonymized TO cdp_analyst;

@@ -172,7 +172,8 @@ COMMENT ON COLUMN cdp.rfm.p_alive IS 'BG/NBD probability that the customer is st
 COMMENT ON COLUMN cdp.rfm.expected_purchases IS 'BG/NBD expected purchase days in the horizon after as_of (default 52 weeks; see cdp.clv_model)';
 COMMENT ON COLUMN cdp.rfm.expected_spend IS 'Gamma-Gamma expected spend per purchase day; the customer''s own spend per purchase day when the Gamma-Gamma fit gave no parameters or q <= 1; NULL when returns outweigh the purchases (negative spend)';
 COMMENT ON COLUMN cdp.rfm.clv IS 'expected spend x expected purchases per 4-week period over the horizon, discounted at the annual rate (see cdp.clv_model); NULL when the BG/NBD fit gave no parameters or the expected spend is NULL';
-GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.rfm TO cdp_admin;
+-- state: written only through cdp's functions
+GRANT SELECT ON cdp.rfm TO cdp_admin;
 GRANT SELECT ON cdp.rfm TO cdp_analyst;
 
 -- cdp._rfm_refresh: runs the orders query of cdp.refresh_rfm (rows of

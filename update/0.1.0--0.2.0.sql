@@ -104,3 +104,7 @@ UPDATE cdp.refresh_steps t SET builtin = true
     (900, 'segments', 'SELECT COALESCE(sum(entered + exited), 0)::bigint FROM cdp.refresh_segments()', true))
     AS s(step_order, step, command, enabled)
  WHERE (t.step_order, t.step, t.command, t.enabled) = (s.step_order, s.step, s.command, s.enabled);
+
+-- the ledger records who recorded an event as the session's role: inside
+-- record_consent (owner's rights) CURRENT_USER was always the owner
+ALTER TABLE cdp.consent_ledger ALTER COLUMN recorded_by SET DEFAULT SESSION_USER;
