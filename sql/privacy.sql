@@ -92,11 +92,16 @@ DROP ROLE cdp_test_checker;
 -- the analyst: profiles, models, pseudonymised identifiers, never raw PII
 SET cdp.pseudonym_key = 'regress-key-0123456789';
 SELECT cdp.identify('erp_customer', '1', 'erp') > 0 AS ok;
+SELECT cdp.pseudonymize('erika.mustermann@web.de') AS erika_pseudonym \gset
+SELECT cdp.refresh_pseudonyms() > 0 AS pseudonyms_refreshed;
 SET ROLE cdp_analyst;
 SELECT count(*) AS profiles FROM cdp.profiles;
-SELECT id_type, pseudonymized, value = cdp.pseudonymize('erika.mustermann@web.de') AS is_pseudonym, value LIKE '%@%' AS raw
+-- every type as a pseudonym (a customer number singles a person out too)
+SELECT id_type, pseudonym = :'erika_pseudonym' AS is_erikas_email, pseudonym ~ '^[0-9a-f]{64}$' AS is_pseudonym
   FROM cdp.identifiers_pseudonymized ORDER BY id_type;
-SELECT id_type, value LIKE '%@%' AS raw, purpose, event FROM cdp.consent_ledger_pseudonymized ORDER BY event_id;
+SELECT id_type, pseudonym LIKE '%@%' AS raw, purpose, event FROM cdp.consent_ledger_pseudonymized ORDER BY event_id;
+-- and no way to pseudonymise a guess to find the person it belongs to
+SELECT cdp.pseudonymize('erika.mustermann@web.de');
 SELECT mask FROM cdp.consent_state;
 SELECT cdp.has_consent(:erika, 'email_marketing') AS consent;
 SELECT * FROM cdp.identifiers;

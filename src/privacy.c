@@ -21,6 +21,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 
+#include "cdp.h"
 #include "privacy.h"
 #include "pseudonym.h"
 #include "rights.h"
@@ -178,4 +179,19 @@ cdp_privacy_define_gucs(void)
 							2010, 1970, 9999,
 							PGC_SUSET, 0,
 							NULL, NULL, NULL);
+}
+
+PG_FUNCTION_INFO_V1(cdp_pseudonym_or_null);
+
+/* cdp._pseudonym_or_null(value): the pseudonym, or NULL while no key is set. */
+Datum
+cdp_pseudonym_or_null(PG_FUNCTION_ARGS)
+{
+	text	   *value = PG_GETARG_TEXT_PP(0);
+	char		out[65];
+
+	if (cdp_pseudonym_key == NULL || cdp_pseudonym_key[0] == '\0')
+		PG_RETURN_NULL();
+	cdp_pseudonymize_bytes(VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value), out);
+	PG_RETURN_TEXT_P(cstring_to_text(out));
 }

@@ -192,6 +192,10 @@ BEGIN
       FROM unnest(types, vals) AS x(t, v)
      WHERE l.id_type = x.t AND l.value = x.v;
     GET DIAGNOSTICS n_ledger = ROW_COUNT;
+    UPDATE cdp.consent_ledger_pseudonymized p
+       SET id_type = l.id_type, pseudonym = l.value, erasure_id = l.erasure_id
+      FROM cdp.consent_ledger l
+     WHERE l.erasure_id = eid AND p.event_id = l.event_id;
     DELETE FROM cdp.profile_merges m
      WHERE EXISTS (SELECT 1 FROM unnest(types, vals) AS x(t, v)
                     WHERE (m.type_a = x.t AND m.value_a = x.v) OR (m.type_b = x.t AND m.value_b = x.v));
@@ -470,26 +474,108 @@ COMMENT ON FUNCTION cdp.person_export(text, text) IS
 REVOKE EXECUTE ON FUNCTION cdp.person_export(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cdp.person_export(text, text) TO cdp_admin;
 
--- pseudonymised views for BI: PII identifier values replaced by their keyed
--- pseudonym (cdp.pseudonymize), other types shown as they are
-CREATE VIEW cdp.identifiers_pseudonymized AS
-    SELECT i.identifier_id, i.id_type,
-           CASE WHEN t.is_pii THEN cdp.pseudonymize(i.value) ELSE i.value END AS value,
-           t.is_pii AS pseudonymized, i.profile_id, i.first_seen, i.last_seen, i.source
-      FROM cdp.identifiers i
-      JOIN cdp.identifier_types t ON t.id_type = i.id_type;
-COMMENT ON VIEW cdp.identifiers_pseudonymized IS 'cdp.identifiers for BI: values of PII types (email, phone, MAC) replaced by their keyed pseudonym';
--- state: written only through cdp's functions
-GRANT SELECT ON cdp.identifiers_pseudonymized TO cdp_admin;
-GRANT SELECT ON cdp.identifiers_pseudonymized TO cdp_analyst;
+-- ---- what BI sees ------------------------------------------------------------
+--
+-- Analysts see identifiers only as keyed pseudonyms, every type (a loyalty
+-- card, a cookie or a customer number singles a person out as an email
+-- does), and may not call cdp.pseudonymize themselves: with it they could
+-- pseudonymise a guessed email and find the person.  So the owner computes
+-- the pseudonyms into two tables, refreshed with the nightly refresh and by
+-- cdp.refresh_pseudonyms() (writing only what changed: readers never wait),
+-- which hold the state of their last refresh.  They are recomputed, not
+-- dumped; erasure removes a person from them at once.
 
-CREATE VIEW cdp.consent_ledger_pseudonymized AS
+CREATE FUNCTION cdp._pseudonym_or_null(value text) RETURNS text
+    AS 'MODULE_PATHNAME', 'cdp_pseudonym_or_null'
+    LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION cdp._pseudonym_or_null(text) IS 'internal: cdp.pseudonymize, or NULL while no key is set (for the pseudonymised tables)';
+REVOKE EXECUTE ON FUNCTION cdp._pseudonym_or_null(text) FROM PUBLIC;
+
+CREATE TABLE cdp.identifiers_pseudonymized (
+    identifier_id bigint PRIMARY KEY,
+    id_type       text NOT NULL,
+    pseudonym     text,
+    profile_id    bigint NOT NULL,
+    first_seen    timestamptz NOT NULL,
+    last_seen     timestamptz NOT NULL,
+    source        text
+);
+CREATE INDEX identifiers_pseudonymized_profile_idx ON cdp.identifiers_pseudonymized (profile_id);
+COMMENT ON TABLE cdp.identifiers_pseudonymized IS 'cdp.identifiers for BI as of the last refresh: every value replaced by its keyed pseudonym';
+COMMENT ON COLUMN cdp.identifiers_pseudonymized.identifier_id IS 'the identifier (cdp.identifiers)';
+COMMENT ON COLUMN cdp.identifiers_pseudonymized.id_type IS 'identifier type';
+COMMENT ON COLUMN cdp.identifiers_pseudonymized.pseudonym IS 'keyed pseudonym of the normalised value (cdp.pseudonymize), for every type; NULL while no key is set';
+COMMENT ON COLUMN cdp.identifiers_pseudonymized.profile_id IS 'the profile it belonged to at the last refresh';
+COMMENT ON COLUMN cdp.identifiers_pseudonymized.first_seen IS 'first observation';
+COMMENT ON COLUMN cdp.identifiers_pseudonymized.last_seen IS 'latest observation';
+COMMENT ON COLUMN cdp.identifiers_pseudonymized.source IS 'where it was first recorded';
+GRANT SELECT ON cdp.identifiers_pseudonymized TO cdp_admin, cdp_analyst;
+
+CREATE TABLE cdp.consent_ledger_pseudonymized (
+    event_id     bigint PRIMARY KEY,
+    id_type      text NOT NULL,
+    pseudonym    text,
+    purpose      text NOT NULL,
+    event        text NOT NULL,
+    recorded_at  timestamptz NOT NULL,
+    confirmed_at timestamptz,
+    source       text,
+    erasure_id   bigint
+);
+COMMENT ON TABLE cdp.consent_ledger_pseudonymized IS 'the consent ledger for BI and audits as of the last refresh: identifier values pseudonymised (tombstones name their erasure), proof left out';
+COMMENT ON COLUMN cdp.consent_ledger_pseudonymized.event_id IS 'the ledger event';
+COMMENT ON COLUMN cdp.consent_ledger_pseudonymized.id_type IS 'identifier type (erased for tombstones)';
+COMMENT ON COLUMN cdp.consent_ledger_pseudonymized.pseudonym IS 'keyed pseudonym of the identifier; for a tombstone, the erasure it names';
+COMMENT ON COLUMN cdp.consent_ledger_pseudonymized.purpose IS 'the purpose';
+COMMENT ON COLUMN cdp.consent_ledger_pseudonymized.event IS 'grant, revoke or confirm';
+COMMENT ON COLUMN cdp.consent_ledger_pseudonymized.recorded_at IS 'when it was given';
+COMMENT ON COLUMN cdp.consent_ledger_pseudonymized.confirmed_at IS 'double opt-in confirmation of a loaded grant';
+COMMENT ON COLUMN cdp.consent_ledger_pseudonymized.source IS 'web_form, app, pos, ...';
+COMMENT ON COLUMN cdp.consent_ledger_pseudonymized.erasure_id IS 'the erasure that made it a tombstone';
+GRANT SELECT ON cdp.consent_ledger_pseudonymized TO cdp_admin, cdp_analyst;
+
+-- cdp.refresh_pseudonyms: brings both tables up to date, writing only the
+-- rows that changed; returns the rows written
+CREATE FUNCTION cdp.refresh_pseudonyms() RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    n  bigint;
+    total bigint := 0;
+BEGIN
+    INSERT INTO cdp.identifiers_pseudonymized AS t
+    SELECT i.identifier_id, i.id_type, cdp._pseudonym_or_null(i.value), i.profile_id, i.first_seen, i.last_seen, i.source
+      FROM cdp.identifiers i
+    ON CONFLICT (identifier_id) DO UPDATE
+       SET id_type = EXCLUDED.id_type, pseudonym = EXCLUDED.pseudonym, profile_id = EXCLUDED.profile_id,
+           first_seen = EXCLUDED.first_seen, last_seen = EXCLUDED.last_seen, source = EXCLUDED.source
+     WHERE (t.id_type, t.pseudonym, t.profile_id, t.first_seen, t.last_seen, t.source)
+           IS DISTINCT FROM (EXCLUDED.id_type, EXCLUDED.pseudonym, EXCLUDED.profile_id, EXCLUDED.first_seen, EXCLUDED.last_seen, EXCLUDED.source);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    total := total + n;
+    DELETE FROM cdp.identifiers_pseudonymized t
+     WHERE NOT EXISTS (SELECT 1 FROM cdp.identifiers i WHERE i.identifier_id = t.identifier_id);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    total := total + n;
+    INSERT INTO cdp.consent_ledger_pseudonymized AS t
     SELECT l.event_id, l.id_type,
-           CASE WHEN coalesce(t.is_pii, false) THEN cdp.pseudonymize(l.value) ELSE l.value END AS value,
+           CASE WHEN l.erasure_id IS NULL THEN cdp._pseudonym_or_null(l.value) ELSE l.value END,
            l.purpose, l.event, l.recorded_at, l.confirmed_at, l.source, l.erasure_id
       FROM cdp.consent_ledger l
-      LEFT JOIN cdp.identifier_types t ON t.id_type = l.id_type;
-COMMENT ON VIEW cdp.consent_ledger_pseudonymized IS 'the consent ledger for BI and audits: PII identifier values pseudonymised, proof left out';
--- state: written only through cdp's functions
-GRANT SELECT ON cdp.consent_ledger_pseudonymized TO cdp_admin;
-GRANT SELECT ON cdp.consent_ledger_pseudonymized TO cdp_analyst;
+    ON CONFLICT (event_id) DO UPDATE
+       SET id_type = EXCLUDED.id_type, pseudonym = EXCLUDED.pseudonym, purpose = EXCLUDED.purpose,
+           erasure_id = EXCLUDED.erasure_id
+     WHERE (t.id_type, t.pseudonym, t.purpose, t.erasure_id)
+           IS DISTINCT FROM (EXCLUDED.id_type, EXCLUDED.pseudonym, EXCLUDED.purpose, EXCLUDED.erasure_id);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN total + n;
+END
+$fn$;
+COMMENT ON FUNCTION cdp.refresh_pseudonyms() IS 'brings cdp.identifiers_pseudonymized and cdp.consent_ledger_pseudonymized up to date (only changed rows are written: readers do not wait); returns the rows written';
+REVOKE EXECUTE ON FUNCTION cdp.refresh_pseudonyms() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp.refresh_pseudonyms() TO cdp_admin;
+
+INSERT INTO cdp.refresh_steps (step_order, step, command, description, builtin) VALUES
+    (950, 'pseudonyms', 'SELECT cdp.refresh_pseudonyms()',
+     'bring the pseudonymised identifiers and ledger BI reads up to date', true);

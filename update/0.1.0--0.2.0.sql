@@ -108,3 +108,32 @@ UPDATE cdp.refresh_steps t SET builtin = true
 -- the ledger records who recorded an event as the session's role: inside
 -- record_consent (owner's rights) CURRENT_USER was always the owner
 ALTER TABLE cdp.consent_ledger ALTER COLUMN recorded_by SET DEFAULT SESSION_USER;
+
+-- BI's pseudonymised views become tables the owner computes (privacy.sql):
+-- analysts may no longer call cdp.pseudonymize
+DROP VIEW cdp.identifiers_pseudonymized;
+DROP VIEW cdp.consent_ledger_pseudonymized;
+CREATE TABLE cdp.identifiers_pseudonymized (
+    identifier_id bigint PRIMARY KEY,
+    id_type       text NOT NULL,
+    pseudonym     text,
+    profile_id    bigint NOT NULL,
+    first_seen    timestamptz NOT NULL,
+    last_seen     timestamptz NOT NULL,
+    source        text
+);
+CREATE INDEX identifiers_pseudonymized_profile_idx ON cdp.identifiers_pseudonymized (profile_id);
+CREATE TABLE cdp.consent_ledger_pseudonymized (
+    event_id     bigint PRIMARY KEY,
+    id_type      text NOT NULL,
+    pseudonym    text,
+    purpose      text NOT NULL,
+    event        text NOT NULL,
+    recorded_at  timestamptz NOT NULL,
+    confirmed_at timestamptz,
+    source       text,
+    erasure_id   bigint
+);
+INSERT INTO cdp.refresh_steps (step_order, step, command, description, builtin) VALUES
+    (950, 'pseudonyms', 'SELECT cdp.refresh_pseudonyms()',
+     'bring the pseudonymised identifiers and ledger BI reads up to date', true);

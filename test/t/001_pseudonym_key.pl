@@ -11,7 +11,7 @@ use Test::More;
 my $node = PostgreSQL::Test::Cluster->new('pseudonym');
 $node->init;
 $node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION cdp; CREATE ROLE shop LOGIN; GRANT USAGE ON SCHEMA cdp TO shop');
+$node->safe_psql('postgres', 'CREATE EXTENSION cdp; CREATE ROLE shop LOGIN IN ROLE cdp_writer; CREATE ROLE bi LOGIN IN ROLE cdp_analyst');
 
 # not preloaded: the key could be read by anyone, so pseudonymize refuses
 $node->safe_psql('postgres', "LOAD 'cdp'; ALTER SYSTEM SET cdp.pseudonym_key = 'a-long-enough-demo-key-0001'");
@@ -45,7 +45,9 @@ my $p3 = $node->safe_psql('postgres', "SELECT cdp.pseudonymize('3c:22:fb:01:02:0
 isnt($p3, $p1, 'a new key gives a new pseudonym');
 
 is($node->safe_psql('postgres', "SELECT cdp.pseudonymize('3c:22:fb:01:02:03')", extra_params => ['-U', 'shop']),
-	$p3, 'an ordinary role gets the same pseudonym');
+	$p3, 'a writer role (the shop) gets the same pseudonym');
+($ret, $out, $err) = $node->psql('postgres', "SELECT cdp.pseudonymize('3c:22:fb:01:02:03')", extra_params => ['-U', 'bi']);
+like($err, qr/permission denied for function pseudonymize/, 'an analyst cannot pseudonymise a guess');
 ($ret, $out, $err) = $node->psql('postgres', 'SHOW cdp.pseudonym_key', extra_params => ['-U', 'shop']);
 like($err, qr/must be superuser/, 'but cannot read the key');
 

@@ -69,6 +69,8 @@ my %derived = (
 	'cdp.rfm'           => undef,                               # recomputed by refresh_rfm, not dumped
 	'cdp.clv_model'     => undef,                               # likewise
 	'cdp.consent_state' => 'profile_id, mask, valid_until',     # refolded from the ledger on restore
+	'cdp.identifiers_pseudonymized'    => undef,               # recomputed by refresh_pseudonyms, not dumped
+	'cdp.consent_ledger_pseudonymized' => undef,               # likewise
 );
 my @tables = split /\n/, $node->safe_psql('demo', q{
 	SELECT c.oid::regclass FROM pg_class c
