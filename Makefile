@@ -55,12 +55,13 @@ SQL_MODULES = \
 	src/segments.sql \
 	src/triggers.sql \
 	src/audiences.sql \
+	src/attributes.sql \
 	src/profile_360.sql \
 	src/privacy.sql
 
 # the previous released version, and the modules it did not have yet
 PREV_VERSION = 0.1.0
-NEW_SQL_MODULES = src/config.sql
+NEW_SQL_MODULES = src/config.sql src/attributes.sql
 
 DATA = update/$(EXTENSION)--0.1.0.sql
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--$(PREV_VERSION)--$(EXTVERSION).sql
@@ -86,6 +87,7 @@ REGRESS = \
 	cross_sell \
 	segments \
 	audiences \
+	attributes \
 	refresh \
 	privacy
 

@@ -73,7 +73,9 @@ SELECT p.profile_id,
        pa.affinity,
        -- segment membership (cdp.refresh_segments)
        ARRAY(SELECT s.name FROM cdp.segment_members m JOIN cdp.segments s ON s.segment_id = m.segment_id
-              WHERE m.profile_id = p.profile_id ORDER BY s.name) AS segments
+              WHERE m.profile_id = p.profile_id ORDER BY s.name) AS segments,
+       -- what the ERP knows about the customer (cdp.refresh_attributes)
+       COALESCE(pat.attributes, '{}'::jsonb) AS attributes
   FROM cdp.profiles p
   LEFT JOIN (
         SELECT t.profile_id,
@@ -95,7 +97,8 @@ SELECT p.profile_id,
          GROUP BY t.profile_id) ids ON ids.profile_id = p.profile_id
   LEFT JOIN cdp.rfm r ON r.profile_id = p.profile_id
   LEFT JOIN cdp.consent_state cs ON cs.profile_id = p.profile_id
-  LEFT JOIN cdp.profile_affinities pa ON pa.profile_id = p.profile_id;
+  LEFT JOIN cdp.profile_affinities pa ON pa.profile_id = p.profile_id
+  LEFT JOIN cdp.profile_attributes pat ON pat.profile_id = p.profile_id;
 
 COMMENT ON VIEW cdp.profile_360 IS 'one row per profile for BI tools and segment predicates: identity, channels, RFM/CLV, consent now, top affinities and segments';
 COMMENT ON COLUMN cdp.profile_360.profile_id IS 'stable profile id (a merge keeps the oldest)';
@@ -143,6 +146,7 @@ COMMENT ON COLUMN cdp.profile_360.top_size IS 'size with the highest decayed aff
 COMMENT ON COLUMN cdp.profile_360.latest_colour IS 'the colour chosen most recently';
 COMMENT ON COLUMN cdp.profile_360.affinity IS 'all affinities (cdp.affinity_agg state): cdp.affinity_score(affinity, ''sport:running'')';
 COMMENT ON COLUMN cdp.profile_360.segments IS 'segments the profile is a member of (as of their last refresh)';
+COMMENT ON COLUMN cdp.profile_360.attributes IS 'what the ERP knows about the customer (city, home store, ...: cdp.profile_attributes); in a predicate: attributes ->> ''city'' = ''München''';
 
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.profile_360 TO cdp_admin;
 -- no raw identifiers: analysts read it, and segment predicates run over it

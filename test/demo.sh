@@ -21,6 +21,8 @@ say "generating the Gipfelsport ERP: $SCALE customers (seed $SEED)"
 cdp_psql -f "$CDP_TOP/test/erp/schema.sql"
 cdp_psql -v scale="$SCALE" -v seed="$SEED" -f "$CDP_TOP/test/erp/generate.sql"
 cdp_psql -c 'CREATE EXTENSION cdp'
+# the shipped mapping of the demo ERP's tables to cdp's source kinds
+cdp_psql -f "$CDP_TOP/test/erp/mapping.sql" >/dev/null
 
 # each step of the pipeline is one file, run in order; each prints its part
 # of the report

@@ -1,35 +1,10 @@
--- 30_consent.sql — demo step: consent.  Maps erp.consents to the consents
--- source kind, loads the ledger, tells Erika's consent story at points in
+-- 30_consent.sql — demo step: consent.  Loads the ledger from the consents
+-- source (erp.consents, mapped in test/erp/mapping.sql), tells Erika's consent story at points in
 -- time and shows what each purpose's audience may use.
 \set ON_ERROR_STOP on
 SET client_min_messages = warning;
 SET timezone = 'Europe/Berlin';
 
-CREATE SCHEMA IF NOT EXISTS erp_cdp;
-
--- the ERP's purposes named as cdp's; the identifier the consent was given
--- for: the email for the newsletter, the app device for app consents,
--- else the customer number
-CREATE OR REPLACE VIEW erp_cdp.consents AS
-SELECT CASE WHEN c.email IS NOT NULL AND cdp.try_normalize('email', c.email) IS NOT NULL THEN 'email'
-            WHEN c.device_id IS NOT NULL THEN 'device'
-            ELSE 'erp_customer' END AS id_type,
-       CASE WHEN c.email IS NOT NULL AND cdp.try_normalize('email', c.email) IS NOT NULL THEN c.email
-            WHEN c.device_id IS NOT NULL THEN c.device_id
-            ELSE c.customer_no::text END AS id_value,
-       CASE c.purpose WHEN 'newsletter'       THEN 'email_marketing'
-                      WHEN 'personalisation'  THEN 'personalization'
-                      WHEN 'instore_tracking' THEN 'in_store_tracking'
-                      WHEN 'ads'              THEN 'third_party_ads'
-                      ELSE c.purpose END AS purpose,
-       c.granted, c.recorded_at, c.confirmed_at, c.source,
-       jsonb_build_object('erp_consent_id', c.consent_id) AS proof
-  FROM erp.consents c
- WHERE c.email IS NOT NULL OR c.device_id IS NOT NULL OR c.customer_no IS NOT NULL;
-
-SELECT cdp.add_source('consents', 'erp_cdp.consents',
-       'DELETE FROM erp.consents c WHERE ($1 = ''email'' AND cdp.try_normalize(''email'', c.email) = $2)'
-       ' OR ($1 = ''device'' AND c.device_id = $2) OR ($1 = ''erp_customer'' AND c.customer_no::text = $2)') AS source_id \gset
 
 \echo
 \echo '== Consent =========================================================='

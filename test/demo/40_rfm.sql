@@ -1,8 +1,8 @@
 -- 40_rfm.sql — RFM segments and customer lifetime value.
 --
--- Maps the ERP's orders to the source kind 'orders' (the buyer is the ERP
--- customer number, or the loyalty card scanned at the till for an
--- anonymous shop sale), runs cdp.refresh_rfm and prints the segment table,
+-- Reads the ERP's orders through the source kind 'orders' (test/erp/mapping.sql:
+-- the buyer is the ERP customer number, or the loyalty card scanned at the
+-- till for an anonymous shop sale), runs cdp.refresh_rfm and prints the segment table,
 -- the most valuable customers and the fitted models.
 --
 -- Assumes cdp.identifiers already holds the customers' identifiers (the
@@ -12,14 +12,6 @@
 -- cdp.identify first; card-only sales then stay unattributed and counted.
 
 SET client_min_messages = warning;
-CREATE SCHEMA IF NOT EXISTS erp_cdp;
-CREATE OR REPLACE VIEW erp_cdp.orders AS
-SELECT CASE WHEN o.customer_no IS NOT NULL THEN 'erp_customer' ELSE 'loyalty_card' END AS id_type,
-       coalesce(o.customer_no::text, o.loyalty_card) AS id_value,
-       o.ordered_at, o.total AS amount, o.channel
-  FROM erp.orders o
- WHERE o.customer_no IS NOT NULL OR o.loyalty_card IS NOT NULL;
-SELECT cdp.add_source('orders', 'erp_cdp.orders') AS orders_source \gset
 
 SELECT count(*) AS identified_customers
   FROM erp.customers c, LATERAL cdp.identify('erp_customer', c.customer_no::text, 'demo 40_rfm', c.created_at)

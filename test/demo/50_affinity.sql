@@ -1,7 +1,7 @@
 -- 50_affinity.sql — affinities, recommendations in stock and cross-sell.
 --
--- Maps the ERP's order lines, article events, articles and stock as cdp
--- sources, computes every profile's decayed affinities as of the demo's
+-- Reads the ERP's order lines, article events, articles and stock (mapped
+-- in test/erp/mapping.sql), computes every profile's decayed affinities as of the demo's
 -- "today" and prints what a marketer needs: Erika's preferences and her
 -- picks in store M01, Jonas's accessories, the strongest basket rules.
 --
@@ -11,43 +11,6 @@
 -- count for her once the cookie is stitched to her).
 
 SET client_min_messages = warning;
-CREATE SCHEMA IF NOT EXISTS erp_cdp;
-
--- who bought what: the customer number, or the loyalty card scanned at the till
-CREATE VIEW erp_cdp.order_lines AS
-    SELECT CASE WHEN o.customer_no IS NOT NULL THEN 'erp_customer' ELSE 'loyalty_card' END AS id_type,
-           COALESCE(o.customer_no::text, o.loyalty_card) AS id_value,
-           o.ordered_at, o.order_no::text AS order_id, l.article_no AS article_id,
-           l.quantity, l.quantity * l.unit_price AS amount
-      FROM erp.orders o JOIN erp.order_lines l ON l.order_no = o.order_no
-     WHERE o.customer_no IS NOT NULL OR o.loyalty_card IS NOT NULL;
-
--- article views, cart adds and wishlist entries of the shop and the app
-CREATE VIEW erp_cdp.article_events AS
-    SELECT CASE WHEN e.customer_no IS NOT NULL THEN 'erp_customer'
-                WHEN e.device_id IS NOT NULL THEN 'device' ELSE 'cookie' END AS id_type,
-           COALESCE(e.customer_no::text, e.device_id, e.cookie_id) AS id_value,
-           e.occurred_at, e.event_type, e.article_no AS article_id
-      FROM erp.web_events e
-     WHERE e.article_no IS NOT NULL
-       AND COALESCE(e.customer_no::text, e.device_id, e.cookie_id) IS NOT NULL;
-
--- articles with their attributes as kind:value (missing ones are left out)
-CREATE VIEW erp_cdp.articles AS
-    SELECT a.article_no AS article_id,
-           array_remove(ARRAY['category:' || a.category, 'sport:' || a.sport, 'colour:' || a.colour,
-                              'size:' || a.size, 'brand:' || a.brand], NULL) AS attributes,
-           a.one_off, a.name
-      FROM erp.articles a;
-
-CREATE VIEW erp_cdp.stock AS
-    SELECT s.article_no AS article_id, s.store_id AS location, s.quantity FROM erp.stock s;
-
-SELECT cdp.add_source('order_lines', 'erp_cdp.order_lines') AS order_lines_source,
-       cdp.add_source('article_events', 'erp_cdp.article_events') AS article_events_source,
-       cdp.add_source('articles', 'erp_cdp.articles') AS articles_source,
-       cdp.add_source('stock', 'erp_cdp.stock') AS stock_source
-\gset
 
 \echo
 \echo '== Affinities: what each customer likes, as of 2026-11-20 18:00'

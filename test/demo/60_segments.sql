@@ -6,15 +6,6 @@
 SET client_min_messages = warning;
 SET timezone = 'Europe/Berlin';
 
-CREATE SCHEMA IF NOT EXISTS erp_cdp;
-CREATE VIEW erp_cdp.newsletters AS
-    SELECT 'email' AS id_type, s.email AS id_value, s.campaign, s.sent_at, s.opened_at
-      FROM erp.newsletter_sends s;
-CREATE VIEW erp_cdp.coupons AS
-    SELECT 'erp_customer' AS id_type, c.customer_no::text AS id_value, c.coupon_code, c.issued_at, c.redeemed_at
-      FROM erp.coupons c WHERE c.customer_no IS NOT NULL;
-SELECT cdp.add_source('newsletters', 'erp_cdp.newsletters') IS NOT NULL AS newsletters_mapped,
-       cdp.add_source('coupons', 'erp_cdp.coupons') IS NOT NULL AS coupons_mapped \gset
 
 -- segments: boolean conditions over the columns of cdp.profile_360
 SELECT cdp.create_segment('Champions who run', $$rfm_segment = 'Champions' AND top_sport = 'running'$$,

@@ -1,0 +1,182 @@
+-- mapping.sql — the complete mapping of the Gipfelsport demo ERP to cdp:
+-- one view per source kind over the ERP's own tables (which stay as they
+-- are), registered with cdp.add_source().  It is the shipped example of a
+-- mapping, and the demo (test/demo.sh) uses exactly this file.
+--
+-- Run it as the role that will own the mapping (the DBA's, a member of
+-- cdp_admin, with SELECT on the ERP's tables): cdp reads every view with the
+-- rights of the role that registered it.  The WiFi view pseudonymises MAC
+-- addresses, so cdp.pseudonym_key must be set (docs/settings.md).
+--
+--   psql -d gipfelsport -f test/erp/mapping.sql
+--
+-- What each kind's view must hold: SELECT * FROM cdp.source_kind_columns;
+-- docs/sources.md explains the contract.
+\set ON_ERROR_STOP on
+SET client_min_messages = warning;
+CREATE SCHEMA erp_cdp;
+COMMENT ON SCHEMA erp_cdp IS 'views mapping the ERP''s tables to cdp''s source kinds (test/erp/mapping.sql)';
+
+-- ---- identity: who is who ---------------------------------------------------
+
+-- customer master: the customer number with email, loyalty card and phone
+CREATE VIEW erp_cdp.customer_links AS
+    SELECT 'erp_customer' AS type_a, customer_no::text AS value_a, 'email' AS type_b, email AS value_b,
+           'erp customers' AS source, created_at AS observed_at
+      FROM erp.customers WHERE email IS NOT NULL
+    UNION ALL
+    SELECT 'erp_customer', customer_no::text, 'loyalty_card', loyalty_card, 'erp customers', created_at
+      FROM erp.customers WHERE loyalty_card IS NOT NULL
+    UNION ALL
+    SELECT 'erp_customer', customer_no::text, 'phone', phone, 'erp customers', created_at
+      FROM erp.customers WHERE phone IS NOT NULL;
+
+-- web shop and app: a cookie or device seen while logged in as a customer
+CREATE VIEW erp_cdp.login_links AS
+    SELECT 'cookie' AS type_a, cookie_id AS value_a, 'erp_customer' AS type_b, customer_no::text AS value_b,
+           'web login' AS source, min(occurred_at) AS observed_at
+      FROM erp.web_events WHERE customer_no IS NOT NULL AND cookie_id IS NOT NULL
+     GROUP BY cookie_id, customer_no
+    UNION ALL
+    SELECT 'device', device_id, 'erp_customer', customer_no::text, 'app login', min(occurred_at)
+      FROM erp.web_events WHERE customer_no IS NOT NULL AND device_id IS NOT NULL
+     GROUP BY device_id, customer_no;
+
+-- newsletter: the browser a click opened in, with the address the mail went to
+CREATE VIEW erp_cdp.newsletter_links AS
+    SELECT 'cookie' AS type_a, c.cookie_id AS value_a, 'email' AS type_b, s.email AS value_b,
+           'newsletter click' AS source, min(c.clicked_at) AS observed_at
+      FROM erp.newsletter_clicks c JOIN erp.newsletter_sends s USING (send_id)
+     GROUP BY c.cookie_id, s.email;
+
+-- the till: a loyalty card scanned on an order booked to a customer
+CREATE VIEW erp_cdp.order_links AS
+    SELECT 'loyalty_card' AS type_a, loyalty_card AS value_a, 'erp_customer' AS type_b, customer_no::text AS value_b,
+           'till' AS source, min(ordered_at) AS observed_at
+      FROM erp.orders WHERE loyalty_card IS NOT NULL AND customer_no IS NOT NULL
+     GROUP BY loyalty_card, customer_no;
+
+-- in-store WiFi: a phone's MAC (only real, globally administered ones; never
+-- stored raw, only as keyed pseudonym) is linked to the loyalty card of a
+-- store order booked while that phone was in the shop, when it was the only
+-- card order there during the phone's visit.
+CREATE VIEW erp_cdp.beacon_links AS
+    WITH visits AS (
+        SELECT store_id, mac, min(seen_at) AS arrived, max(seen_at) AS left_at
+          FROM erp.beacon_pings
+         WHERE NOT cdp.is_junk('mac', mac)
+         GROUP BY store_id, mac, (seen_at AT TIME ZONE 'Europe/Berlin')::date),
+    matches AS (
+        SELECT v.mac, min(o.loyalty_card) AS loyalty_card, min(o.ordered_at) AS ordered_at
+          FROM visits v
+          JOIN erp.orders o ON o.store_id = v.store_id AND o.channel = 'store' AND o.loyalty_card IS NOT NULL
+                           AND o.ordered_at BETWEEN v.arrived AND v.left_at
+         GROUP BY v.mac, v.store_id, v.arrived
+        HAVING count(DISTINCT o.loyalty_card) = 1)
+    SELECT 'mac_hash' AS type_a, cdp.pseudonymize(cdp.normalize('mac', mac)) AS value_a,
+           'loyalty_card' AS type_b, loyalty_card AS value_b, 'store wifi' AS source, ordered_at AS observed_at
+      FROM matches;
+
+SELECT cdp.add_source('identity_links', 'erp_cdp.customer_links') IS NOT NULL AS customers_mapped,
+       cdp.add_source('identity_links', 'erp_cdp.login_links') IS NOT NULL AS logins_mapped,
+       cdp.add_source('identity_links', 'erp_cdp.newsletter_links') IS NOT NULL AS newsletter_mapped,
+       cdp.add_source('identity_links', 'erp_cdp.order_links') IS NOT NULL AS orders_mapped,
+       cdp.add_source('identity_links', 'erp_cdp.beacon_links') IS NOT NULL AS wifi_mapped;
+
+-- ---- the customer master's attributes: city, home store, birth year ------
+
+CREATE VIEW erp_cdp.customer_attributes AS
+    SELECT 'erp_customer' AS id_type, c.customer_no::text AS id_value,
+           jsonb_build_object('city', c.city, 'zip', c.zip, 'country', c.country,
+                              'birth_year', extract(year FROM c.birth_date)::int) AS attributes,
+           c.created_at AS observed_at
+      FROM erp.customers c;
+SELECT cdp.add_source('profile_attributes', 'erp_cdp.customer_attributes') IS NOT NULL AS attributes_mapped;
+-- cities meet across spellings (München, Muenchen, MÜNCHEN), birth years are numbers
+INSERT INTO cdp.attribute_types (attribute, value_type, normalizer, description) VALUES
+    ('city', 'text', 'name', 'where the customer lives (ERP customer master)'),
+    ('zip', 'text', NULL, 'postcode'),
+    ('country', 'text', NULL, 'country code'),
+    ('birth_year', 'number', NULL, 'year of birth');
+
+-- ---- consent --------------------------------------------------------------------
+
+-- the ERP's purposes named as cdp's; the identifier the consent was given
+-- for: the email for the newsletter, the app device for app consents,
+-- else the customer number
+CREATE VIEW erp_cdp.consents AS
+SELECT CASE WHEN c.email IS NOT NULL AND cdp.try_normalize('email', c.email) IS NOT NULL THEN 'email'
+            WHEN c.device_id IS NOT NULL THEN 'device'
+            ELSE 'erp_customer' END AS id_type,
+       CASE WHEN c.email IS NOT NULL AND cdp.try_normalize('email', c.email) IS NOT NULL THEN c.email
+            WHEN c.device_id IS NOT NULL THEN c.device_id
+            ELSE c.customer_no::text END AS id_value,
+       CASE c.purpose WHEN 'newsletter'       THEN 'email_marketing'
+                      WHEN 'personalisation'  THEN 'personalization'
+                      WHEN 'instore_tracking' THEN 'in_store_tracking'
+                      WHEN 'ads'              THEN 'third_party_ads'
+                      ELSE c.purpose END AS purpose,
+       c.granted, c.recorded_at, c.confirmed_at, c.source,
+       jsonb_build_object('erp_consent_id', c.consent_id) AS proof
+  FROM erp.consents c
+ WHERE c.email IS NOT NULL OR c.device_id IS NOT NULL OR c.customer_no IS NOT NULL;
+
+SELECT cdp.add_source('consents', 'erp_cdp.consents',
+       'DELETE FROM erp.consents c WHERE ($1 = ''email'' AND cdp.try_normalize(''email'', c.email) = $2)'
+       ' OR ($1 = ''device'' AND c.device_id = $2) OR ($1 = ''erp_customer'' AND c.customer_no::text = $2)') AS source_id;
+
+-- ---- orders, order lines, articles, stock, events --------------------------------
+
+CREATE VIEW erp_cdp.orders AS
+SELECT CASE WHEN o.customer_no IS NOT NULL THEN 'erp_customer' ELSE 'loyalty_card' END AS id_type,
+       coalesce(o.customer_no::text, o.loyalty_card) AS id_value,
+       o.ordered_at, o.total AS amount, o.channel
+  FROM erp.orders o
+ WHERE o.customer_no IS NOT NULL OR o.loyalty_card IS NOT NULL;
+SELECT cdp.add_source('orders', 'erp_cdp.orders') AS orders_source;
+
+-- who bought what: the customer number, or the loyalty card scanned at the till
+CREATE VIEW erp_cdp.order_lines AS
+    SELECT CASE WHEN o.customer_no IS NOT NULL THEN 'erp_customer' ELSE 'loyalty_card' END AS id_type,
+           COALESCE(o.customer_no::text, o.loyalty_card) AS id_value,
+           o.ordered_at, o.order_no::text AS order_id, l.article_no AS article_id,
+           l.quantity, l.quantity * l.unit_price AS amount
+      FROM erp.orders o JOIN erp.order_lines l ON l.order_no = o.order_no
+     WHERE o.customer_no IS NOT NULL OR o.loyalty_card IS NOT NULL;
+
+-- article views, cart adds and wishlist entries of the shop and the app
+CREATE VIEW erp_cdp.article_events AS
+    SELECT CASE WHEN e.customer_no IS NOT NULL THEN 'erp_customer'
+                WHEN e.device_id IS NOT NULL THEN 'device' ELSE 'cookie' END AS id_type,
+           COALESCE(e.customer_no::text, e.device_id, e.cookie_id) AS id_value,
+           e.occurred_at, e.event_type, e.article_no AS article_id
+      FROM erp.web_events e
+     WHERE e.article_no IS NOT NULL
+       AND COALESCE(e.customer_no::text, e.device_id, e.cookie_id) IS NOT NULL;
+
+-- articles with their attributes as kind:value (missing ones are left out)
+CREATE VIEW erp_cdp.articles AS
+    SELECT a.article_no AS article_id,
+           array_remove(ARRAY['category:' || a.category, 'sport:' || a.sport, 'colour:' || a.colour,
+                              'size:' || a.size, 'brand:' || a.brand], NULL) AS attributes,
+           a.one_off, a.name
+      FROM erp.articles a;
+
+CREATE VIEW erp_cdp.stock AS
+    SELECT s.article_no AS article_id, s.store_id AS location, s.quantity FROM erp.stock s;
+
+SELECT cdp.add_source('order_lines', 'erp_cdp.order_lines') AS order_lines_source,
+       cdp.add_source('article_events', 'erp_cdp.article_events') AS article_events_source,
+       cdp.add_source('articles', 'erp_cdp.articles') AS articles_source,
+       cdp.add_source('stock', 'erp_cdp.stock') AS stock_source;
+
+-- ---- newsletters and coupons (trigger audiences) -----------------------------------
+
+CREATE VIEW erp_cdp.newsletters AS
+    SELECT 'email' AS id_type, s.email AS id_value, s.campaign, s.sent_at, s.opened_at
+      FROM erp.newsletter_sends s;
+CREATE VIEW erp_cdp.coupons AS
+    SELECT 'erp_customer' AS id_type, c.customer_no::text AS id_value, c.coupon_code, c.issued_at, c.redeemed_at
+      FROM erp.coupons c WHERE c.customer_no IS NOT NULL;
+SELECT cdp.add_source('newsletters', 'erp_cdp.newsletters') IS NOT NULL AS newsletters_mapped,
+       cdp.add_source('coupons', 'erp_cdp.coupons') IS NOT NULL AS coupons_mapped;
