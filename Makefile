@@ -38,7 +38,10 @@ SQL_MODULES = \
 	src/crosssell.sql \
 	src/segments.sql \
 	src/profile360.sql \
-	src/privacy.sql
+	src/privacy.sql \
+	src/events.sql \
+	src/api.sql \
+	src/dashboard.sql
 
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 EXTRA_CLEAN = $(EXTENSION)--$(EXTVERSION).sql

@@ -27,7 +27,7 @@ CREATE VIEW erp_cdp.article_events AS
     SELECT CASE WHEN e.customer_no IS NOT NULL THEN 'erp_customer'
                 WHEN e.device_id IS NOT NULL THEN 'device' ELSE 'cookie' END AS id_type,
            COALESCE(e.customer_no::text, e.device_id, e.cookie_id) AS id_value,
-           e.occurred_at, e.event_type, e.article_no AS article_id
+           e.occurred_at, e.event_type, e.article_no AS article_id, e.channel
       FROM erp.web_events e
      WHERE e.article_no IS NOT NULL
        AND COALESCE(e.customer_no::text, e.device_id, e.cookie_id) IS NOT NULL;
