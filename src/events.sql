@@ -130,7 +130,7 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Leave it out to record the event at the current time.';
     END IF;
-    IF occurred_at OPERATOR(pg_catalog.>) pg_catalog.now() OPERATOR(pg_catalog.+) interval '5 minutes' THEN
+    IF occurred_at OPERATOR(pg_catalog.>) (pg_catalog.now() OPERATOR(pg_catalog.+) interval '5 minutes') THEN
         RAISE EXCEPTION 'event time % lies in the future', occurred_at
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = 'Events are recorded when they have happened; up to 5 minutes of clock skew are accepted.',
