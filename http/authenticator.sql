@@ -3,10 +3,10 @@
 -- switches to the role its token names (SET LOCAL ROLE), which it may only
 -- do for the roles granted to it here.  Run as a superuser or an admin
 -- with CREATEROLE, in the ERP database, after CREATE EXTENSION cdp.
---   psql -v authenticator=cdp_http -f http/authenticator.sql
+--   psql -v authenticator=http_authenticator -f http/authenticator.sql
 \if :{?authenticator}
 \else
-\set authenticator cdp_http
+\set authenticator http_authenticator
 \endif
 SELECT format('CREATE ROLE %I LOGIN NOINHERIT', :'authenticator')
  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'authenticator') \gexec

@@ -392,6 +392,7 @@ function createService(options = {}) {
         if (p === '/' || p === '/dashboard') { res.writeHead(302, { Location: '/dashboard/' }); res.end(); return; }
         if (staticFiles[p]) { serveStatic(req, res, staticFiles[p]); return; }
         if (p === '/openapi.json') { send(res, 200, spec); return; }
+        if (p === '/favicon.ico') { res.writeHead(204); res.end(); return; }
         if (p === '/health') {
           await pool.query('SELECT 1');
           send(res, 200, { status: 'ok' });
