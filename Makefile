@@ -65,7 +65,8 @@ REGRESS = \
 	segments \
 	audiences \
 	refresh \
-	privacy
+	privacy \
+	http_api
 
 # isolation specs and TAP tests live under test/
 ISOLATION = \

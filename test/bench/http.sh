@@ -43,6 +43,8 @@ WRITER=$(node "$BIN" token cdp_writer)
 ANALYST=$(node "$BIN" token cdp_analyst)
 # 1,000 profile ids to read, the same for both tools
 IDS=$(cdp_psql -At -c "SELECT string_agg(profile_id::text, ',') FROM (SELECT profile_id FROM cdp.profiles WHERE known ORDER BY profile_id LIMIT 1000) p")
+[ -n "$IDS" ] || { echo "no known profiles to read" >&2; exit 1; }
+echo "  reading $(echo "$IDS" | tr ',' '\n' | wc -l) profiles"
 
 cat >"$CDP_TMP/track.lua" <<EOF
 wrk.method = "POST"
