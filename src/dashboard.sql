@@ -12,8 +12,9 @@
 -- service sets it per request).  A period is [date_from, date_to], whole
 -- days.  The segment filter keeps the current members of a segment (cdp's
 -- identifier map attributes orders and events to them); the store filter
--- keeps orders booked at that location (the optional column location of
--- the orders kind).  Visits of the web shop and the app are visitor-days:
+-- narrows the in-store figures (orders of channel store, booked at that
+-- location: the optional column location of the orders kind) to one shop,
+-- while the online channels and e-mail stay whole.  Visits of the web shop and the app are visitor-days:
 -- distinct stitched profiles (or unknown identifiers) with article events
 -- on a day, per channel.
 
@@ -78,6 +79,10 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 BEGIN
+    IF NOT EXISTS (SELECT 1 FROM cdp.sources s WHERE s.kind OPERATOR(pg_catalog.=) 'orders') THEN
+        RAISE NOTICE 'no orders source is registered: the dashboard shows no orders'
+            USING HINT = 'Register the ERP''s orders with cdp.add_source(''orders'', ...), with a location column for the store filter.';
+    END IF;
     IF NOT resolve AND seg IS NULL THEN
         RETURN QUERY EXECUTE format($q$
             SELECT s.ordered_at, s.amount, COALESCE(s.channel, 'unknown'), s.location, NULL::bigint
@@ -203,11 +208,13 @@ BEGIN
     ), o AS (
         SELECT pg_catalog.date_trunc(b, (y.ordered_at AT TIME ZONE pg_catalog.current_setting('TimeZone')))::date AS bs,
                y.channel, pg_catalog.count(*) AS conversions, pg_catalog.sum(y.amount) AS revenue
-          FROM cdp._dashboard_orders(per.from_ts, per.to_ts, store, seg, false) y GROUP BY 1, 2
+          FROM cdp._dashboard_orders(per.from_ts, per.to_ts, NULL, seg, false) y
+         WHERE store IS NULL OR y.channel OPERATOR(pg_catalog.<>) 'store' OR y.location OPERATOR(pg_catalog.=) store
+         GROUP BY 1, 2
     ), m AS (
         SELECT pg_catalog.date_trunc(b, z.day)::date AS bs, 'email'::text AS channel, pg_catalog.sum(z.opens)::bigint AS visits,
                pg_catalog.sum(z.conversions)::bigint AS conversions, pg_catalog.sum(z.revenue) AS revenue
-          FROM cdp._dashboard_email(per.from_ts, per.to_ts, store, seg) z GROUP BY 1
+          FROM cdp._dashboard_email(per.from_ts, per.to_ts, NULL, seg) z GROUP BY 1
     ), vo AS (
         SELECT COALESCE(v.bs, o.bs) AS bs, COALESCE(v.channel, o.channel) AS channel,
                v.visits, COALESCE(o.conversions, 0) AS conversions, COALESCE(o.revenue, 0) AS revenue
@@ -242,8 +249,10 @@ BEGIN
     RETURN QUERY
     WITH d AS MATERIALIZED (
         SELECT o.profile_id, pg_catalog.count(*) AS n, pg_catalog.sum(o.amount) AS amount
-          FROM cdp._dashboard_orders(per.from_ts, per.to_ts, store, NULL, true) o
-         WHERE o.profile_id IS NOT NULL GROUP BY o.profile_id
+          FROM cdp._dashboard_orders(per.from_ts, per.to_ts, NULL, NULL, true) o
+         WHERE o.profile_id IS NOT NULL
+           AND (store IS NULL OR o.channel OPERATOR(pg_catalog.<>) 'store' OR o.location OPERATOR(pg_catalog.=) store)
+         GROUP BY o.profile_id
     )
     SELECT s.name, s.trigger_kind,
            (SELECT pg_catalog.count(*) FROM cdp.segment_members m WHERE m.segment_id OPERATOR(pg_catalog.=) s.segment_id),
@@ -267,7 +276,7 @@ BEGIN
 END
 $fn$;
 COMMENT ON FUNCTION cdp.dashboard_segments(date, date, text) IS
-    'per segment: members now, entries and exits in the period, the current members'' orders and revenue in the period (at a store, when given) and their CLV';
+    'per segment: members now, entries and exits in the period, the current members'' orders and revenue in the period (store orders only at the store, when given) and their CLV';
 
 -- cdp.dashboard_rfm: the RFM map, customers per recency and frequency score.
 CREATE FUNCTION cdp.dashboard_rfm(segment text DEFAULT NULL)
@@ -417,7 +426,7 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 BEGIN
-    EXECUTE format('SELECT array_agg(DISTINCT s.location ORDER BY s.location) FILTER (WHERE s.location IS NOT NULL),
+    EXECUTE format('SELECT array_agg(DISTINCT s.location ORDER BY s.location) FILTER (WHERE s.location IS NOT NULL AND s.channel = ''store''),
                            min(s.ordered_at AT TIME ZONE current_setting(''TimeZone''))::date,
                            max(s.ordered_at AT TIME ZONE current_setting(''TimeZone''))::date
                       FROM (%s) s', cdp.source_sql('orders'))
@@ -426,7 +435,7 @@ BEGIN
     SELECT COALESCE(pg_catalog.array_agg(s.name ORDER BY s.name), '{}') INTO segments FROM cdp.segments s;
 END
 $fn$;
-COMMENT ON FUNCTION cdp.dashboard_filters() IS 'the stores (order locations) and segments the dashboard can filter by, and the days of the first and last order';
+COMMENT ON FUNCTION cdp.dashboard_filters() IS 'the stores (locations of store orders) and segments the dashboard can filter by, and the days of the first and last order';
 
 -- ---- the HTTP page's one call --------------------------------------------
 

@@ -223,7 +223,10 @@
   }
 
   function storeChart(d) {
-    const hours = [...new Set(d.store_hours.map((r) => r.hour))].sort((a, b) => a - b);
+    // every hour from the first to the last with receipts, so gaps show as gaps
+    const seen = d.store_hours.map((r) => r.hour);
+    const hours = [];
+    for (let h = Math.min(...seen, 24); h <= Math.max(...seen, -1); h++) hours.push(h);
     const data = d.store_hours.map((r) => [hours.indexOf(r.hour), r.weekday - 1, r.revenue, r.receipts]);
     const max = Math.max(1, ...d.store_hours.map((r) => r.revenue));
     chart('store_hours', {

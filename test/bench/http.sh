@@ -31,6 +31,10 @@ t0=$(date +%s)
     cdp_psql -c 'CREATE EXTENSION cdp'
     for step in "$CDP_TOP"/test/demo/[0-9]*.sql; do
         sed '/^CREATE EXTENSION IF NOT EXISTS pg_cron;/,$d' "$step" | cdp_psql -f -
+        # statistics after each step: a first bulk stitch leaves cdp.identifiers
+        # without any, and on a busy machine autovacuum may come too late for
+        # the next step's plans (load_consents took minutes instead of seconds)
+        cdp_psql -c 'ANALYZE'
     done
 } >"$CDP_TMP/demo.log" 2>&1 || { tail -30 "$CDP_TMP/demo.log"; exit 1; }
 echo "  ready after $(( $(date +%s) - t0 )) s"

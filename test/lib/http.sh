@@ -111,7 +111,8 @@ cdp_http_demo() {
         "curl -s '$base/v1/recommendations?id_type=erp_customer&value=1&store=M01&k=3' -H 'Authorization: Bearer $writer'"
         "curl -s $base/v1/me/consents -H 'Authorization: Bearer $customer'"
         "curl -s '$base/v1/segments/At%20Risk/audience?purpose=email_marketing&limit=3' -H 'Authorization: Bearer $campaign'"
-        "curl -s $base/v1/segments -H 'Authorization: Bearer $writer'"
+        "curl -s $base/v1/segments -H 'Authorization: Bearer $analyst'"
+        "curl -s -X DELETE '$base/v1/identifiers/erp_customer/2?reason=ticket%201' -H 'Authorization: Bearer $writer'   # a writer cannot erase: 403"
     )
     local c
     for c in "${calls[@]}"; do
