@@ -12,16 +12,17 @@
 -- service sets it per request).  A period is [date_from, date_to], whole
 -- days.  The segment filter keeps the current members of a segment (cdp's
 -- identifier map attributes orders and events to them); the store filter
--- narrows the in-store figures (orders of channel store, booked at that
--- location: the optional column location of the orders kind) to one shop,
+-- narrows the in-store figures (orders of channel store at that store: the
+-- optional column store of the orders kind) to one shop,
 -- while the online channels and e-mail stay whole.  Visits of the web shop and the app are visitor-days:
 -- distinct stitched profiles (or unknown identifiers) with article events
 -- on a day, per channel.
 
--- the kind orders gains an optional location (the store the order was
--- booked at), the dashboard's store filter
+-- the kind orders gains an optional store (of a till receipt), the
+-- dashboard's store filter.  The in-store module declares the same row
+-- (with order_id at position 6): keep one when merging.
 INSERT INTO cdp.source_kind_columns (kind, position, column_name, column_type, required, description) VALUES
-    ('orders', 6, 'location', 'text', false, 'store (location) the order was booked at, as in the stock source; optional');
+    ('orders', 7, 'store', 'text', false, 'store of a till receipt (footfall counts receipts and revenue per store and hour)');
 
 -- cdp._dashboard_period: checks a period and returns it as timestamps of the session's time zone.
 CREATE FUNCTION cdp._dashboard_period(date_from date, date_to date, OUT from_ts timestamptz, OUT to_ts timestamptz)
@@ -81,22 +82,22 @@ AS $fn$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM cdp.sources s WHERE s.kind OPERATOR(pg_catalog.=) 'orders') THEN
         RAISE NOTICE 'no orders source is registered: the dashboard shows no orders'
-            USING HINT = 'Register the ERP''s orders with cdp.add_source(''orders'', ...), with a location column for the store filter.';
+            USING HINT = 'Register the ERP''s orders with cdp.add_source(''orders'', ...), with a store column for the store filter.';
     END IF;
     IF NOT resolve AND seg IS NULL THEN
         RETURN QUERY EXECUTE format($q$
-            SELECT s.ordered_at, s.amount, COALESCE(s.channel, 'unknown'), s.location, NULL::bigint
+            SELECT s.ordered_at, s.amount, COALESCE(s.channel, 'unknown'), s.store, NULL::bigint
               FROM (%s) s
-             WHERE s.ordered_at >= $1 AND s.ordered_at < $2 AND ($3::text IS NULL OR s.location = $3)$q$,
+             WHERE s.ordered_at >= $1 AND s.ordered_at < $2 AND ($3::text IS NULL OR s.store = $3)$q$,
             cdp.source_sql('orders'))
         USING from_ts, to_ts, at_location;
         RETURN;
     END IF;
     RETURN QUERY EXECUTE format($q$
         WITH o AS (
-            SELECT s.id_type, s.id_value, s.ordered_at, s.amount, COALESCE(s.channel, 'unknown') AS channel, s.location
+            SELECT s.id_type, s.id_value, s.ordered_at, s.amount, COALESCE(s.channel, 'unknown') AS channel, s.store AS location
               FROM (%s) s
-             WHERE s.ordered_at >= $1 AND s.ordered_at < $2 AND ($3::text IS NULL OR s.location = $3)
+             WHERE s.ordered_at >= $1 AND s.ordered_at < $2 AND ($3::text IS NULL OR s.store = $3)
         ), buyers AS (
             SELECT b.id_type, b.id_value, i.profile_id
               FROM (SELECT DISTINCT o.id_type, o.id_value FROM o) b
@@ -426,7 +427,7 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 BEGIN
-    EXECUTE format('SELECT array_agg(DISTINCT s.location ORDER BY s.location) FILTER (WHERE s.location IS NOT NULL AND s.channel = ''store''),
+    EXECUTE format('SELECT array_agg(DISTINCT s.store ORDER BY s.store) FILTER (WHERE s.store IS NOT NULL AND s.channel = ''store''),
                            min(s.ordered_at AT TIME ZONE current_setting(''TimeZone''))::date,
                            max(s.ordered_at AT TIME ZONE current_setting(''TimeZone''))::date
                       FROM (%s) s', cdp.source_sql('orders'))
@@ -435,7 +436,7 @@ BEGIN
     SELECT COALESCE(pg_catalog.array_agg(s.name ORDER BY s.name), '{}') INTO segments FROM cdp.segments s;
 END
 $fn$;
-COMMENT ON FUNCTION cdp.dashboard_filters() IS 'the stores (locations of store orders) and segments the dashboard can filter by, and the days of the first and last order';
+COMMENT ON FUNCTION cdp.dashboard_filters() IS 'the stores (of store orders) and segments the dashboard can filter by, and the days of the first and last order';
 
 -- ---- the HTTP page's one call --------------------------------------------
 
