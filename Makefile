@@ -55,13 +55,16 @@ SQL_MODULES = \
 	src/segments.sql \
 	src/triggers.sql \
 	src/audiences.sql \
+	src/events.sql \
 	src/attributes.sql \
 	src/profile_360.sql \
-	src/privacy.sql
+	src/privacy.sql \
+	src/api.sql \
+	src/dashboard.sql
 
 # the previous released version, and the modules it did not have yet
 PREV_VERSION = 0.1.0
-NEW_SQL_MODULES = src/config.sql src/attributes.sql
+NEW_SQL_MODULES = src/config.sql src/events.sql src/attributes.sql src/api.sql src/dashboard.sql
 
 DATA = update/$(EXTENSION)--0.1.0.sql
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--$(PREV_VERSION)--$(EXTVERSION).sql
@@ -89,7 +92,8 @@ REGRESS = \
 	audiences \
 	attributes \
 	refresh \
-	privacy
+	privacy \
+	http_api
 
 # isolation specs and TAP tests live under test/
 ISOLATION = \

@@ -36,6 +36,7 @@ SELECT cdp.add_source('test_orders', 'erp.bad_amount');
 -- an unknown kind, a relation that does not exist, NULLs
 -- (only this test's kind is shown, so the list does not change as modules add kinds)
 BEGIN;
+DELETE FROM cdp.sources WHERE kind <> 'test_orders';
 DELETE FROM cdp.source_kinds WHERE kind <> 'test_orders';
 SELECT cdp.add_source('ordres', 'erp.cdp_orders');
 ROLLBACK;

@@ -48,4 +48,4 @@ COMMENT ON FUNCTION cdp.audience(text, text) IS
 -- it hands out raw identifiers (emails, phones, devices), with the owner's
 -- rights: the admin grants it to the marketing tool's role explicitly
 REVOKE EXECUTE ON FUNCTION cdp.audience(text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION cdp.audience(text, text) TO cdp_admin;
+GRANT EXECUTE ON FUNCTION cdp.audience(text, text) TO cdp_admin, cdp_campaign;

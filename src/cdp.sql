@@ -26,7 +26,7 @@ DO $roles$
 DECLARE
     r text;
 BEGIN
-    FOREACH r IN ARRAY ARRAY['cdp_admin', 'cdp_writer', 'cdp_analyst', 'cdp_segment_reader'] LOOP
+    FOREACH r IN ARRAY ARRAY['cdp_admin', 'cdp_writer', 'cdp_analyst', 'cdp_segment_reader', 'cdp_customer', 'cdp_campaign'] LOOP
         IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) THEN
             EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
         END IF;
@@ -37,7 +37,9 @@ COMMENT ON ROLE cdp_admin IS 'cdp: the DBA''s role: maps sources, edits the conf
 COMMENT ON ROLE cdp_writer IS 'cdp: the shop, app and tills: record identifiers, links and consent, ask for consent and recommendations';
 COMMENT ON ROLE cdp_analyst IS 'cdp: BI: reads profiles, models and segments, pseudonymised identifiers only';
 COMMENT ON ROLE cdp_segment_reader IS 'cdp: the role segment predicates run as; may only read cdp.profile_360';
-GRANT USAGE ON SCHEMA cdp TO cdp_admin, cdp_writer, cdp_analyst, cdp_segment_reader;
+COMMENT ON ROLE cdp_customer IS 'cdp: a customer''s token (the app): may read its own profile and consents and change its consents, nothing else; grant it only to the HTTP service''s authenticator';
+COMMENT ON ROLE cdp_campaign IS 'cdp: a campaign tool: consent-filtered audiences (raw e-mail addresses, phones, devices of consenting members) and segment entries';
+GRANT USAGE ON SCHEMA cdp TO cdp_admin, cdp_writer, cdp_analyst, cdp_segment_reader, cdp_campaign;
 -- segment predicates run as cdp_segment_reader: the admin must be able to
 -- switch to it
 GRANT cdp_segment_reader TO cdp_admin;

@@ -163,6 +163,8 @@ BEGIN
     SELECT string_agg(format('%s (%s)', s.relation, s.kind), ', ' ORDER BY s.source_id) INTO left_over
       FROM cdp.sources s
      WHERE s.erase_statement IS NULL
+       -- cdp's own views (tracked events) are cleaned with cdp's tables
+       AND (SELECT c.relnamespace FROM pg_class c WHERE c.oid = s.relation) <> 'cdp'::regnamespace
        AND s.kind IN (SELECT kc.kind FROM cdp.source_kind_columns kc
                        WHERE kc.column_name IN ('id_value', 'value_a', 'value_b'));
     IF left_over IS NOT NULL THEN
@@ -575,6 +577,23 @@ $fn$;
 COMMENT ON FUNCTION cdp.refresh_pseudonyms() IS 'brings cdp.identifiers_pseudonymized and cdp.consent_ledger_pseudonymized up to date (only changed rows are written: readers do not wait); returns the rows written';
 REVOKE EXECUTE ON FUNCTION cdp.refresh_pseudonyms() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cdp.refresh_pseudonyms() TO cdp_admin;
+
+-- cdp.profile_pseudonyms: one profile's identifiers as pseudonyms, now (the
+-- HTTP API's staff 360 view); takes a profile id, not a value, so it tests
+-- no guess
+CREATE FUNCTION cdp.profile_pseudonyms(profile_id bigint)
+RETURNS TABLE (id_type text, pseudonym text, first_seen timestamptz, last_seen timestamptz, source text)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT i.id_type, cdp._pseudonym_or_null(i.value), i.first_seen, i.last_seen, i.source
+      FROM cdp.identifiers i
+     WHERE i.profile_id = profile_pseudonyms.profile_id
+     ORDER BY i.first_seen, i.identifier_id;
+END;
+COMMENT ON FUNCTION cdp.profile_pseudonyms(bigint) IS 'one profile''s identifiers as they are now, every value as its keyed pseudonym (for the staff 360 view; it takes a profile id, so it tests no guessed value)';
+REVOKE EXECUTE ON FUNCTION cdp.profile_pseudonyms(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp.profile_pseudonyms(bigint) TO cdp_admin, cdp_analyst;
 
 INSERT INTO cdp.refresh_steps (step_order, step, command, description, builtin) VALUES
     (950, 'pseudonyms', 'SELECT cdp.refresh_pseudonyms()',

@@ -82,7 +82,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.segments, cdp.
     cdp.segment_history, cdp.segment_refreshes TO cdp_admin;
 GRANT USAGE, SELECT, UPDATE ON SEQUENCE cdp.segments_segment_id_seq TO cdp_admin;
 GRANT SELECT ON cdp.segments, cdp.segment_composition, cdp.segment_members,
-    cdp.segment_history, cdp.segment_refreshes TO cdp_analyst;
+    cdp.segment_history, cdp.segment_refreshes TO cdp_analyst, cdp_campaign;
 
 -- cdp._segment_id: the id of a segment by name; error naming the known ones.
 CREATE FUNCTION cdp._segment_id(name text) RETURNS integer

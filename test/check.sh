@@ -13,12 +13,18 @@ cdp_start_cluster "cron.database_name = 'postgres'" \
 # as root: run them as postgres in a copy.
 work="$CDP_TMP/src"
 mkdir -p "$work"
-tar -C "$CDP_TOP" --exclude=.git --exclude=results --exclude=tmp_check --exclude=output --exclude=output_iso -cf - . | tar -C "$work" -xf -
+tar -C "$CDP_TOP" --exclude=.git --exclude=results --exclude=tmp_check --exclude=output --exclude=output_iso --exclude=node_modules -cf - . | tar -C "$work" -xf -
 chown -R postgres: "$work"
 
 say "running the tests"
 status=0
 su postgres -s /bin/bash -c "cd '$work' && PGHOST='$PGHOST' PGPORT='$PGPORT' make -s PG_CONFIG='$PG_CONFIG' installcheck" || status=$?
+
+# the HTTP service: API and browser tests on a demo ERP of its own (http/)
+if [ "$status" -eq 0 ]; then
+    . "$CDP_TOP/test/lib/http.sh"
+    cdp_http_tests || status=$?
+fi
 
 if [ "$status" -ne 0 ]; then
     for d in "$work/regression.diffs" "$work/test/isolation/output/regression.diffs"; do

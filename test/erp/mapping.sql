@@ -130,7 +130,7 @@ SELECT cdp.add_source('consents', 'erp_cdp.consents',
 CREATE VIEW erp_cdp.orders AS
 SELECT CASE WHEN o.customer_no IS NOT NULL THEN 'erp_customer' ELSE 'loyalty_card' END AS id_type,
        coalesce(o.customer_no::text, o.loyalty_card) AS id_value,
-       o.ordered_at, o.total AS amount, o.channel
+       o.ordered_at, o.total AS amount, o.channel, o.order_no::text AS order_id, o.store_id AS store
   FROM erp.orders o
  WHERE o.customer_no IS NOT NULL OR o.loyalty_card IS NOT NULL;
 SELECT cdp.add_source('orders', 'erp_cdp.orders') AS orders_source;
@@ -149,7 +149,7 @@ CREATE VIEW erp_cdp.article_events AS
     SELECT CASE WHEN e.customer_no IS NOT NULL THEN 'erp_customer'
                 WHEN e.device_id IS NOT NULL THEN 'device' ELSE 'cookie' END AS id_type,
            COALESCE(e.customer_no::text, e.device_id, e.cookie_id) AS id_value,
-           e.occurred_at, e.event_type, e.article_no AS article_id
+           e.occurred_at, e.event_type, e.article_no AS article_id, e.channel
       FROM erp.web_events e
      WHERE e.article_no IS NOT NULL
        AND COALESCE(e.customer_no::text, e.device_id, e.cookie_id) IS NOT NULL;
