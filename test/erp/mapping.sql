@@ -15,6 +15,21 @@
 \set ON_ERROR_STOP on
 SET client_min_messages = warning;
 CREATE SCHEMA erp_cdp;
+
+-- ---- erase statements ------------------------------------------------------
+-- What an erasure (cdp.erase) does to the ERP's own rows, once per erased
+-- identifier: $1 its type, $2 its normalised value (normalise the ERP's
+-- column the same way to compare).  The customer master is anonymised, not
+-- deleted (orders refer to it and must be kept for the tax office); the
+-- behaviour data (web events, newsletter sends and clicks, WiFi pings,
+-- coupons, consents) is deleted; the card typed at the till goes from the
+-- orders.  Each statement runs as the role that registers the source.
+\set erase_customer 'UPDATE erp.customers c SET salutation = NULL, first_name = NULL, last_name = NULL, email = NULL, phone = NULL, loyalty_card = NULL, birth_date = NULL, zip = NULL, city = NULL WHERE ($1 = ''erp_customer'' AND c.customer_no::text = $2) OR ($1 = ''email'' AND cdp.try_normalize(''email'', c.email) = $2) OR ($1 = ''phone'' AND cdp.try_normalize(''phone'', c.phone) = $2) OR ($1 = ''loyalty_card'' AND cdp.try_normalize(''loyalty_card'', c.loyalty_card) = $2)'
+\set erase_web_events 'DELETE FROM erp.web_events w WHERE ($1 = ''cookie'' AND cdp.try_normalize(''cookie'', w.cookie_id) = $2) OR ($1 = ''device'' AND cdp.try_normalize(''device'', w.device_id) = $2) OR ($1 = ''erp_customer'' AND w.customer_no::text = $2)'
+\set erase_newsletter 'WITH clicks AS (DELETE FROM erp.newsletter_clicks k USING erp.newsletter_sends s WHERE k.send_id = s.send_id AND (($1 = ''email'' AND cdp.try_normalize(''email'', s.email) = $2) OR ($1 = ''cookie'' AND cdp.try_normalize(''cookie'', k.cookie_id) = $2)) RETURNING 1) DELETE FROM erp.newsletter_sends s WHERE $1 = ''email'' AND cdp.try_normalize(''email'', s.email) = $2'
+\set erase_order_cards 'UPDATE erp.orders o SET loyalty_card = NULL WHERE $1 = ''loyalty_card'' AND cdp.try_normalize(''loyalty_card'', o.loyalty_card) = $2'
+\set erase_wifi 'DELETE FROM erp.beacon_pings p WHERE $1 = ''mac_hash'' AND CASE WHEN cdp.is_junk(''mac'', p.mac) THEN false ELSE cdp.pseudonymize(cdp.normalize(''mac'', p.mac)) = $2 END'
+\set erase_coupons 'DELETE FROM erp.coupons c WHERE $1 = ''erp_customer'' AND c.customer_no::text = $2'
 COMMENT ON SCHEMA erp_cdp IS 'views mapping the ERP''s tables to cdp''s source kinds (test/erp/mapping.sql)';
 
 -- ---- identity: who is who ---------------------------------------------------
@@ -77,11 +92,11 @@ CREATE VIEW erp_cdp.beacon_links AS
            'loyalty_card' AS type_b, loyalty_card AS value_b, 'store wifi' AS source, ordered_at AS observed_at
       FROM matches;
 
-SELECT cdp.add_source('identity_links', 'erp_cdp.customer_links') IS NOT NULL AS customers_mapped,
-       cdp.add_source('identity_links', 'erp_cdp.login_links') IS NOT NULL AS logins_mapped,
-       cdp.add_source('identity_links', 'erp_cdp.newsletter_links') IS NOT NULL AS newsletter_mapped,
-       cdp.add_source('identity_links', 'erp_cdp.order_links') IS NOT NULL AS orders_mapped,
-       cdp.add_source('identity_links', 'erp_cdp.beacon_links') IS NOT NULL AS wifi_mapped;
+SELECT cdp.add_source('identity_links', 'erp_cdp.customer_links', :'erase_customer') IS NOT NULL AS customers_mapped,
+       cdp.add_source('identity_links', 'erp_cdp.login_links', :'erase_web_events') IS NOT NULL AS logins_mapped,
+       cdp.add_source('identity_links', 'erp_cdp.newsletter_links', :'erase_newsletter') IS NOT NULL AS newsletter_mapped,
+       cdp.add_source('identity_links', 'erp_cdp.order_links', :'erase_order_cards') IS NOT NULL AS orders_mapped,
+       cdp.add_source('identity_links', 'erp_cdp.beacon_links', :'erase_wifi') IS NOT NULL AS wifi_mapped;
 
 -- ---- the customer master's attributes: city, home store, birth year ------
 
@@ -91,7 +106,7 @@ CREATE VIEW erp_cdp.customer_attributes AS
                               'birth_year', extract(year FROM c.birth_date)::int) AS attributes,
            c.created_at AS observed_at
       FROM erp.customers c;
-SELECT cdp.add_source('profile_attributes', 'erp_cdp.customer_attributes') IS NOT NULL AS attributes_mapped;
+SELECT cdp.add_source('profile_attributes', 'erp_cdp.customer_attributes', :'erase_customer') IS NOT NULL AS attributes_mapped;
 -- cities meet across spellings (München, Muenchen, MÜNCHEN), birth years are numbers
 INSERT INTO cdp.attribute_types (attribute, value_type, normalizer, description) VALUES
     ('city', 'text', 'name', 'where the customer lives (ERP customer master)'),
@@ -133,7 +148,7 @@ SELECT CASE WHEN o.customer_no IS NOT NULL THEN 'erp_customer' ELSE 'loyalty_car
        o.ordered_at, o.total AS amount, o.channel, o.order_no::text AS order_id, o.store_id AS store
   FROM erp.orders o
  WHERE o.customer_no IS NOT NULL OR o.loyalty_card IS NOT NULL;
-SELECT cdp.add_source('orders', 'erp_cdp.orders') AS orders_source;
+SELECT cdp.add_source('orders', 'erp_cdp.orders', :'erase_order_cards') AS orders_source;
 
 -- who bought what: the customer number, or the loyalty card scanned at the till
 CREATE VIEW erp_cdp.order_lines AS
@@ -165,8 +180,8 @@ CREATE VIEW erp_cdp.articles AS
 CREATE VIEW erp_cdp.stock AS
     SELECT s.article_no AS article_id, s.store_id AS location, s.quantity FROM erp.stock s;
 
-SELECT cdp.add_source('order_lines', 'erp_cdp.order_lines') AS order_lines_source,
-       cdp.add_source('article_events', 'erp_cdp.article_events') AS article_events_source,
+SELECT cdp.add_source('order_lines', 'erp_cdp.order_lines', :'erase_order_cards') AS order_lines_source,
+       cdp.add_source('article_events', 'erp_cdp.article_events', :'erase_web_events') AS article_events_source,
        cdp.add_source('articles', 'erp_cdp.articles') AS articles_source,
        cdp.add_source('stock', 'erp_cdp.stock') AS stock_source;
 
@@ -178,5 +193,5 @@ CREATE VIEW erp_cdp.newsletters AS
 CREATE VIEW erp_cdp.coupons AS
     SELECT 'erp_customer' AS id_type, c.customer_no::text AS id_value, c.coupon_code, c.issued_at, c.redeemed_at
       FROM erp.coupons c WHERE c.customer_no IS NOT NULL;
-SELECT cdp.add_source('newsletters', 'erp_cdp.newsletters') IS NOT NULL AS newsletters_mapped,
-       cdp.add_source('coupons', 'erp_cdp.coupons') IS NOT NULL AS coupons_mapped;
+SELECT cdp.add_source('newsletters', 'erp_cdp.newsletters', :'erase_newsletter') IS NOT NULL AS newsletters_mapped,
+       cdp.add_source('coupons', 'erp_cdp.coupons', :'erase_coupons') IS NOT NULL AS coupons_mapped;
