@@ -19,7 +19,9 @@ OBJS = \
 	src/rfm_refresh.o \
 	src/clv.o \
 	src/affinity.o \
-	src/crosssell.o
+	src/crosssell.o \
+	src/journeys.o \
+	src/attribution.o
 
 # SQL declarations live beside their C module and are assembled, in this
 # order (later modules may use earlier ones), into the install script.
@@ -38,7 +40,8 @@ SQL_MODULES = \
 	src/crosssell.sql \
 	src/segments.sql \
 	src/profile360.sql \
-	src/privacy.sql
+	src/privacy.sql \
+	src/journeys.sql
 
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 EXTRA_CLEAN = $(EXTENSION)--$(EXTVERSION).sql

@@ -8,14 +8,16 @@ SET timezone = 'Europe/Berlin';
 CREATE SCHEMA IF NOT EXISTS erp_cdp;
 
 -- the ERP's purposes named as cdp's; the identifier the consent was given
--- for: the email for the newsletter, the app device for app consents,
--- else the customer number
+-- for: the email for the newsletter, the app device for app consents, the
+-- browser's cookie for the cookie banner, else the customer number
 CREATE OR REPLACE VIEW erp_cdp.consents AS
 SELECT CASE WHEN c.email IS NOT NULL AND cdp.try_normalize('email', c.email) IS NOT NULL THEN 'email'
             WHEN c.device_id IS NOT NULL THEN 'device'
+            WHEN c.cookie_id IS NOT NULL THEN 'cookie'
             ELSE 'erp_customer' END AS id_type,
        CASE WHEN c.email IS NOT NULL AND cdp.try_normalize('email', c.email) IS NOT NULL THEN c.email
             WHEN c.device_id IS NOT NULL THEN c.device_id
+            WHEN c.cookie_id IS NOT NULL THEN c.cookie_id
             ELSE c.customer_no::text END AS id_value,
        CASE c.purpose WHEN 'newsletter'       THEN 'email_marketing'
                       WHEN 'personalisation'  THEN 'personalization'
@@ -25,11 +27,12 @@ SELECT CASE WHEN c.email IS NOT NULL AND cdp.try_normalize('email', c.email) IS 
        c.granted, c.recorded_at, c.confirmed_at, c.source,
        jsonb_build_object('erp_consent_id', c.consent_id) AS proof
   FROM erp.consents c
- WHERE c.email IS NOT NULL OR c.device_id IS NOT NULL OR c.customer_no IS NOT NULL;
+ WHERE c.email IS NOT NULL OR c.device_id IS NOT NULL OR c.cookie_id IS NOT NULL OR c.customer_no IS NOT NULL;
 
 SELECT cdp.add_source('consents', 'erp_cdp.consents',
        'DELETE FROM erp.consents c WHERE ($1 = ''email'' AND cdp.try_normalize(''email'', c.email) = $2)'
-       ' OR ($1 = ''device'' AND c.device_id = $2) OR ($1 = ''erp_customer'' AND c.customer_no::text = $2)') AS source_id \gset
+       ' OR ($1 = ''device'' AND c.device_id = $2) OR ($1 = ''cookie'' AND c.cookie_id = $2)'
+       ' OR ($1 = ''erp_customer'' AND c.customer_no::text = $2)') AS source_id \gset
 
 \echo
 \echo '== Consent =========================================================='

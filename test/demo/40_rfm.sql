@@ -16,7 +16,7 @@ CREATE SCHEMA IF NOT EXISTS erp_cdp;
 CREATE OR REPLACE VIEW erp_cdp.orders AS
 SELECT CASE WHEN o.customer_no IS NOT NULL THEN 'erp_customer' ELSE 'loyalty_card' END AS id_type,
        coalesce(o.customer_no::text, o.loyalty_card) AS id_value,
-       o.ordered_at, o.total AS amount, o.channel
+       o.ordered_at, o.total AS amount, o.channel, o.order_no::text AS order_id
   FROM erp.orders o
  WHERE o.customer_no IS NOT NULL OR o.loyalty_card IS NOT NULL;
 SELECT cdp.add_source('orders', 'erp_cdp.orders') AS orders_source \gset

@@ -18,7 +18,7 @@ CREATE VIEW erp_cdp.order_lines AS
     SELECT CASE WHEN o.customer_no IS NOT NULL THEN 'erp_customer' ELSE 'loyalty_card' END AS id_type,
            COALESCE(o.customer_no::text, o.loyalty_card) AS id_value,
            o.ordered_at, o.order_no::text AS order_id, l.article_no AS article_id,
-           l.quantity, l.quantity * l.unit_price AS amount
+           l.quantity, l.quantity * l.unit_price AS amount, o.channel
       FROM erp.orders o JOIN erp.order_lines l ON l.order_no = o.order_no
      WHERE o.customer_no IS NOT NULL OR o.loyalty_card IS NOT NULL;
 
