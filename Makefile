@@ -65,7 +65,11 @@ REGRESS = \
 	segments \
 	audiences \
 	refresh \
-	privacy
+	privacy \
+	attribution \
+	attribution_oracle \
+	funnel \
+	journeys
 
 # isolation specs and TAP tests live under test/
 ISOLATION = \

@@ -906,7 +906,10 @@ cdp_markov_trans(PG_FUNCTION_ARGS)
 	bool		collapse;
 
 	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "cdp_markov_trans called in non-aggregate context");
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cdp_markov_trans called in non-aggregate context"),
+				 errhint("It is the transition or combine function of an aggregate.")));
 	if (PG_ARGISNULL(3))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -966,7 +969,10 @@ cdp_markov_combine(PG_FUNCTION_ARGS)
 				n;
 
 	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "cdp_markov_combine called in non-aggregate context");
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cdp_markov_combine called in non-aggregate context"),
+				 errhint("It is the transition or combine function of an aggregate.")));
 	if (PG_ARGISNULL(0) && PG_ARGISNULL(1))
 		PG_RETURN_NULL();
 	if (PG_ARGISNULL(1))
@@ -1381,7 +1387,10 @@ cdp_shapley_trans(PG_FUNCTION_ARGS)
 	int			i;
 
 	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "cdp_shapley_trans called in non-aggregate context");
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cdp_shapley_trans called in non-aggregate context"),
+				 errhint("It is the transition or combine function of an aggregate.")));
 	if (PG_ARGISNULL(0))
 		st = shapley_new(16, 256);
 	else
@@ -1417,7 +1426,10 @@ cdp_shapley_combine(PG_FUNCTION_ARGS)
 	CdpSetCount *s;
 
 	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "cdp_shapley_combine called in non-aggregate context");
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cdp_shapley_combine called in non-aggregate context"),
+				 errhint("It is the transition or combine function of an aggregate.")));
 	if (PG_ARGISNULL(0) && PG_ARGISNULL(1))
 		PG_RETURN_NULL();
 	if (PG_ARGISNULL(1))
@@ -1517,7 +1529,12 @@ cdp_shapley_values(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* shapley_journeys(state): every exact channel set with its journeys, conversions and conversion rate. */
+/*
+ * shapley_journeys(state): every exact channel set (names in name order)
+ * with its journeys, conversions, conversion rate and, for a converting
+ * set, the Shapley credit of each of its channels (NULL when it is split
+ * equally: too many channels, or worth nothing).
+ */
 Datum
 cdp_shapley_journeys(PG_FUNCTION_ARGS)
 {
@@ -1537,25 +1554,32 @@ cdp_shapley_journeys(PG_FUNCTION_ARGS)
 	for (i = 0; i < m.sets.capacity; i++)
 	{
 		const CdpSetCount *s = &m.sets.slots[i];
-		Datum		values[4];
-		bool		nulls[4] = {false, false, false, false};
+		Datum		values[5];
+		bool		nulls[5] = {false, false, false, false, true};
 		Datum		elems[64];
+		double		out[64];
 		int			k,
 					c,
 					d;
+		bool		have_credits;
 
 		if (s->mask == 0)
 			continue;
 		k = mask_bits(s->mask, bits);
+		/* credits in bit order, before the bits are put in name order */
+		have_credits = s->conversions > 0 && cdp_shapley_journey(&m.sets, s->mask, out);
 		/* channel names in name order */
 		for (c = 0; c < k; c++)
 			for (d = c + 1; d < k; d++)
 				if (pos[bits[d]] < pos[bits[c]])
 				{
 					int			t = bits[c];
+					double		o = out[c];
 
 					bits[c] = bits[d];
 					bits[d] = t;
+					out[c] = out[d];
+					out[d] = o;
 				}
 		for (c = 0; c < k; c++)
 			elems[c] = CStringGetTextDatum(m.names[bits[c]]);
@@ -1563,6 +1587,13 @@ cdp_shapley_journeys(PG_FUNCTION_ARGS)
 		values[1] = Int64GetDatum(s->journeys);
 		values[2] = Int64GetDatum(s->conversions);
 		values[3] = Float8GetDatum((double) s->conversions / (double) s->journeys);
+		if (have_credits)
+		{
+			for (c = 0; c < k; c++)
+				elems[c] = Float8GetDatum(out[c]);
+			values[4] = PointerGetDatum(construct_array(elems, k, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+			nulls[4] = false;
+		}
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

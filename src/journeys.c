@@ -397,7 +397,10 @@ cdp_path_trans(PG_FUNCTION_ARGS)
 	TimestampTz at;
 
 	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "cdp_path_trans called in non-aggregate context");
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cdp_path_trans called in non-aggregate context"),
+				 errhint("It is the transition or combine function of an aggregate.")));
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
 	{
 		if (PG_ARGISNULL(0))
@@ -434,7 +437,10 @@ cdp_path_combine(PG_FUNCTION_ARGS)
 	int32		i;
 
 	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "cdp_path_combine called in non-aggregate context");
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cdp_path_combine called in non-aggregate context"),
+				 errhint("It is the transition or combine function of an aggregate.")));
 	if (PG_ARGISNULL(0) && PG_ARGISNULL(1))
 		PG_RETURN_NULL();
 	if (PG_ARGISNULL(1))
@@ -496,13 +502,12 @@ sort_touches(PathTouchRec *t, int32 n, char **names)
 {
 	int32		i;
 
+	touch_sort_names = names;
 	for (i = 1; i < n; i++)
 		if (touch_cmp(&t[i - 1], &t[i]) > 0)
 			break;
-	if (i >= n)
-		return;					/* already in order */
-	touch_sort_names = names;
-	qsort(t, n, sizeof(PathTouchRec), touch_cmp);
+	if (i < n)
+		qsort(t, n, sizeof(PathTouchRec), touch_cmp);
 	touch_sort_names = NULL;
 }
 
@@ -797,7 +802,10 @@ cdp_funnel_trans(PG_FUNCTION_ARGS)
 	TimestampTz at;
 
 	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "cdp_funnel_trans called in non-aggregate context");
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cdp_funnel_trans called in non-aggregate context"),
+				 errhint("It is the transition or combine function of an aggregate.")));
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(4))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -860,7 +868,10 @@ cdp_funnel_combine(PG_FUNCTION_ARGS)
 			   *u;
 
 	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "cdp_funnel_combine called in non-aggregate context");
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cdp_funnel_combine called in non-aggregate context"),
+				 errhint("It is the transition or combine function of an aggregate.")));
 	if (PG_ARGISNULL(0) && PG_ARGISNULL(1))
 		PG_RETURN_NULL();
 	if (PG_ARGISNULL(1))
@@ -1066,6 +1077,7 @@ typedef struct Pass
 	int64	   *trans;
 	CdpSetTable sets;
 	bool		shapley_ok;
+	bool		count_models;	/* fit: count journeys into the Markov and Shapley models */
 	int64		journeys;
 	int64		journey_touches;
 } Pass;
@@ -1264,7 +1276,7 @@ pass_count(Pass *ps, const int32 *ch, int n, bool converted)
 {
 	int			i;
 
-	if (n <= 0)
+	if (n <= 0 || !ps->count_models)
 		return;
 	cdp_markov_count(ps->trans, ps->nchan, ch, n, converted);
 	if (ps->shapley_ok)
@@ -1285,6 +1297,8 @@ pass_flush_journeys(Pass *ps, int32 *ch, int64 *at, int n)
 	int			start = 0,
 				i;
 
+	if (!ps->count_models)
+		return;
 	for (i = 1; i <= n; i++)
 		if (i == n || at[i] - at[i - 1] > ps->lookback_us)
 		{
@@ -1971,6 +1985,7 @@ cdp_attribute_pass(PG_FUNCTION_ARGS)
 	old = MemoryContextSwitchTo(cxt);
 	ps->trans = MemoryContextAllocExtended(cxt, sizeof(int64) * CDP_MARKOV_ROWS(ps->nchan) * CDP_MARKOV_COLS(ps->nchan), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	ps->shapley_ok = ps->nchan <= CDP_SHAPLEY_MAX_CHANNELS;
+	ps->count_models = fit && (want[CDP_MODEL_MARKOV] || want[CDP_MODEL_SHAPLEY]);
 	cdp_settable_init(&ps->sets, cxt, 1024);
 	if (ps->nchan > CDP_MARKOV_MAX_CHANNELS && want[CDP_MODEL_MARKOV])
 		ereport(ERROR,
@@ -1978,7 +1993,8 @@ cdp_attribute_pass(PG_FUNCTION_ARGS)
 				 errmsg("%d channels are more than a markov model holds (%d)", ps->nchan, CDP_MARKOV_MAX_CHANNELS),
 				 errhint("Group channels into fewer channel groups.")));
 	pass_cut(ps);
-	pfree(ps->rows);
+	if (ps->rows)
+		pfree(ps->rows);
 	ps->rows = NULL;
 
 	/* direct channels by name */

@@ -79,12 +79,12 @@ RETURN (
         WHEN EXISTS (SELECT 1 FROM pg_catalog.unnest(own_hosts) o(host)
                       WHERE h OPERATOR(pg_catalog.=) pg_catalog.lower(pg_catalog.btrim(o.host))
                          OR h OPERATOR(pg_catalog.~~) ('%.' OPERATOR(pg_catalog.||) pg_catalog.lower(pg_catalog.btrim(o.host)))) THEN 'direct'
+        WHEN h ~ '^(mail|webmail|email|outlook|navigator|posteo|inbox)\.'
+             OR h IN ('com.google.android.gm', 'com.microsoft.office.outlook', 'com.yahoo.mobile.client.android.mail') THEN 'email'
         WHEN h ~ '(^|\.)(google|bing|duckduckgo|yahoo|ecosia|qwant|startpage|yandex|baidu|search\.brave)\.[a-z.]+$'
-             OR h = 'com.google.android.googlequicksearchbox' THEN
-            CASE WHEN h ~ '^(mail|inbox)\.' THEN 'email' ELSE 'organic_search' END
+             OR h = 'com.google.android.googlequicksearchbox' THEN 'organic_search'
         WHEN h ~ '(^|\.)(facebook\.com|fb\.com|fb\.me|instagram\.com|t\.co|twitter\.com|x\.com|linkedin\.com|lnkd\.in|pinterest\.[a-z.]+|tiktok\.com|youtube\.com|youtu\.be|reddit\.com|xing\.com)$'
              OR h IN ('com.facebook.katana', 'com.instagram.android', 'com.twitter.android', 'com.zhiliaoapp.musically') THEN 'social'
-        WHEN h ~ '^(mail|webmail|email|outlook|navigator|posteo)\.' OR h IN ('com.google.android.gm', 'com.microsoft.office.outlook') THEN 'email'
         ELSE 'referral'
     END
     FROM (SELECT CASE WHEN pg_catalog.lower(pg_catalog.btrim(utm_medium)) IN ('', '(none)', '(not set)', 'none', 'null', 'undefined', '-')
@@ -235,9 +235,10 @@ COMMENT ON FUNCTION cdp.shapley_values(bytea) IS
     'the conversions each channel earns when each converting channel set''s conversions are split by exact Shapley values (worth of a coalition: conversion rate of the journeys within it)';
 
 CREATE FUNCTION cdp.shapley_journeys(model bytea)
-RETURNS TABLE (channels text[], journeys bigint, conversions bigint, conversion_rate float8)
+RETURNS TABLE (channels text[], journeys bigint, conversions bigint, conversion_rate float8, credits float8[])
     AS 'MODULE_PATHNAME', 'cdp_shapley_journeys' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 50;
-COMMENT ON FUNCTION cdp.shapley_journeys(bytea) IS 'every exact channel set of a Shapley model with its journeys, conversions and conversion rate';
+COMMENT ON FUNCTION cdp.shapley_journeys(bytea) IS
+    'every exact channel set of a Shapley model with its journeys, conversions, conversion rate and, for converting sets, the Shapley credit of each channel (in the order of channels; NULL when split equally)';
 
 CREATE FUNCTION cdp.shapley(players text[], worth float8[]) RETURNS TABLE (player text, value float8)
     AS 'MODULE_PATHNAME', 'cdp_shapley_game_fn' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 5;
@@ -687,8 +688,9 @@ BEGIN
         RAISE NOTICE 'no profiles are queued for re-attribution';
         RETURN 0;
     END IF;
-    -- when a large part of all profiles changed, one full pass is cheaper
-    IF cardinality(ids) > 0.25 * (SELECT count(*) FROM cdp.profiles) THEN
+    -- when many profiles changed (a stitch), one full pass is cheaper: every
+    -- re-attribution reads the whole sources once anyway
+    IF cardinality(ids) > 10000 AND cardinality(ids) > 0.25 * (SELECT count(*) FROM cdp.profiles) THEN
         SELECT r.as_of INTO last_as_of FROM cdp.attribution_runs r
          WHERE r.profiles IS NULL AND r.finished_at IS NOT NULL ORDER BY r.run_id DESC LIMIT 1;
         RETURN cdp._journeys_run(coalesce(last_as_of, now()), NULL);
@@ -697,7 +699,7 @@ BEGIN
 END
 $fn$;
 COMMENT ON FUNCTION cdp.reattribute_queued() IS
-    're-attributes the profiles merges and splits queued since (all profiles, when more than a quarter of them are queued); returns the conversions re-attributed';
+    're-attributes the profiles merges and splits queued since (all profiles, when more than 10,000 and a quarter of them are queued); returns the conversions re-attributed';
 
 -- ---- reading the results ---------------------------------------------------
 

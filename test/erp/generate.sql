@@ -644,8 +644,8 @@ SELECT r.cno::bigint * 1000 + 600 + (r.order_no % 100 - 1) * 10 + 4 + j, r.platf
        'article_view',
        CASE j WHEN 1 THEN CASE WHEN pg_temp.g_h(r.order_no, 53, :seed) < 0.5 THEN r.article_no ELSE r.other_no END
               ELSE r.other_no END,
-       greatest(r.ordered_at - make_interval(days => 1 + floor(pg_temp.g_h(r.order_no, 54, :seed) * 10)::int,
-                                             secs => 7200 - (j - 1) * 90),
+       greatest(r.ordered_at - make_interval(secs => 86400 * (1 + floor(pg_temp.g_h(r.order_no, 54, :seed) * 10))
+                                                     + 7200 - (j - 1) * 90),
                 timestamptz '2024-01-01 00:00 Europe/Berlin'),
        tr.utm_source, tr.utm_medium, tr.utm_campaign, tr.referrer
 FROM (SELECT o.cno, o.order_no, o.ordered_at, l.article_no,
