@@ -29,6 +29,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/params.h"
+#include "portability/instr_time.h"
 #include "tcop/dest.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -1000,8 +1001,9 @@ cdp_funnel_final(PG_FUNCTION_ARGS)
  * cdp._attribute_pass(profile_ids, models, fit, write): reads the consented
  * touchpoints and the conversions of all profiles (or of the given ones)
  * ordered by profile, and in memory:
- *   1. per profile, sorts its rows by time (touches before a conversion at
- *      the same instant) and cuts them: a conversion's path is the touches
+ *   1. sorts the rows by profile and time (touches before a conversion at
+ *      the same instant; in C: cheaper than sorting the wide rows in SQL)
+ *      and cuts each profile's: a conversion's path is the touches
  *      since the previous conversion that lie within the lookback (view and
  *      send touches within the view lookback); the other touches form
  *      non-converting journeys, split where two touches are more than the
@@ -1024,6 +1026,7 @@ cdp_funnel_final(PG_FUNCTION_ARGS)
 
 typedef struct PassRow
 {
+	int64		profile;
 	int64		at;
 	int32		ref;			/* channel id of a touch, conversion index of a conversion */
 	uint8		kind;
@@ -1057,10 +1060,10 @@ typedef struct Pass
 	PassRow    *rows;
 	int64		nrows;
 	int64		caprows;
+	int64		nrows_read;
 	int64	   *seg;
 	int64		nseg;
 	int64		capseg;
-	int64		last_profile;
 	/* conversions, and the arena of their paths */
 	PassConv   *conv;
 	int64		nconv;
@@ -1179,14 +1182,9 @@ pass_receive(TupleTableSlot *slot, DestReceiver *self)
 		return true;
 	}
 	profile = DatumGetInt64(slot->tts_values[0]);
-	if (ps->nseg == 0 || profile != ps->last_profile)
-	{
-		pass_grow(ps->cxt, (void **) &ps->seg, &ps->capseg, ps->nseg + 2, sizeof(int64));
-		ps->seg[ps->nseg++] = ps->nrows;
-		ps->last_profile = profile;
-	}
 	pass_grow(ps->cxt, (void **) &ps->rows, &ps->caprows, ps->nrows + 1, sizeof(PassRow));
 	r = &ps->rows[ps->nrows];
+	r->profile = profile;
 	r->at = DatumGetTimestampTz(slot->tts_values[1]);
 	if (TIMESTAMP_NOT_FINITE(r->at))
 	{
@@ -1237,13 +1235,18 @@ pass_receive(TupleTableSlot *slot, DestReceiver *self)
 		}
 	}
 	ps->nrows++;
+	ps->nrows_read = ps->nrows;
 	if ((ps->nrows & 0xFFFF) == 0)
 		CHECK_FOR_INTERRUPTS();
 	MemoryContextSwitchTo(old);
 	return true;
 }
 
-/* qsort of a profile's rows: time, touches before conversions, then channel name, kind, conversion id */
+/*
+ * qsort of the rows: profile, time, touches before conversions (a touch at
+ * the instant of a conversion is on its path), then channel name and kind,
+ * or conversion id
+ */
 static Pass *sort_pass;
 
 static int
@@ -1254,6 +1257,8 @@ pass_row_cmp(const void *pa, const void *pb)
 	bool		ca = a->kind == KIND_CONV,
 				cb = b->kind == KIND_CONV;
 
+	if (a->profile != b->profile)
+		return a->profile < b->profile ? -1 : 1;
 	if (a->at != b->at)
 		return a->at < b->at ? -1 : 1;
 	if (ca != cb)
@@ -1268,6 +1273,62 @@ pass_row_cmp(const void *pa, const void *pb)
 	if (a->ref != b->ref)
 		return strcmp(sort_pass->names[a->ref], sort_pass->names[b->ref]);
 	return (int) a->kind - (int) b->kind;
+}
+
+/*
+ * Groups the rows by profile: an LSD radix sort on the profile id, 11 bits
+ * a pass, skipping the digits in which all ids agree (ids are dense, so a
+ * few hundred thousand profiles take two passes).  Much cheaper than a
+ * comparison sort of the rows; the rows of one profile are sorted after.
+ */
+static void
+sort_by_profile(Pass *ps)
+{
+	int64		n = ps->nrows,
+				i;
+	uint64		lo = PG_UINT64_MAX,
+				hi = 0,
+				diff;
+	PassRow    *src = ps->rows,
+			   *dst;
+	int			shift;
+
+	if (n < 2)
+		return;
+	for (i = 0; i < n; i++)
+	{
+		uint64		p = (uint64) ps->rows[i].profile ^ (UINT64CONST(1) << 63);	/* signed order */
+
+		lo = Min(lo, p);
+		hi = Max(hi, p);
+	}
+	diff = hi - lo;
+	dst = MemoryContextAllocHuge(ps->cxt, sizeof(PassRow) * n);
+	for (shift = 0; shift < 64 && (diff >> shift) != 0; shift += 11)
+	{
+		int64		count[2048];
+		int64		sum = 0;
+		PassRow    *t;
+
+		CHECK_FOR_INTERRUPTS();
+		memset(count, 0, sizeof(count));
+		for (i = 0; i < n; i++)
+			count[((((uint64) src[i].profile ^ (UINT64CONST(1) << 63)) - lo) >> shift) & 2047]++;
+		for (i = 0; i < 2048; i++)
+		{
+			int64		c = count[i];
+
+			count[i] = sum;
+			sum += c;
+		}
+		for (i = 0; i < n; i++)
+			dst[count[((((uint64) src[i].profile ^ (UINT64CONST(1) << 63)) - lo) >> shift) & 2047]++] = src[i];
+		t = src;
+		src = dst;
+		dst = t;
+	}
+	ps->rows = src;
+	pfree(dst);
 }
 
 /* Counts one journey (channel ids in order, already collapsed) into both models. */
@@ -1324,6 +1385,23 @@ pass_cut(Pass *ps)
 	int32	   *jch;
 	int64	   *jat;
 
+	/* rows grouped by profile (radix sort), where each profile's begin, each profile's in order */
+	sort_by_profile(ps);
+	sort_pass = ps;
+	for (s = 0; s < ps->nrows; s++)
+		if (s == 0 || ps->rows[s].profile != ps->rows[s - 1].profile)
+		{
+			pass_grow(ps->cxt, (void **) &ps->seg, &ps->capseg, ps->nseg + 1, sizeof(int64));
+			ps->seg[ps->nseg++] = s;
+		}
+	for (s = 0; s < ps->nseg; s++)
+	{
+		int64		b = ps->seg[s],
+					e = s + 1 < ps->nseg ? ps->seg[s + 1] : ps->nrows;
+
+		if (e - b > 1)
+			qsort(ps->rows + b, e - b, sizeof(PassRow), pass_row_cmp);
+	}
 	for (s = 0; s < ps->nseg; s++)
 	{
 		int64		end = s + 1 < ps->nseg ? ps->seg[s + 1] : ps->nrows;
@@ -1332,7 +1410,6 @@ pass_cut(Pass *ps)
 	}
 	jch = MemoryContextAllocHuge(ps->cxt, sizeof(int32) * Max(maxseg, 1));
 	jat = MemoryContextAllocHuge(ps->cxt, sizeof(int64) * Max(maxseg, 1));
-	sort_pass = ps;
 	for (s = 0; s < ps->nseg; s++)
 	{
 		int64		b = ps->seg[s],
@@ -1342,7 +1419,6 @@ pass_cut(Pass *ps)
 
 		if ((s & 0x3FFF) == 0)
 			CHECK_FOR_INTERRUPTS();
-		qsort(ps->rows + b, e - b, sizeof(PassRow), pass_row_cmp);
 		for (i = b; i < e; i++)
 		{
 			PassRow    *r = &ps->rows[i];
@@ -1697,7 +1773,7 @@ pass_read(Pass *ps, ArrayType *profile_ids)
 				   "FROM cdp.touchpoints t WHERE t.analytics_consent%s "
 				   "UNION ALL "
 				   "SELECT c.profile_id, c.converted_at, NULL, NULL, c.conversion_id, c.amount "
-				   "FROM cdp.conversions c%s) e ORDER BY e.profile_id",
+				   "FROM cdp.conversions c%s) e",
 				   filter_t, filter_c);
 	if (profile_ids)
 	{
@@ -1925,6 +2001,81 @@ pass_emit(Pass *ps, const bool *want, PassModels *pm, const bool *is_direct,
 	writer_flush(w);
 }
 
+/* Sets up the writer of credit rows (and of the sums) for the channels of ps. */
+static void
+writer_init(PassWriter *w, Pass *ps, bool write)
+{
+	int			m,
+				c;
+
+	memset(w, 0, sizeof(*w));
+	w->write = write;
+	w->batchcxt = AllocSetContextCreate(ps->cxt, "cdp attribution batch", ALLOCSET_DEFAULT_SIZES);
+	w->conv = palloc(sizeof(Datum) * PASS_BATCH);
+	w->profile = palloc(sizeof(Datum) * PASS_BATCH);
+	w->model = palloc(sizeof(Datum) * PASS_BATCH);
+	w->chan = palloc(sizeof(Datum) * PASS_BATCH);
+	w->credit = palloc(sizeof(Datum) * PASS_BATCH);
+	w->value = palloc(sizeof(Datum) * PASS_BATCH);
+	w->vnull = palloc(sizeof(bool) * PASS_BATCH);
+	for (m = 0; m < CDP_N_MODELS; m++)
+		w->model_text[m] = CStringGetTextDatum(cdp_model_names[m]);
+	w->chan_text = palloc(sizeof(Datum) * (ps->nchan + 1));
+	for (c = 0; c < ps->nchan; c++)
+		w->chan_text[c] = CStringGetTextDatum(ps->names[c]);
+	w->chan_text[ps->nchan] = CStringGetTextDatum(CDP_NO_TOUCH_CHANNEL);
+	w->sum_credit = MemoryContextAllocExtended(ps->cxt, sizeof(double) * CDP_N_MODELS * (ps->nchan + 1),
+											   MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	w->sum_value = MemoryContextAllocExtended(ps->cxt, sizeof(double) * CDP_N_MODELS * (ps->nchan + 1),
+											  MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	if (write)
+	{
+		Oid			types[6] = {INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, NUMERICARRAYOID};
+
+		w->plan = SPI_prepare("INSERT INTO cdp.attribution_credits (conversion_id, profile_id, model, channel, credit, value) "
+							  "SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
+							  "pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6))", 6, types);
+		if (w->plan == NULL)
+			elog(ERROR, "cdp._attribute_pass: could not prepare the insert: %s", SPI_result_code_string(SPI_result));
+	}
+}
+
+/* The sums per model and channel as the pass's result rows (channels by name, '(none)' last). */
+static void
+put_sums(ReturnSetInfo *rsinfo, Pass *ps, PassWriter *w)
+{
+	int		   *ord = order_by_name_journeys(ps->names, ps->nchan);
+	int			m,
+				c;
+
+	for (m = 0; m < CDP_N_MODELS; m++)
+		for (c = 0; c <= ps->nchan; c++)
+		{
+			int32		id = c < ps->nchan ? ord[c] : ps->nchan;
+			double		sc = w->sum_credit[m * (ps->nchan + 1) + id];
+			double		sv = w->sum_value[m * (ps->nchan + 1) + id];
+			Datum		values[4];
+			bool		nulls[4] = {false, false, false, false};
+
+			if (sc == 0 && sv == 0)
+				continue;
+			values[0] = CStringGetTextDatum(cdp_model_names[m]);
+			values[1] = CStringGetTextDatum(id < ps->nchan ? ps->names[id] : CDP_NO_TOUCH_CHANNEL);
+			values[2] = Float8GetDatum(sc);
+			values[3] = Float8GetDatum(sv);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+}
+
+/* seconds since t0 into tm[i], for the DEBUG1 line of where the time went */
+#define LAP(i) \
+	do { \
+		INSTR_TIME_SET_CURRENT(t1); \
+		INSTR_TIME_SUBTRACT(t1, t0); \
+		tm[i] = INSTR_TIME_GET_DOUBLE(t1); \
+		INSTR_TIME_SET_CURRENT(t0); \
+	} while (0)
+
 PG_FUNCTION_INFO_V1(cdp_attribute_pass);
 
 /*
@@ -1946,10 +2097,11 @@ cdp_attribute_pass(PG_FUNCTION_ARGS)
 	bool	   *is_direct;
 	MemoryContext cxt,
 				old;
-	int			c,
-				m;
-	int		   *ord;
+	int			c;
 	Datum		direct;
+	instr_time	t0,
+				t1;
+	double		tm[4] = {0, 0, 0, 0};
 
 	if (PG_ARGISNULL(2) || PG_ARGISNULL(3))
 		ereport(ERROR,
@@ -1980,7 +2132,9 @@ cdp_attribute_pass(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "cdp._attribute_pass: SPI_connect failed");
+	INSTR_TIME_SET_CURRENT(t0);
 	pass_read(ps, profile_ids);
+	LAP(0);
 
 	old = MemoryContextSwitchTo(cxt);
 	ps->trans = MemoryContextAllocExtended(cxt, sizeof(int64) * CDP_MARKOV_ROWS(ps->nchan) * CDP_MARKOV_COLS(ps->nchan), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
@@ -1996,6 +2150,7 @@ cdp_attribute_pass(PG_FUNCTION_ARGS)
 	if (ps->rows)
 		pfree(ps->rows);
 	ps->rows = NULL;
+	LAP(1);
 
 	/* direct channels by name */
 	is_direct = palloc0(sizeof(bool) * Max(ps->nchan, 1));
@@ -2014,38 +2169,13 @@ cdp_attribute_pass(PG_FUNCTION_ARGS)
 	}
 
 	pass_models(ps, fit, want, &pm);
+	LAP(2);
 
-	memset(&w, 0, sizeof(w));
-	w.write = write;
-	w.batchcxt = AllocSetContextCreate(cxt, "cdp attribution batch", ALLOCSET_DEFAULT_SIZES);
-	w.conv = palloc(sizeof(Datum) * PASS_BATCH);
-	w.profile = palloc(sizeof(Datum) * PASS_BATCH);
-	w.model = palloc(sizeof(Datum) * PASS_BATCH);
-	w.chan = palloc(sizeof(Datum) * PASS_BATCH);
-	w.credit = palloc(sizeof(Datum) * PASS_BATCH);
-	w.value = palloc(sizeof(Datum) * PASS_BATCH);
-	w.vnull = palloc(sizeof(bool) * PASS_BATCH);
-	for (m = 0; m < CDP_N_MODELS; m++)
-		w.model_text[m] = CStringGetTextDatum(cdp_model_names[m]);
-	w.chan_text = palloc(sizeof(Datum) * (ps->nchan + 1));
-	for (c = 0; c < ps->nchan; c++)
-		w.chan_text[c] = CStringGetTextDatum(ps->names[c]);
-	w.chan_text[ps->nchan] = CStringGetTextDatum(CDP_NO_TOUCH_CHANNEL);
-	w.sum_credit = MemoryContextAllocExtended(cxt, sizeof(double) * CDP_N_MODELS * (ps->nchan + 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	w.sum_value = MemoryContextAllocExtended(cxt, sizeof(double) * CDP_N_MODELS * (ps->nchan + 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	if (write)
-	{
-		Oid			types[6] = {INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, NUMERICARRAYOID};
-
-		w.plan = SPI_prepare("INSERT INTO cdp.attribution_credits (conversion_id, profile_id, model, channel, credit, value) "
-							 "SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
-							 "pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6))", 6, types);
-		if (w.plan == NULL)
-			elog(ERROR, "cdp._attribute_pass: could not prepare the insert: %s", SPI_result_code_string(SPI_result));
-	}
+	writer_init(&w, ps, write);
 	pass_emit(ps, want, &pm, is_direct, &hp, &w);
 	if (fit && write)
 		store_models(ps, want[CDP_MODEL_MARKOV], want[CDP_MODEL_SHAPLEY] && ps->shapley_ok);
+	LAP(3);
 	if (pm.markov_fallbacks > 0 || pm.shapley_fallbacks > 0)
 		ereport(NOTICE,
 				(errmsg("%lld markov and %lld shapley paths were split equally",
@@ -2053,30 +2183,13 @@ cdp_attribute_pass(PG_FUNCTION_ARGS)
 				 errdetail("Their channels have no removal effect in the model, are unknown to the stored model, "
 						   "or their journeys have more than %d distinct channels.", CDP_SHAPLEY_MAX_JOURNEY)));
 	ereport(DEBUG1,
-			(errmsg("cdp._attribute_pass: %lld conversions, %lld journeys counted (non-converting ones: %lld touches), %d channels, %lld credit rows",
-					(long long) ps->nconv, (long long) ps->journeys, (long long) ps->journey_touches,
-					ps->nchan, (long long) w.rows)));
+			(errmsg("cdp._attribute_pass: %lld rows, %lld conversions, %lld journeys counted (non-converting ones: %lld touches), %d channels, %lld credit rows",
+					(long long) ps->nrows_read, (long long) ps->nconv, (long long) ps->journeys,
+					(long long) ps->journey_touches, ps->nchan, (long long) w.rows),
+			 errdetail("Seconds: read %.2f, cut %.2f, models %.2f, credits %.2f.", tm[0], tm[1], tm[2], tm[3])));
 	MemoryContextSwitchTo(old);
 
-	/* the sums per model and channel (channels by name, '(none)' last) */
-	ord = order_by_name_journeys(ps->names, ps->nchan);
-	for (m = 0; m < CDP_N_MODELS; m++)
-		for (c = 0; c <= ps->nchan; c++)
-		{
-			int32		id = c < ps->nchan ? ord[c] : ps->nchan;
-			double		sc = w.sum_credit[m * (ps->nchan + 1) + id];
-			double		sv = w.sum_value[m * (ps->nchan + 1) + id];
-			Datum		values[4];
-			bool		nulls[4] = {false, false, false, false};
-
-			if (sc == 0 && sv == 0)
-				continue;
-			values[0] = CStringGetTextDatum(cdp_model_names[m]);
-			values[1] = CStringGetTextDatum(id < ps->nchan ? ps->names[id] : CDP_NO_TOUCH_CHANNEL);
-			values[2] = Float8GetDatum(sc);
-			values[3] = Float8GetDatum(sv);
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		}
+	put_sums(rsinfo, ps, &w);
 	SPI_finish();
 	MemoryContextDelete(cxt);
 	return (Datum) 0;

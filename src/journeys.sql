@@ -342,11 +342,13 @@ CREATE TABLE cdp.attribution_credits (
     model         text NOT NULL,
     channel       text NOT NULL,
     credit        float8 NOT NULL,
-    value         numeric,
-    PRIMARY KEY (conversion_id, model, channel)
+    value         numeric
 );
+-- one row per conversion, model and channel by construction; no unique
+-- index over the text columns (it took half the time of writing the rows)
+CREATE INDEX attribution_credits_conversion_idx ON cdp.attribution_credits (conversion_id);
 CREATE INDEX attribution_credits_profile_idx ON cdp.attribution_credits (profile_id);
-COMMENT ON TABLE cdp.attribution_credits IS 'what each channel earned of each conversion under each model: credit sums to 1 and value to the conversion''s amount per conversion and model';
+COMMENT ON TABLE cdp.attribution_credits IS 'what each channel earned of each conversion under each model (one row per conversion, model and channel): credit sums to 1 and value to the conversion''s amount per conversion and model';
 COMMENT ON COLUMN cdp.attribution_credits.conversion_id IS 'the conversion (cdp.conversions)';
 COMMENT ON COLUMN cdp.attribution_credits.profile_id IS 'its profile (so that re-attribution and erasure find the rows)';
 COMMENT ON COLUMN cdp.attribution_credits.model IS 'first, last, last_non_direct, linear, position, time_decay, markov or shapley';

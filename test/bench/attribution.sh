@@ -65,13 +65,14 @@ SQL
 say "timing (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
 cdp_psql <<'SQL'
 CREATE TEMP TABLE t (what text PRIMARY KEY, seconds float8, result text);
-CREATE FUNCTION pg_temp.timed(what text, q text) RETURNS float8 LANGUAGE plpgsql AS $$
+CREATE FUNCTION pg_temp.timed(label text, q text) RETURNS float8 LANGUAGE plpgsql AS $$
 DECLARE t0 timestamptz; s float8; r text;
 BEGIN
     t0 := clock_timestamp();
     EXECUTE q INTO r;
     s := extract(epoch FROM clock_timestamp() - t0);
-    INSERT INTO t VALUES (what, s, r) ON CONFLICT (what) DO UPDATE SET seconds = least(t.seconds, EXCLUDED.seconds), result = EXCLUDED.result;
+    INSERT INTO t AS x VALUES (label, s, r)
+        ON CONFLICT ON CONSTRAINT t_pkey DO UPDATE SET seconds = least(x.seconds, EXCLUDED.seconds), result = EXCLUDED.result;
     RETURN s;
 END $$;
 -- each conversion with its previous one; the touches it reads (the join every attribution over these paths needs)
