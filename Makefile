@@ -78,7 +78,8 @@ ISOLATION = \
 	unlink_during_link \
 	consent_during_link \
 	segment_refresh \
-	rfm_refresh_read
+	rfm_refresh_read \
+	merge_during_reattribute
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output
 PROVE_TESTS = $(wildcard test/t/*.pl)
 ifneq ($(PROVE_TESTS),)

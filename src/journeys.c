@@ -668,7 +668,7 @@ typedef struct FunnelEvent
 
 #define FUNNEL_HDRSZ MAXALIGN(sizeof(FunnelState))
 #define FUNNEL_EVENTS(st) ((FunnelEvent *) ((char *) (st) + FUNNEL_HDRSZ))
-#define FUNNEL_MAX_EVENTS ((int64) ((MaxAllocHugeSize / 4) / sizeof(FunnelEvent)))
+#define FUNNEL_MAX_EVENTS ((int64) ((MaxAllocSize - FUNNEL_HDRSZ) / sizeof(FunnelEvent)))
 
 /* Parses a funnel mode string into flags; errors naming an unknown mode. */
 static uint8
@@ -750,7 +750,7 @@ funnel_new(FunnelState *old, int64 cap, uint8 mode, int32 nsteps, int64 window_u
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("a funnel holds at most %lld matched events per group", (long long) FUNNEL_MAX_EVENTS)));
 	size = (int64) FUNNEL_HDRSZ + cap * (int64) sizeof(FunnelEvent);
-	st = palloc_extended(size, MCXT_ALLOC_HUGE);
+	st = palloc(size);
 	memset(st, 0, FUNNEL_HDRSZ);
 	SET_VARSIZE(st, size);
 	st->version = FUNNEL_STATE_VERSION;
@@ -774,7 +774,7 @@ funnel_push(FunnelState **stp, int64 at, int32 step)
 	FunnelEvent *e;
 
 	if (st->n == st->cap)
-		*stp = st = funnel_new(st, Max(st->cap * 2, 16), st->mode, st->nsteps, st->window_us);
+		*stp = st = funnel_new(st, Min(Max(st->cap * 2, 16), Max(FUNNEL_MAX_EVENTS, st->cap + 1)), st->mode, st->nsteps, st->window_us);
 	e = &FUNNEL_EVENTS(st)[st->n++];
 	e->at = at;
 	e->step = step;
@@ -1339,7 +1339,8 @@ pass_count(Pass *ps, const int32 *ch, int n, bool converted)
 
 	if (n <= 0 || !ps->count_models)
 		return;
-	cdp_markov_count(ps->trans, ps->nchan, ch, n, converted);
+	if (ps->trans)
+		cdp_markov_count(ps->trans, ps->nchan, ch, n, converted);
 	if (ps->shapley_ok)
 	{
 		uint64		mask = 0;
@@ -2137,15 +2138,17 @@ cdp_attribute_pass(PG_FUNCTION_ARGS)
 	LAP(0);
 
 	old = MemoryContextSwitchTo(cxt);
-	ps->trans = MemoryContextAllocExtended(cxt, sizeof(int64) * CDP_MARKOV_ROWS(ps->nchan) * CDP_MARKOV_COLS(ps->nchan), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	ps->shapley_ok = ps->nchan <= CDP_SHAPLEY_MAX_CHANNELS;
-	ps->count_models = fit && (want[CDP_MODEL_MARKOV] || want[CDP_MODEL_SHAPLEY]);
-	cdp_settable_init(&ps->sets, cxt, 1024);
 	if (ps->nchan > CDP_MARKOV_MAX_CHANNELS && want[CDP_MODEL_MARKOV])
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("%d channels are more than a markov model holds (%d)", ps->nchan, CDP_MARKOV_MAX_CHANNELS),
-				 errhint("Group channels into fewer channel groups.")));
+				 errhint("Group channels into fewer channel groups, or leave out the markov model.")));
+	ps->shapley_ok = ps->nchan <= CDP_SHAPLEY_MAX_CHANNELS;
+	ps->count_models = fit && (want[CDP_MODEL_MARKOV] || want[CDP_MODEL_SHAPLEY]);
+	if (ps->count_models && want[CDP_MODEL_MARKOV])
+		ps->trans = MemoryContextAllocExtended(cxt, sizeof(int64) * CDP_MARKOV_ROWS(ps->nchan) * CDP_MARKOV_COLS(ps->nchan),
+											   MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	cdp_settable_init(&ps->sets, cxt, 1024);
 	pass_cut(ps);
 	if (ps->rows)
 		pfree(ps->rows);

@@ -606,8 +606,10 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Call cdp.refresh_journeys() for now.';
     END IF;
-    -- one refresh or re-attribution at a time
+    -- one refresh or re-attribution at a time, and none while cdp.stitch()
+    -- rewrites the identity map (links go on; their merges are queued)
     PERFORM pg_advisory_xact_lock(4408400, 16);
+    PERFORM pg_advisory_xact_lock_shared(4408400, 1);
     INSERT INTO cdp.attribution_runs (as_of, profiles, settings)
     VALUES (as_of, cardinality(profile_ids), to_jsonb(cdp.attribution_settings()))
     RETURNING run_id INTO run;
