@@ -479,6 +479,55 @@ cdp_settable_init(CdpSetTable *t, MemoryContext cxt, int64 capacity)
 	t->capacity = cap;
 	t->used = 0;
 	t->slots = MemoryContextAllocZero(cxt, sizeof(CdpSetCount) * cap);
+	t->worth = NULL;
+	t->worth_bits = 0;
+}
+
+/*
+ * The worth v(S) of every coalition of a table over at most 20 channels,
+ * in one array indexed by mask: exact-set counts summed over subsets (zeta
+ * transform), O(n 2^n) once.  v(S) does not depend on the journey whose
+ * game S is part of, so every journey then reads its coalitions' worths
+ * from here instead of looking up its 2^k subsets.
+ */
+void
+cdp_settable_worths(CdpSetTable *t, int nchannels)
+{
+	uint64		n,
+				s;
+	double	   *conv,
+			   *jour;
+	int64		i;
+	int			b;
+
+	if (nchannels < 1 || nchannels > CDP_SHAPLEY_MAX_JOURNEY)
+		return;
+	n = UINT64CONST(1) << nchannels;
+	conv = MemoryContextAllocZero(t->cxt, sizeof(double) * n);
+	jour = palloc0(sizeof(double) * n);
+	for (i = 0; i < t->capacity; i++)
+		if (t->slots[i].mask != 0 && (t->slots[i].mask >> nchannels) == 0)
+		{
+			conv[t->slots[i].mask] += (double) t->slots[i].conversions;
+			jour[t->slots[i].mask] += (double) t->slots[i].journeys;
+		}
+	for (b = 0; b < nchannels; b++)
+	{
+		uint64		bit = UINT64CONST(1) << b;
+
+		CHECK_FOR_INTERRUPTS();
+		for (s = 0; s < n; s++)
+			if (s & bit)
+			{
+				conv[s] += conv[s ^ bit];
+				jour[s] += jour[s ^ bit];
+			}
+	}
+	for (s = 0; s < n; s++)
+		conv[s] = jour[s] > 0 ? conv[s] / jour[s] : 0;
+	pfree(jour);
+	t->worth = conv;
+	t->worth_bits = nchannels;
 }
 
 /* The slot of mask (empty when absent). */
@@ -604,6 +653,21 @@ cdp_shapley_journey(const CdpSetTable *t, uint64 T, double *out)
 	}
 	nsub = UINT64CONST(1) << k;
 	conv = palloc(sizeof(double) * nsub);
+	if (t->worth != NULL && (T >> t->worth_bits) == 0)
+	{
+		/* the worths are there: map each local subset to its mask */
+		uint64	   *g = palloc(sizeof(uint64) * nsub);
+
+		g[0] = 0;
+		conv[0] = 0;
+		for (s = 1; s < nsub; s++)
+		{
+			g[s] = g[s & (s - 1)] | (UINT64CONST(1) << bits[pg_rightmost_one_pos64(s)]);
+			conv[s] = t->worth[g[s]];
+		}
+		pfree(g);
+		goto game;
+	}
 	jour = palloc(sizeof(double) * nsub);
 	/* exact-set counts of every subset (local masks mapped to channel masks) */
 	for (s = 0; s < nsub; s++)
@@ -633,18 +697,18 @@ cdp_shapley_journey(const CdpSetTable *t, uint64 T, double *out)
 	}
 	for (s = 0; s < nsub; s++)
 		conv[s] = jour[s] > 0 ? conv[s] / jour[s] : 0;	/* worth */
+	pfree(jour);
+game:
 	vt = conv[nsub - 1];
 	if (!(vt > 0))
 	{
 		pfree(conv);
-		pfree(jour);
 		return false;
 	}
 	cdp_shapley_game(conv, k, out);
 	for (i = 0; i < k; i++)
 		out[i] /= vt;
 	pfree(conv);
-	pfree(jour);
 	return true;
 }
 
@@ -1339,6 +1403,7 @@ cdp_shapley_unpack(bytea *b, CdpShapleyModel *m)
 	for (i = 0; i < st->capacity; i++)
 		if (s[i].mask != 0)
 			cdp_settable_add(&m->sets, s[i].mask, s[i].journeys, s[i].conversions);
+	cdp_settable_worths(&m->sets, st->nchan);
 	m->paths = st->paths;
 	m->conversions = st->conversions;
 }

@@ -107,9 +107,13 @@ typedef struct CdpSetTable
 	int64		capacity;		/* a power of two */
 	int64		used;
 	MemoryContext cxt;
+	double	   *worth;			/* NULL, or the worth of every mask over worth_bits channels */
+	int			worth_bits;
 } CdpSetTable;
 
 extern void cdp_settable_init(CdpSetTable *t, MemoryContext cxt, int64 capacity);
+/* the worth of every coalition at once, when the table's channels are few (at most 20); after the last add */
+extern void cdp_settable_worths(CdpSetTable *t, int nchannels);
 extern void cdp_settable_add(CdpSetTable *t, uint64 mask, int64 journeys, int64 conversions);
 extern const CdpSetCount *cdp_settable_find(const CdpSetTable *t, uint64 mask);
 

@@ -1883,7 +1883,10 @@ pass_models(Pass *ps, bool fit, const bool *want, PassModels *pm)
 		if (fit)
 		{
 			if (ps->shapley_ok)
+			{
+				cdp_settable_worths(&ps->sets, ps->nchan);
 				pm->sets = &ps->sets;
+			}
 			else
 				ereport(WARNING,
 						(errmsg("%d channels are more than a shapley model holds (%d): shapley credits are left out",
