@@ -343,6 +343,27 @@ SELECT p.model, p.channel, round(p.conversions::numeric, 6) AS conversions, roun
 -- the nightly pipeline runs the step
 SELECT step, rows_changed, error FROM cdp.refresh() WHERE step = 'journeys';
 
+-- ---- who may do what ---------------------------------------------------------
+-- the admin refreshes (reading the ERP's views it was granted)
+GRANT USAGE ON SCHEMA shop TO cdp_admin;
+GRANT SELECT ON ALL TABLES IN SCHEMA shop TO cdp_admin;
+SET ROLE cdp_admin;
+SELECT cdp.refresh_journeys('2026-06-30') AS conversions;
+SELECT cdp.reattribute(ARRAY[:anna]::bigint[]) AS anna;
+RESET ROLE;
+-- the analyst reads the results and runs the reports, but does not refresh
+SET ROLE cdp_analyst;
+SELECT model, round(sum(conversions)::numeric, 6) AS conversions FROM cdp.attribution_summary('2026-01-01', '2027-01-01')
+ GROUP BY model ORDER BY model;
+SELECT category, researched_share FROM cdp.ropo('2026-01-01', '2026-07-01') ORDER BY category;
+SELECT count(*) AS events FROM cdp.profile_events('2026-01-01', '2026-07-01');
+SELECT cdp.refresh_journeys('2026-06-30');
+SELECT * FROM cdp.consent_intervals('analytics');
+SELECT * FROM cdp.identifiers;
+RESET ROLE;
+REVOKE ALL ON ALL TABLES IN SCHEMA shop FROM cdp_admin;
+REVOKE USAGE ON SCHEMA shop FROM cdp_admin;
+
 -- clean up
 SET client_min_messages = warning;
 DROP SCHEMA shop CASCADE;

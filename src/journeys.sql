@@ -583,8 +583,11 @@ BEGIN
     IF profile_ids IS NOT NULL THEN
         n_unattr := NULL;       -- counted by full refreshes only
     END IF;
-    ANALYZE cdp.touchpoints;
-    ANALYZE cdp.conversions;
+    -- fresh statistics for the pass's read (only the owner may ANALYZE)
+    IF pg_has_role((SELECT c.relowner FROM pg_class c WHERE c.oid = 'cdp.touchpoints'::regclass), 'USAGE') THEN
+        ANALYZE cdp.touchpoints;
+        ANALYZE cdp.conversions;
+    END IF;
     RETURN QUERY SELECT n_sessions, n_touch, n_conv, n_unattr, n_skip;
 END
 $fn$;
