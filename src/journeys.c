@@ -1295,6 +1295,13 @@ sort_by_profile(Pass *ps)
 
 	if (n < 2)
 		return;
+	/* give back the room the array grew into before the second array comes */
+	if (ps->caprows > n)
+	{
+		ps->rows = repalloc_huge(ps->rows, sizeof(PassRow) * n);
+		ps->caprows = n;
+		src = ps->rows;
+	}
 	for (i = 0; i < n; i++)
 	{
 		uint64		p = (uint64) ps->rows[i].profile ^ (UINT64CONST(1) << 63);	/* signed order */

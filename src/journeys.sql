@@ -400,6 +400,7 @@ COMMENT ON COLUMN cdp.attribution_runs.unattributed_orders IS 'orders whose iden
 COMMENT ON COLUMN cdp.attribution_runs.skipped_touches IS 'touches source rows without a channel or with an unknown kind';
 COMMENT ON COLUMN cdp.attribution_runs.settings IS 'cdp.attribution_settings() of the run';
 SELECT pg_catalog.pg_extension_config_dump('cdp.attribution_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.attribution_runs_run_id_seq', '');
 
 -- profiles whose attribution a merge or split made stale; duplicates are
 -- fine (no unique index: an insert never waits for cdp.reattribute_queued)
@@ -715,6 +716,15 @@ CREATE VIEW cdp.attribution AS
            c.model, c.channel, c.credit, c.value
       FROM cdp.attribution_credits c JOIN cdp.conversions v USING (conversion_id);
 COMMENT ON VIEW cdp.attribution IS 'credits with their conversion: when, which order channel, its amount';
+COMMENT ON COLUMN cdp.attribution.conversion_id IS 'the conversion (cdp.conversions)';
+COMMENT ON COLUMN cdp.attribution.profile_id IS 'its profile';
+COMMENT ON COLUMN cdp.attribution.converted_at IS 'when the order was placed';
+COMMENT ON COLUMN cdp.attribution.order_channel IS 'the order''s channel (store, web, app, ...)';
+COMMENT ON COLUMN cdp.attribution.amount IS 'the order''s value';
+COMMENT ON COLUMN cdp.attribution.model IS 'attribution model';
+COMMENT ON COLUMN cdp.attribution.channel IS 'channel credited';
+COMMENT ON COLUMN cdp.attribution.credit IS 'share of the conversion (sums to 1 per conversion and model)';
+COMMENT ON COLUMN cdp.attribution.value IS 'share of the value (sums to the amount per conversion and model)';
 
 -- cdp.attribution_summary: credits per model and channel over a period.
 CREATE FUNCTION cdp.attribution_summary(from_at timestamptz, until_at timestamptz, model text DEFAULT NULL)

@@ -89,6 +89,7 @@ CREATE TEMP VIEW conv_touches AS
        AND t.touched_at >= c.converted_at - CASE WHEN t.touch_kind IN ('view', 'send') THEN interval '3 days' ELSE interval '30 days' END;
 SELECT count(*) AS warm FROM cdp.touchpoints;
 SELECT count(*) AS warm FROM cdp.conversions;
+SELECT pg_backend_pid() AS backend \gset
 \timing on
 -- twice each, the better time counts
 SELECT pg_temp.timed('bare GROUP BY over the touches of each conversion',
@@ -119,6 +120,8 @@ TRUNCATE cdp.attribution_credits;
 SELECT pg_temp.timed('pass: all 8 models, every credit row written',
     'SELECT count(*) || '' rows summed'' FROM cdp._attribute_pass(NULL, NULL, true, true)');
 \timing off
+\echo peak memory of the backend (shared buffers it touched included):
+\! grep VmHWM /proc/:backend/status
 SELECT count(*) AS credit_rows, pg_size_pretty(pg_total_relation_size('cdp.attribution_credits')) AS credits_size
   FROM cdp.attribution_credits;
 -- the plain-SQL linear attribution gives what the pass gives
