@@ -454,24 +454,15 @@ DECLARE
     n_conv bigint;
     n_unattr bigint;
     n_skip bigint;
-    truncated boolean := false;
 BEGIN
     SELECT * INTO s FROM cdp.attribution_settings();
     IF profile_ids IS NULL THEN
-        -- a full load: TRUNCATE when nobody else uses the tables right now, else DELETE
-        BEGIN
-            LOCK TABLE cdp.attribution_credits, cdp.conversions, cdp.touchpoints, cdp.sessions IN ACCESS EXCLUSIVE MODE NOWAIT;
-            TRUNCATE cdp.attribution_credits, cdp.conversions, cdp.touchpoints, cdp.sessions;
-            truncated := true;
-        EXCEPTION WHEN lock_not_available OR insufficient_privilege OR object_in_use THEN
-            truncated := false;
-        END;
-        IF NOT truncated THEN
-            DELETE FROM cdp.attribution_credits;
-            DELETE FROM cdp.conversions;
-            DELETE FROM cdp.touchpoints;
-            DELETE FROM cdp.sessions;
-        END IF;
+        -- a full load: DELETE, not TRUNCATE, so that readers never wait
+        -- (they see last night's rows until the refresh commits)
+        DELETE FROM cdp.attribution_credits;
+        DELETE FROM cdp.conversions;
+        DELETE FROM cdp.touchpoints;
+        DELETE FROM cdp.sessions;
     ELSE
         DELETE FROM cdp.attribution_credits c WHERE c.profile_id = ANY (profile_ids);
         DELETE FROM cdp.conversions c WHERE c.profile_id = ANY (profile_ids);
@@ -1034,4 +1025,10 @@ GRANT EXECUTE ON FUNCTION cdp.ropo(timestamptz, timestamptz, interval), cdp.prof
     cdp.reverse_ropo(timestamptz, timestamptz, interval), cdp.newsletter_lift(interval, text),
     cdp.attribution_summary(timestamptz, timestamptz, text), cdp.conversion_path(bigint)
     TO cdp_analyst;
-GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA cdp TO cdp_admin;
+-- the admin runs what PUBLIC may not (the rest PUBLIC may run anyway)
+GRANT EXECUTE ON FUNCTION cdp.refresh_journeys(timestamptz), cdp.reattribute(bigint[]), cdp.reattribute_queued(),
+    cdp._journeys_load(timestamptz, bigint[]), cdp._journeys_run(timestamptz, bigint[]),
+    cdp._attribute_pass(bigint[], text[], boolean, boolean), cdp._attribution_queue_merges(),
+    cdp._journey_research(timestamptz, timestamptz), cdp.consent_intervals(text, bigint[]),
+    cdp.ropo(timestamptz, timestamptz, interval), cdp.profile_events(timestamptz, timestamptz)
+    TO cdp_admin;
