@@ -121,7 +121,8 @@ SELECT pg_temp.timed('pass: all 8 models, every credit row written',
     'SELECT count(*) || '' rows summed'' FROM cdp._attribute_pass(NULL, NULL, true, true)');
 \timing off
 \echo peak memory of the backend (shared buffers it touched included):
-\! grep VmHWM /proc/:backend/status
+\setenv BACKEND :backend
+\! grep VmHWM /proc/$BACKEND/status
 SELECT count(*) AS credit_rows, pg_size_pretty(pg_total_relation_size('cdp.attribution_credits')) AS credits_size
   FROM cdp.attribution_credits;
 -- the plain-SQL linear attribution gives what the pass gives
