@@ -32,7 +32,9 @@ OBJS = \
 	src/rfm_refresh.o \
 	src/clv.o \
 	src/affinity.o \
-	src/cross_sell.o
+	src/cross_sell.o \
+	src/journeys.o \
+	src/attribution.o
 
 # SQL declarations live beside their C module (one basename per concern)
 # and are assembled, in this order (later modules may use earlier ones),
@@ -57,6 +59,7 @@ SQL_MODULES = \
 	src/audiences.sql \
 	src/events.sql \
 	src/attributes.sql \
+	src/journeys.sql \
 	src/profile_360.sql \
 	src/privacy.sql \
 	src/api.sql \
@@ -64,7 +67,7 @@ SQL_MODULES = \
 
 # the previous released version, and the modules it did not have yet
 PREV_VERSION = 0.1.0
-NEW_SQL_MODULES = src/config.sql src/events.sql src/attributes.sql src/api.sql src/dashboard.sql
+NEW_SQL_MODULES = src/config.sql src/events.sql src/attributes.sql src/journeys.sql src/api.sql src/dashboard.sql
 
 DATA = update/$(EXTENSION)--0.1.0.sql
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--$(PREV_VERSION)--$(EXTVERSION).sql
@@ -93,7 +96,11 @@ REGRESS = \
 	attributes \
 	refresh \
 	privacy \
-	http_api
+	http_api \
+	attribution \
+	attribution_oracle \
+	funnel \
+	journeys
 
 # isolation specs and TAP tests live under test/
 ISOLATION = \
@@ -102,7 +109,8 @@ ISOLATION = \
 	unlink_during_link \
 	consent_during_link \
 	segment_refresh \
-	rfm_refresh_read
+	rfm_refresh_read \
+	merge_during_reattribute
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output
 PROVE_TESTS = $(wildcard test/t/*.pl)
 ifneq ($(PROVE_TESTS),)

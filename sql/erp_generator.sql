@@ -48,7 +48,8 @@ RESET client_min_messages;
 \set ECHO all
 
 -- volumes: 1000 random customers plus the 9 personas, roughly 5 orders of
--- 2-3 lines and 20 web events per customer
+-- 2-3 lines and 20 web events per customer (and the visits of online
+-- orders and of research before shop purchases)
 SELECT (SELECT count(*) FROM erp.customers) AS customers,
        (SELECT count(*) FROM erp.stores) AS stores,
        (SELECT count(*) BETWEEN 1500 AND 2500 FROM erp.articles) AS articles_ok,
@@ -56,7 +57,7 @@ SELECT (SELECT count(*) FROM erp.customers) AS customers,
        (SELECT count(*) FILTER (WHERE quantity = 0) > 0 FROM erp.stock) AS some_sold_out;
 SELECT n_orders BETWEEN 4000 AND 7000 AS orders_ok,
        n_lines::numeric / n_orders BETWEEN 2 AND 3 AS lines_per_order_ok,
-       n_events BETWEEN 15000 AND 30000 AS web_events_ok,
+       n_events BETWEEN 15000 AND 40000 AS web_events_ok,
        n_pings BETWEEN 1000 AND 20000 AS pings_ok,
        n_sends BETWEEN 1500 AND 5000 AS sends_ok,
        n_opens::numeric / n_sends BETWEEN 0.07 AND 0.13 AS open_rate_ok,

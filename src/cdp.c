@@ -22,6 +22,7 @@
 
 #include "cdp.h"
 #include "clv.h"
+#include "journeys.h"
 #include "privacy.h"
 #include "stitch.h"
 #include "compat.h"
@@ -66,6 +67,7 @@ _PG_init(void)
 	cdp_stitch_define_gucs();
 	cdp_clv_define_gucs();
 	cdp_privacy_define_gucs();
+	cdp_journeys_define_gucs();
 
 	MarkGUCPrefixReserved("cdp");
 }

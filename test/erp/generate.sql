@@ -93,6 +93,65 @@ CREATE OR REPLACE FUNCTION pg_temp.g_tsh(a float8, b float8, h float8) RETURNS t
 LANGUAGE sql IMMUTABLE STRICT
 AS $$ SELECT to_timestamp(floor(a + h * (b - a))) $$;
 
+-- the traffic source of a visit's landing page (visit key k), as the web
+-- tracking logs it: UTM parameters and referrers with the usual dirt (case,
+-- padding, '(none)', app referrers, the shop's own pages).  Hash draws, so
+-- no random() draw is added and the rest of the data stays put.
+CREATE OR REPLACE FUNCTION pg_temp.g_traffic(k bigint, app boolean, seed bigint)
+RETURNS TABLE (utm_source text, utm_medium text, utm_campaign text, referrer text)
+LANGUAGE sql IMMUTABLE STRICT
+AS $$
+SELECT CASE WHEN app THEN CASE WHEN r >= 0.85 AND r < 0.95 THEN (ARRAY['app', 'App', 'app'])[1 + floor(d * 3)::int] END
+            WHEN r < 0.50 THEN NULL
+            WHEN r < 0.62 THEN (ARRAY['google', 'google', 'Google', 'bing', 'google '])[1 + floor(d * 5)::int]
+            WHEN r < 0.70 THEN NULL
+            WHEN r < 0.75 THEN (ARRAY['facebook', 'fb', 'instagram', 'IG', 'Facebook'])[1 + floor(d * 5)::int]
+            WHEN r < 0.80 THEN (ARRAY['criteo', 'gdn', 'Criteo'])[1 + floor(d * 3)::int]
+            WHEN r < 0.86 THEN NULL
+            WHEN r < 0.90 THEN (ARRAY['awin', 'tradedoubler', 'AWIN'])[1 + floor(d * 3)::int]
+            WHEN r < 0.93 AND d >= 0.3 THEN (ARRAY['newsletter', 'Newsletter'])[1 + floor(c * 2)::int]
+       END,
+       CASE WHEN app THEN CASE WHEN r >= 0.85 AND r < 0.95 THEN (ARRAY['push', 'Push', 'app_push'])[1 + floor(c * 3)::int] END
+            WHEN r < 0.27 THEN CASE WHEN d < 0.05 THEN '(none)' END
+            WHEN r < 0.50 THEN NULL
+            WHEN r < 0.62 THEN (ARRAY['cpc', 'cpc', 'CPC', 'cpc ', 'ppc', 'Paid_Search'])[1 + floor(c * 6)::int]
+            WHEN r < 0.70 THEN NULL
+            WHEN r < 0.75 THEN (ARRAY['paid_social', 'Paid-Social', 'cpc', 'paid social'])[1 + floor(c * 4)::int]
+            WHEN r < 0.80 THEN (ARRAY['display', 'Banner', 'cpm'])[1 + floor(c * 3)::int]
+            WHEN r < 0.86 THEN NULL
+            WHEN r < 0.90 THEN (ARRAY['affiliate', 'Affiliate'])[1 + floor(c * 2)::int]
+            WHEN r < 0.93 AND d >= 0.3 THEN (ARRAY['email', 'E-Mail', 'newsletter'])[1 + floor(c * 3)::int]
+       END,
+       CASE WHEN app THEN CASE WHEN r >= 0.85 AND r < 0.95 THEN (ARRAY['winter-sale-push', 'cart-reminder', 'new-collection'])[1 + floor(c * 3)::int] END
+            WHEN r < 0.50 THEN NULL
+            WHEN r < 0.62 THEN (ARRAY['brand', 'laufschuhe-generic', 'Winter_Sale', 'wanderschuhe ', 'brand'])[1 + floor(c * 5)::int]
+            WHEN r < 0.70 THEN NULL
+            WHEN r < 0.75 THEN (ARRAY['winter-ads', 'retargeting'])[1 + floor(c * 2)::int]
+            WHEN r < 0.80 THEN 'retargeting'
+            WHEN r < 0.86 THEN NULL
+            WHEN r < 0.90 THEN 'partner'
+            WHEN r < 0.93 AND d >= 0.3 THEN 'service-mail'
+       END,
+       CASE WHEN app THEN CASE WHEN r >= 0.95 THEN 'android-app://com.google.android.gm/' END
+            WHEN r < 0.27 THEN CASE WHEN d >= 0.05 AND d < 0.08 THEN '' END
+            WHEN r < 0.50 THEN (ARRAY['https://www.google.de/', 'https://www.google.com/', 'https://www.google.de/search?q=laufschuhe+damen',
+                                      'android-app://com.google.android.googlequicksearchbox/', 'https://www.bing.com/', 'https://duckduckgo.com/',
+                                      'https://www.ecosia.org/search?q=wanderschuhe', 'HTTPS://WWW.GOOGLE.DE/'])[1 + floor(d * 8)::int]
+            WHEN r < 0.62 THEN 'https://www.google.de/'
+            WHEN r < 0.70 THEN (ARRAY['https://m.facebook.com/', 'https://l.instagram.com/', 'https://t.co/xY12ab', 'https://www.pinterest.de/',
+                                      'https://www.youtube.com/', 'android-app://com.facebook.katana/',
+                                      'https://lm.facebook.com/l.php?u=https%3A%2F%2Fwww.gipfelsport.de'])[1 + floor(d * 7)::int]
+            WHEN r < 0.75 THEN 'https://m.facebook.com/'
+            WHEN r < 0.80 THEN NULL
+            WHEN r < 0.86 THEN (ARRAY['https://www.laufszene.de/artikel/test-laufschuhe', 'https://www.outdoor-magazin.com/test/wanderschuhe',
+                                      'http://forum.bergsteigen.com/thread/42', 'https://www.runnersworld.de/', 'https://www.idealo.de/preisvergleich/'])[1 + floor(d * 5)::int]
+            WHEN r < 0.90 THEN NULL
+            WHEN r < 0.93 THEN CASE WHEN d < 0.3 THEN (ARRAY['android-app://com.google.android.gm/', 'https://mail.google.com/', 'https://navigator.web.de/'])[1 + floor(c * 3)::int] END
+            ELSE (ARRAY['https://www.gipfelsport.de/laufen/', 'https://shop.gipfelsport.de/warenkorb', 'https://www.gipfelsport.de/'])[1 + floor(d * 3)::int]
+       END
+FROM (SELECT pg_temp.g_h(k, 40, seed) AS r, pg_temp.g_h(k, 41, seed) AS d, pg_temp.g_h(k, 42, seed) AS c) x
+$$;
+
 -- ------------------------------------------------------------------ stores
 INSERT INTO erp.stores (store_id, name, city, is_online) VALUES
     ('M01', 'Gipfelsport München Marienplatz', 'München', false),
@@ -509,10 +568,11 @@ CROSS JOIN LATERAL (
     WHERE sn IS NOT NULL) u
 WHERE p.n_cookies > 0 OR p.has_app;
 
-INSERT INTO erp.web_events (event_id, channel, cookie_id, device_id, customer_no, event_type, article_no, occurred_at)
+INSERT INTO erp.web_events (event_id, channel, cookie_id, device_id, customer_no, event_type, article_no, occurred_at,
+                            utm_source, utm_medium, utm_campaign, referrer)
 SELECT e.event_id, e.channel, e.cookie_id, e.device_id, e.customer_no, e.event_type,
        CASE WHEN e.event_type IN ('article_view', 'cart_add', 'wishlist') THEN a.article_no END,
-       e.occurred_at
+       e.occurred_at, tr.utm_source, tr.utm_medium, tr.utm_campaign, tr.referrer
 FROM (
     SELECT s.cno::bigint * 1000 + s.sn * 10 + k AS event_id, s.channel,
            CASE WHEN s.channel = 'web' THEN s.cookie_id END AS cookie_id,
@@ -529,13 +589,16 @@ FROM (
     CROSS JOIN LATERAL (SELECT CASE WHEN s.channel = 'app' THEN s.r_login < 0.8 ELSE s.r_login < 0.35 END AS lg) l
     CROSS JOIN LATERAL generate_series(1, s.n_ev) k
 ) e
-JOIN g_art a ON a.idx = e.idx;
+JOIN g_art a ON a.idx = e.idx
+-- the first event of a visit (k = 1) carries its traffic source
+LEFT JOIN LATERAL pg_temp.g_traffic(e.event_id / 10, e.channel = 'app', :seed) tr ON e.event_id % 10 = 1;
 
 -- anonymous visitors who never log in
-INSERT INTO erp.web_events (event_id, channel, cookie_id, device_id, customer_no, event_type, article_no, occurred_at)
+INSERT INTO erp.web_events (event_id, channel, cookie_id, device_id, customer_no, event_type, article_no, occurred_at,
+                            utm_source, utm_medium, utm_campaign, referrer)
 SELECT e.event_id, 'web', e.cookie_id, NULL, NULL, e.event_type,
        CASE WHEN e.event_type IN ('article_view', 'cart_add', 'wishlist') THEN a.article_no END,
-       e.occurred_at
+       e.occurred_at, tr.utm_source, tr.utm_medium, tr.utm_campaign, tr.referrer
 FROM (
     SELECT 9000000000000 + i * 10 + k AS event_id,
            'ck-' || substr(md5((:seed)::text || ':anon:' || i), 1, 16) AS cookie_id,
@@ -548,8 +611,59 @@ FROM (
                                1 + floor(random() * 4)::int AS n WHERE i IS NOT NULL) u
     CROSS JOIN LATERAL generate_series(1, u.n) k
 ) e
-JOIN g_art a ON a.idx = e.idx;
+JOIN g_art a ON a.idx = e.idx
+LEFT JOIN LATERAL pg_temp.g_traffic(e.event_id / 10, false, :seed) tr ON e.event_id % 10 = 1;
 DROP TABLE g_sess;
+
+-- an online order is placed in a visit: its landing page (with the visit's
+-- traffic source) and the checkout, logged in, minutes before the order
+INSERT INTO erp.web_events (event_id, channel, cookie_id, device_id, customer_no, event_type, article_no, occurred_at,
+                            utm_source, utm_medium, utm_campaign, referrer)
+SELECT o.cno::bigint * 1000 + 600 + (o.order_no % 100 - 1) * 10 + j, o.channel,
+       CASE WHEN o.channel = 'web' THEN 'ck-' || substr(md5((:seed)::text || ':ck:' || o.cno || ':1'), 1, 16) END,
+       CASE WHEN o.channel = 'app' THEN 'dev-' || substr(md5((:seed)::text || ':dev:' || CASE WHEN p.is_family THEN o.cno - 1 ELSE o.cno END), 1, 12) END,
+       CASE WHEN j = 2 THEN o.cno END,
+       (ARRAY['page_view', 'checkout'])[j], NULL,
+       greatest(o.ordered_at - make_interval(secs => (3 - j) * (60 + floor(pg_temp.g_h(o.order_no, 50, :seed) * 600))),
+                timestamptz '2024-01-01 00:00 Europe/Berlin'),
+       tr.utm_source, tr.utm_medium, tr.utm_campaign, tr.referrer
+FROM g_ord o
+JOIN g_plan p ON p.cno = o.cno
+CROSS JOIN generate_series(1, 2) j
+LEFT JOIN LATERAL pg_temp.g_traffic(7000000000000 + o.order_no, o.channel = 'app', :seed) tr ON j = 1
+WHERE o.cno IS NOT NULL AND o.channel IN ('web', 'app');
+
+-- research online, purchase offline: a third of the shop purchases follow,
+-- 1-10 days after, a visit (not logged in) that landed on an article of the
+-- category of the first article bought (half of them on that very article)
+-- and looked at another one
+INSERT INTO erp.web_events (event_id, channel, cookie_id, device_id, customer_no, event_type, article_no, occurred_at,
+                            utm_source, utm_medium, utm_campaign, referrer)
+SELECT r.cno::bigint * 1000 + 600 + (r.order_no % 100 - 1) * 10 + 4 + j, r.platform,
+       CASE WHEN r.platform = 'web' THEN r.cookie_id END, CASE WHEN r.platform = 'app' THEN r.device_id END, NULL,
+       'article_view',
+       CASE j WHEN 1 THEN CASE WHEN pg_temp.g_h(r.order_no, 53, :seed) < 0.5 THEN r.article_no ELSE r.other_no END
+              ELSE r.other_no END,
+       greatest(r.ordered_at - make_interval(secs => 86400 * (1 + floor(pg_temp.g_h(r.order_no, 54, :seed) * 10))
+                                                     + 7200 - (j - 1) * 90),
+                timestamptz '2024-01-01 00:00 Europe/Berlin'),
+       tr.utm_source, tr.utm_medium, tr.utm_campaign, tr.referrer
+FROM (SELECT o.cno, o.order_no, o.ordered_at, l.article_no,
+             CASE WHEN p.has_app AND (p.n_cookies = 0 OR pg_temp.g_h(o.order_no, 55, :seed) < 0.4) THEN 'app' ELSE 'web' END AS platform,
+             'ck-' || substr(md5((:seed)::text || ':ck:' || o.cno || ':1'), 1, 16) AS cookie_id,
+             'dev-' || substr(md5((:seed)::text || ':dev:' || CASE WHEN p.is_family THEN o.cno - 1 ELSE o.cno END), 1, 12) AS device_id,
+             (SELECT a2.article_no FROM erp.articles a2 WHERE a2.category = a1.category
+               ORDER BY a2.article_no
+              OFFSET floor(pg_temp.g_h(o.order_no, 56, :seed) * (SELECT count(*) FROM erp.articles a3 WHERE a3.category = a1.category))::int
+               LIMIT 1) AS other_no
+      FROM g_ord o
+      JOIN g_plan p ON p.cno = o.cno
+      JOIN erp.order_lines l ON l.order_no = o.order_no AND l.line_no = 1
+      JOIN erp.articles a1 ON a1.article_no = l.article_no
+     WHERE o.cno IS NOT NULL AND o.channel = 'store' AND (p.n_cookies > 0 OR p.has_app)
+       AND pg_temp.g_h(o.order_no, 52, :seed) < 0.35) r
+CROSS JOIN generate_series(1, 2) j
+LEFT JOIN LATERAL pg_temp.g_traffic(8000000000000 + r.order_no, r.platform = 'app', :seed) tr ON j = 1;
 
 -- ------------------------------------------------------------- newsletter
 -- one campaign a month (second week, Thursday-ish 08:30) plus winter-running
@@ -603,6 +717,45 @@ INSERT INTO erp.newsletter_clicks (send_id, cookie_id, clicked_at, url)
 SELECT send_id, cookie_id, opened_at + make_interval(secs => floor(pg_temp.g_h(send_id, 4, :seed) * 600)),
        'https://www.gipfelsport.de/aktion/' || campaign
 FROM g_send WHERE opened_at IS NOT NULL AND pg_temp.g_h(send_id, 3, :seed) < 0.35;
+-- each click opens the shop on its landing page, tagged by the newsletter tool
+INSERT INTO erp.web_events (event_id, channel, cookie_id, device_id, customer_no, event_type, article_no, occurred_at,
+                            utm_source, utm_medium, utm_campaign, referrer)
+SELECT cno::bigint * 1000 + 500 + (send_id % 100) * 10 + 1, 'web', cookie_id, NULL, NULL, 'page_view', NULL,
+       opened_at + make_interval(secs => floor(pg_temp.g_h(send_id, 4, :seed) * 600)),
+       (ARRAY['newsletter', 'Newsletter', 'newsletter'])[1 + floor(pg_temp.g_h(send_id, 5, :seed) * 3)::int],
+       (ARRAY['email', 'E-Mail', 'email ', 'newsletter'])[1 + floor(pg_temp.g_h(send_id, 6, :seed) * 4)::int],
+       campaign, NULL
+FROM g_send WHERE opened_at IS NOT NULL AND pg_temp.g_h(send_id, 3, :seed) < 0.35;
+-- a third of the clicks sell: online in the same visit (a checkout in it)
+-- or in the shop 1-3 days later, an article of the customer's favourite sport
+CREATE TEMP TABLE g_nlord AS
+SELECT s.cno::bigint * 100 + 50 + s.send_id % 100 AS order_no, s.cno, s.send_id, s.cookie_id,
+       s.opened_at + make_interval(secs => floor(pg_temp.g_h(s.send_id, 4, :seed) * 600)) AS clicked_at,
+       p.home_store <> 'WEB' AND pg_temp.g_h(s.send_id, 61, :seed) < 0.45 AS in_store,
+       CASE WHEN p.home_store <> 'WEB' THEN p.home_store ELSE 'M01' END AS store_id,
+       CASE WHEN p.has_card THEN p.card END AS card,
+       p.fav_lo + floor(pg_temp.g_h(s.send_id, 62, :seed) * (p.fav_hi - p.fav_lo + 1))::int AS idx
+FROM g_send s
+JOIN g_plan p ON p.cno = s.cno
+WHERE s.opened_at IS NOT NULL AND pg_temp.g_h(s.send_id, 3, :seed) < 0.35 AND pg_temp.g_h(s.send_id, 60, :seed) < 0.33;
+INSERT INTO erp.orders (order_no, customer_no, loyalty_card, channel, store_id, ordered_at, total, coupon_code)
+SELECT n.order_no, n.cno, CASE WHEN n.in_store THEN n.card END, CASE WHEN n.in_store THEN 'store' ELSE 'web' END,
+       CASE WHEN n.in_store THEN n.store_id ELSE 'WEB' END,
+       CASE WHEN n.in_store
+            THEN pg_temp.g_when(true, extract(epoch FROM n.clicked_at) + 86400 * (1 + floor(pg_temp.g_h(n.send_id, 63, :seed) * 3)),
+                                pg_temp.g_h(n.send_id, 64, :seed))
+            ELSE least(n.clicked_at + make_interval(secs => 300 + floor(pg_temp.g_h(n.send_id, 63, :seed) * 1200)),
+                       timestamptz '2026-11-20 17:59 Europe/Berlin') END,
+       a.price, NULL
+FROM g_nlord n JOIN g_art a ON a.idx = n.idx;
+INSERT INTO erp.order_lines (order_no, line_no, article_no, quantity, unit_price)
+SELECT n.order_no, 1, a.article_no, 1, a.price FROM g_nlord n JOIN g_art a ON a.idx = n.idx;
+INSERT INTO erp.web_events (event_id, channel, cookie_id, device_id, customer_no, event_type, article_no, occurred_at)
+SELECT n.cno::bigint * 1000 + 500 + (n.send_id % 100) * 10 + 2, 'web', n.cookie_id, NULL, n.cno, 'checkout', NULL,
+       o.ordered_at - interval '30 seconds'
+FROM g_nlord n JOIN erp.orders o ON o.order_no = n.order_no
+WHERE NOT n.in_store;
+DROP TABLE g_nlord;
 DROP TABLE g_send;
 
 -- --------------------------------------------------------------- consents
@@ -655,6 +808,20 @@ FROM (
            p.created_at + interval '15 minutes', NULL, 'hotline'
     FROM g_plan p WHERE p.r_phone > 0.9
 ) x;
+
+-- the cookie banner: on their first visit, 55% of the browsers accept analytics
+-- (consent ids: anonymous visitor i -> 9e12 + i, a customer's cookie n -> customer_no * 100 + 50 + n)
+INSERT INTO erp.consents (consent_id, customer_no, email, device_id, purpose, granted, recorded_at, confirmed_at, source, cookie_id)
+SELECT CASE WHEN c.first_id >= 9000000000000 THEN 9000000000000 + (c.first_id - 9000000000000) / 10
+            ELSE (c.first_id / 1000) * 100 + 50
+                 + CASE c.cookie_id WHEN 'ck-' || substr(md5((:seed)::text || ':ck:' || c.first_id / 1000 || ':1'), 1, 16) THEN 1
+                                    WHEN 'ck-' || substr(md5((:seed)::text || ':ck:' || c.first_id / 1000 || ':2'), 1, 16) THEN 2
+                                    ELSE 3 END END,
+       NULL, NULL, NULL, 'analytics', true, c.first_at, NULL, 'web_form', c.cookie_id
+FROM (SELECT w.cookie_id, min(w.event_id) AS first_id, min(w.occurred_at) AS first_at
+        FROM erp.web_events w WHERE w.cookie_id IS NOT NULL AND w.event_id >= 1001000
+       GROUP BY w.cookie_id) c
+WHERE pg_temp.g_h(c.first_id, 43, :seed) < 0.55;
 
 DROP TABLE g_ord, g_plan, g_art, g_camp;
 
@@ -727,6 +894,9 @@ INSERT INTO erp.web_events (event_id, channel, cookie_id, device_id, customer_no
     (1003, 'web', 'ck-erika-laptop', NULL, NULL, 'article_view', 'RS-002-BLU-39', '2026-11-10 21:08 Europe/Berlin'),
     (1004, 'web', 'ck-erika-laptop', NULL, NULL, 'article_view', 'RJ-001-ORA-S', '2026-11-10 21:11 Europe/Berlin'),
     (1005, 'web', 'ck-erika-laptop', NULL, NULL, 'cart_add', 'RJ-001-ORA-S', '2026-11-10 21:13 Europe/Berlin'),
+    -- Erika, day 5: the newsletter click opens the shop on the laptop (tagged landing page, below)
+    (1006, 'web', 'ck-erika-laptop', NULL, NULL, 'page_view', NULL, '2026-11-14 08:41 Europe/Berlin'),
+    (1007, 'web', 'ck-erika-laptop', NULL, NULL, 'article_view', 'RS-001-ORA-39', '2026-11-14 08:43 Europe/Berlin'),
     -- Erika, day 7 afternoon: logs in to the app on her phone before the shop visit
     (1008, 'app', NULL, 'dev-erika-phone', 1, 'login', NULL, '2026-11-16 16:48 Europe/Berlin'),
     -- Erika, day 7 evening: logs in on her tablet
@@ -745,6 +915,9 @@ INSERT INTO erp.web_events (event_id, channel, cookie_id, device_id, customer_no
     (6002, 'web', 'ck-store-ipad-m01', NULL, 6, 'article_view', 'BK-001-BLK-L', '2026-11-12 15:42 Europe/Berlin'),
     (7001, 'web', 'ck-store-ipad-m01', NULL, 7, 'login', NULL, '2026-11-19 16:05 Europe/Berlin'),
     (7002, 'web', 'ck-store-ipad-m01', NULL, 7, 'article_view', 'SJ-001-WHT-S', '2026-11-19 16:07 Europe/Berlin');
+-- where Erika's visits came from: a search on day 1, the newsletter's tagged link on day 5
+UPDATE erp.web_events SET referrer = 'https://www.google.de/' WHERE event_id = 1001;
+UPDATE erp.web_events SET utm_source = 'newsletter', utm_medium = 'email', utm_campaign = 'winter-running' WHERE event_id = 1006;
 
 INSERT INTO erp.newsletter_sends (send_id, campaign, email, sent_at, opened_at) VALUES
     (1, 'winter-running', 'Erika.Mustermann@web.de', '2026-11-14 08:30 Europe/Berlin', '2026-11-14 08:40 Europe/Berlin');
@@ -757,6 +930,9 @@ INSERT INTO erp.consents (consent_id, customer_no, email, device_id, purpose, gr
     (2, 1, NULL, NULL, 'personalisation', true, '2026-11-14 09:05 Europe/Berlin', NULL, 'web_form'),
     (3, 1, NULL, 'dev-erika-phone', 'instore_tracking', true, '2026-11-16 16:50 Europe/Berlin', NULL, 'app'),
     (4, 1, NULL, 'dev-erika-phone', 'personalisation', false, '2026-11-18 10:00 Europe/Berlin', NULL, 'app');
+-- Erika, day 1: the cookie banner on her laptop, analytics accepted
+INSERT INTO erp.consents (consent_id, customer_no, email, device_id, purpose, granted, recorded_at, confirmed_at, source, cookie_id) VALUES
+    (5, NULL, NULL, NULL, 'analytics', true, '2026-11-10 21:04 Europe/Berlin', NULL, 'web_form', 'ck-erika-laptop');
 
 -- Erika's phone in store M01 on day 7, 17:05-17:30 (a real, globally administered MAC)
 INSERT INTO erp.beacon_pings (store_id, mac, seen_at, rssi)

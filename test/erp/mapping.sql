@@ -122,9 +122,11 @@ INSERT INTO cdp.attribute_types (attribute, value_type, normalizer, description)
 CREATE VIEW erp_cdp.consents AS
 SELECT CASE WHEN c.email IS NOT NULL AND cdp.try_normalize('email', c.email) IS NOT NULL THEN 'email'
             WHEN c.device_id IS NOT NULL THEN 'device'
+            WHEN c.cookie_id IS NOT NULL THEN 'cookie'
             ELSE 'erp_customer' END AS id_type,
        CASE WHEN c.email IS NOT NULL AND cdp.try_normalize('email', c.email) IS NOT NULL THEN c.email
             WHEN c.device_id IS NOT NULL THEN c.device_id
+            WHEN c.cookie_id IS NOT NULL THEN c.cookie_id
             ELSE c.customer_no::text END AS id_value,
        CASE c.purpose WHEN 'newsletter'       THEN 'email_marketing'
                       WHEN 'personalisation'  THEN 'personalization'
@@ -134,11 +136,12 @@ SELECT CASE WHEN c.email IS NOT NULL AND cdp.try_normalize('email', c.email) IS 
        c.granted, c.recorded_at, c.confirmed_at, c.source,
        jsonb_build_object('erp_consent_id', c.consent_id) AS proof
   FROM erp.consents c
- WHERE c.email IS NOT NULL OR c.device_id IS NOT NULL OR c.customer_no IS NOT NULL;
+ WHERE c.email IS NOT NULL OR c.device_id IS NOT NULL OR c.cookie_id IS NOT NULL OR c.customer_no IS NOT NULL;
 
 SELECT cdp.add_source('consents', 'erp_cdp.consents',
        'DELETE FROM erp.consents c WHERE ($1 = ''email'' AND cdp.try_normalize(''email'', c.email) = $2)'
-       ' OR ($1 = ''device'' AND c.device_id = $2) OR ($1 = ''erp_customer'' AND c.customer_no::text = $2)') AS source_id;
+       ' OR ($1 = ''device'' AND c.device_id = $2) OR ($1 = ''cookie'' AND c.cookie_id = $2)'
+       ' OR ($1 = ''erp_customer'' AND c.customer_no::text = $2)') AS source_id;
 
 -- ---- orders, order lines, articles, stock, events --------------------------------
 
@@ -155,7 +158,7 @@ CREATE VIEW erp_cdp.order_lines AS
     SELECT CASE WHEN o.customer_no IS NOT NULL THEN 'erp_customer' ELSE 'loyalty_card' END AS id_type,
            COALESCE(o.customer_no::text, o.loyalty_card) AS id_value,
            o.ordered_at, o.order_no::text AS order_id, l.article_no AS article_id,
-           l.quantity, l.quantity * l.unit_price AS amount
+           l.quantity, l.quantity * l.unit_price AS amount, o.channel
       FROM erp.orders o JOIN erp.order_lines l ON l.order_no = o.order_no
      WHERE o.customer_no IS NOT NULL OR o.loyalty_card IS NOT NULL;
 
@@ -195,3 +198,31 @@ CREATE VIEW erp_cdp.coupons AS
       FROM erp.coupons c WHERE c.customer_no IS NOT NULL;
 SELECT cdp.add_source('newsletters', 'erp_cdp.newsletters', :'erase_newsletter') IS NOT NULL AS newsletters_mapped,
        cdp.add_source('coupons', 'erp_cdp.coupons', :'erase_coupons') IS NOT NULL AS coupons_mapped;
+
+-- ---- journeys: web and app sessions, e-mail touches ---------------------------------
+
+-- web and app events: the browser's cookie or the app's device; the first
+-- event of a visit carries the traffic source as the tracking logged it
+CREATE VIEW erp_cdp.web_events AS
+    SELECT CASE WHEN e.device_id IS NOT NULL THEN 'device'
+                WHEN e.cookie_id IS NOT NULL THEN 'cookie' ELSE 'erp_customer' END AS id_type,
+           coalesce(e.device_id, e.cookie_id, e.customer_no::text) AS id_value,
+           e.occurred_at, e.event_type, e.channel AS platform,
+           e.utm_source, e.utm_medium, e.utm_campaign, e.referrer
+      FROM erp.web_events e
+     WHERE coalesce(e.device_id, e.cookie_id, e.customer_no::text) IS NOT NULL;
+
+-- the newsletter tool: every send, open and click is an e-mail touch of the address
+CREATE VIEW erp_cdp.email_touches AS
+    SELECT 'email' AS id_type, s.email AS id_value, s.sent_at AS touched_at,
+           'email' AS channel, 'send' AS touch_kind, s.campaign
+      FROM erp.newsletter_sends s
+    UNION ALL
+    SELECT 'email', s.email, s.opened_at, 'email', 'open', s.campaign
+      FROM erp.newsletter_sends s WHERE s.opened_at IS NOT NULL
+    UNION ALL
+    SELECT 'email', s.email, c.clicked_at, 'email', 'click', s.campaign
+      FROM erp.newsletter_clicks c JOIN erp.newsletter_sends s USING (send_id);
+
+SELECT cdp.add_source('web_events', 'erp_cdp.web_events', :'erase_web_events') AS web_events_source,
+       cdp.add_source('touches', 'erp_cdp.email_touches', :'erase_newsletter') AS email_touches_source;

@@ -78,7 +78,12 @@ CREATE TABLE erp.web_events (
     customer_no  integer,                   -- set on login events and while logged in
     event_type   text NOT NULL CHECK (event_type IN ('page_view', 'article_view', 'cart_add', 'wishlist', 'login', 'checkout', 'search')),
     article_no   text,
-    occurred_at  timestamptz NOT NULL
+    occurred_at  timestamptz NOT NULL,
+    -- traffic source of a visit's landing page (first event), as the tracking logs it
+    utm_source   text,
+    utm_medium   text,
+    utm_campaign text,
+    referrer     text
 );
 CREATE INDEX ON erp.web_events (occurred_at);
 
@@ -123,7 +128,8 @@ CREATE TABLE erp.consents (
     granted      boolean NOT NULL,
     recorded_at  timestamptz NOT NULL,
     confirmed_at timestamptz,               -- double opt-in confirmation (newsletter)
-    source       text NOT NULL              -- 'web_form', 'app', 'pos', 'hotline'
+    source       text NOT NULL,             -- 'web_form', 'app', 'pos', 'hotline'
+    cookie_id    text                       -- the browser of a cookie-banner consent (analytics)
 );
 
 CREATE TABLE erp.coupons (

@@ -71,6 +71,7 @@ my %derived = (
 	'cdp.clv_model'     => undef,                               # likewise
 	'cdp.consent_state' => 'profile_id, mask, valid_until',     # refolded from the ledger on restore
 	'cdp.profile_attributes'           => undef,               # recomputed by refresh_attributes, not dumped
+	'cdp.attribution_queue'            => undef,               # a work list: restoring the merge history queues its profiles again
 	'cdp.sources'                      => 'source_id, kind, relation, erase_statement, registered_by',   # the built-in source of tracked events comes with CREATE EXTENSION, registered anew
 	'cdp.identifiers_pseudonymized'    => undef,               # recomputed by refresh_pseudonyms, not dumped
 	'cdp.consent_ledger_pseudonymized' => undef,               # likewise
