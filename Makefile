@@ -62,6 +62,7 @@ SQL_MODULES = \
 	src/attributes.sql \
 	src/journeys.sql \
 	src/visits.sql \
+	src/rewards.sql \
 	src/profile_360.sql \
 	src/privacy.sql \
 	src/api.sql \
@@ -69,7 +70,7 @@ SQL_MODULES = \
 
 # the previous released version, and the modules it did not have yet
 PREV_VERSION = 0.1.0
-NEW_SQL_MODULES = src/config.sql src/events.sql src/attributes.sql src/journeys.sql src/visits.sql src/api.sql src/dashboard.sql
+NEW_SQL_MODULES = src/config.sql src/events.sql src/attributes.sql src/journeys.sql src/visits.sql src/rewards.sql src/api.sql src/dashboard.sql
 
 DATA = update/$(EXTENSION)--0.1.0.sql
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--$(PREV_VERSION)--$(EXTVERSION).sql
@@ -103,7 +104,8 @@ REGRESS = \
 	attribution_oracle \
 	funnel \
 	journeys \
-	visits
+	visits \
+	rewards
 
 # isolation specs and TAP tests live under test/
 ISOLATION = \
@@ -113,7 +115,8 @@ ISOLATION = \
 	consent_during_link \
 	segment_refresh \
 	rfm_refresh_read \
-	merge_during_reattribute
+	merge_during_reattribute \
+	redeem_twice
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output
 PROVE_TESTS = $(wildcard test/t/*.pl)
 ifneq ($(PROVE_TESTS),)
