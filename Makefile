@@ -63,6 +63,7 @@ SQL_MODULES = \
 	src/journeys.sql \
 	src/visits.sql \
 	src/rewards.sql \
+	src/footfall.sql \
 	src/profile_360.sql \
 	src/privacy.sql \
 	src/api.sql \
@@ -70,7 +71,7 @@ SQL_MODULES = \
 
 # the previous released version, and the modules it did not have yet
 PREV_VERSION = 0.1.0
-NEW_SQL_MODULES = src/config.sql src/events.sql src/attributes.sql src/journeys.sql src/visits.sql src/rewards.sql src/api.sql src/dashboard.sql
+NEW_SQL_MODULES = src/config.sql src/events.sql src/attributes.sql src/journeys.sql src/visits.sql src/rewards.sql src/footfall.sql src/api.sql src/dashboard.sql
 
 DATA = update/$(EXTENSION)--0.1.0.sql
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--$(PREV_VERSION)--$(EXTVERSION).sql
@@ -105,7 +106,8 @@ REGRESS = \
 	funnel \
 	journeys \
 	visits \
-	rewards
+	rewards \
+	footfall
 
 # isolation specs and TAP tests live under test/
 ISOLATION = \
