@@ -26,7 +26,8 @@ COMMENT ON COLUMN cdp.store_hours.mean_dwell IS 'their mean dwell (each person''
 COMMENT ON COLUMN cdp.store_hours.receipts IS 'till receipts (orders of channel store) booked in the hour';
 COMMENT ON COLUMN cdp.store_hours.revenue IS 'their amount';
 COMMENT ON COLUMN cdp.store_hours.refreshed_at IS 'when cdp.refresh_footfall last changed the row';
--- state: written only through cdp's functions (recomputed: not dumped)
+-- state: written only through cdp's functions (dumped with the visits it counts)
+SELECT pg_catalog.pg_extension_config_dump('cdp.store_hours', '');
 GRANT SELECT ON cdp.store_hours TO cdp_admin, cdp_analyst;
 
 -- cdp.refresh_footfall: recomputes cdp.store_hours from the door counter,
@@ -48,7 +49,7 @@ BEGIN
              WHERE d.store IS NOT NULL AND d.period_start IS NOT NULL AND d.visitors IS NOT NULL
                AND coalesce(d.period_length, interval '1 hour') <= interval '1 hour'
              GROUP BY 1, 2$q$, cdp.source_sql('door_counts'));
-    ELSE
+    ELSIF EXISTS (SELECT 1 FROM cdp.sources s WHERE s.kind IN ('wifi_sightings', 'beacon_sightings')) THEN
         RAISE NOTICE 'no door_counts source is registered: store visitors stay NULL'
             USING HINT = 'Register the door counter with cdp.add_source(''door_counts'', ...).';
     END IF;

@@ -43,7 +43,7 @@ INSERT INTO cdp.source_kind_columns (kind, position, column_name, column_type, r
 -- ---- settings per sighting kind --------------------------------------------
 
 CREATE TABLE cdp.visit_settings (
-    kind           text PRIMARY KEY REFERENCES cdp.source_kinds,
+    kind           text PRIMARY KEY,
     gap            interval NOT NULL CHECK (gap > interval '0'),
     min_dwell      interval NOT NULL CHECK (min_dwell >= interval '0'),
     max_length     interval NOT NULL CHECK (max_length > interval '0'),
@@ -123,7 +123,10 @@ COMMENT ON COLUMN cdp.visits.order_id IS 'the first till receipt of the same pro
 COMMENT ON COLUMN cdp.visits.ordered_at IS 'when that receipt was booked';
 COMMENT ON COLUMN cdp.visits.order_amount IS 'its amount';
 COMMENT ON COLUMN cdp.visits.refreshed_at IS 'when cdp.refresh_visits last wrote the row';
--- state: written only through cdp's functions (recomputed from the sources: not dumped)
+-- state: written only through cdp's functions; dumped, so that a restore
+-- keeps the visit ids (a refresh would recompute the rows)
+SELECT pg_catalog.pg_extension_config_dump('cdp.visits', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.visits_visit_id_seq', '');
 GRANT SELECT ON cdp.visits TO cdp_admin;
 GRANT SELECT ON SEQUENCE cdp.visits_visit_id_seq TO cdp_admin;
 
