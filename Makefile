@@ -27,6 +27,7 @@ OBJS = \
 	src/consent.o \
 	src/privacy.o \
 	src/rights.o \
+	src/predicate.o \
 	src/sources.o \
 	src/rfm.o \
 	src/rfm_refresh.o \
