@@ -13,7 +13,8 @@ CREATE TABLE cdp.refresh_steps (
     command     text NOT NULL,
     enabled     boolean NOT NULL DEFAULT true,
     description text,
-    builtin     boolean NOT NULL DEFAULT false
+    builtin     boolean NOT NULL DEFAULT false,
+    author      name DEFAULT CURRENT_USER
 );
 COMMENT ON TABLE cdp.refresh_steps IS 'steps of cdp.refresh() in order; command is a query returning one bigint (rows changed); modules register theirs, admins may disable them';
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.refresh_steps TO cdp_admin;
@@ -45,6 +46,9 @@ GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.refresh_run_st
 GRANT SELECT ON cdp.refresh_run_steps TO cdp_analyst;
 COMMENT ON COLUMN cdp.refresh_steps.builtin IS 'true while the row is as cdp shipped it (not dumped); a row an admin adds or changes is false and kept by pg_dump (config.sql)';
 SELECT pg_catalog.pg_extension_config_dump('cdp.refresh_steps', 'WHERE NOT builtin');
+COMMENT ON COLUMN cdp.refresh_steps.author IS 'the role that wrote the command, which runs with that role''s rights (security-restricted); NULL for cdp''s own steps, which run as the caller of cdp.refresh() (set by cdp: see cdp._stamp_author)';
+CREATE TRIGGER refresh_steps_author BEFORE INSERT OR UPDATE ON cdp.refresh_steps
+    FOR EACH ROW EXECUTE FUNCTION cdp._stamp_author('author', 'command');
 CREATE TRIGGER refresh_steps_config BEFORE INSERT OR UPDATE ON cdp.refresh_steps
     FOR EACH ROW EXECUTE FUNCTION cdp._config_row();
 CREATE TRIGGER refresh_steps_config_deleted AFTER DELETE ON cdp.refresh_steps
@@ -52,6 +56,35 @@ CREATE TRIGGER refresh_steps_config_deleted AFTER DELETE ON cdp.refresh_steps
 SELECT pg_catalog.pg_extension_config_dump('cdp.refresh_runs', '');
 SELECT pg_catalog.pg_extension_config_dump('cdp.refresh_runs_run_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('cdp.refresh_run_steps', '');
+
+-- cdp._step_as (predicate.c): a command run as its author, security-restricted.
+CREATE FUNCTION cdp._step_as(author name, what text, command text) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'cdp_step_as'
+    LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION cdp._step_as(name, text, text) IS 'internal: runs a command as the role that wrote it, security-restricted; the bigint of its first row';
+REVOKE EXECUTE ON FUNCTION cdp._step_as(name, text, text) FROM PUBLIC;
+
+-- cdp._run_step: a step an admin wrote, run with its author's rights and no
+-- more (the owner's rights only serve to become the author).
+CREATE FUNCTION cdp._run_step(step text) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    r record;
+BEGIN
+    SELECT rs.author, rs.command INTO r FROM cdp.refresh_steps rs WHERE rs.step = _run_step.step AND rs.author IS NOT NULL;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'refresh step "%" does not exist or is cdp''s own', step
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'SELECT step, author FROM cdp.refresh_steps lists the steps and who wrote them.';
+    END IF;
+    RETURN cdp._step_as(r.author, format('the refresh step %s', step), r.command);
+END
+$fn$;
+COMMENT ON FUNCTION cdp._run_step(text) IS 'internal: runs a refresh step an admin wrote as its author (cdp.refresh_steps.author), security-restricted';
+REVOKE EXECUTE ON FUNCTION cdp._run_step(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp._run_step(text) TO cdp_admin;
 
 -- cdp.refresh: runs every enabled step in order, records the run.
 CREATE FUNCTION cdp.refresh() RETURNS TABLE (step text, rows_changed bigint, seconds numeric, error text)
@@ -67,12 +100,17 @@ DECLARE
     nfail integer := 0;
 BEGIN
     INSERT INTO cdp.refresh_runs DEFAULT VALUES RETURNING run_id INTO run;
-    FOR s IN SELECT rs.step, rs.command FROM cdp.refresh_steps rs WHERE rs.enabled ORDER BY rs.step_order LOOP
+    FOR s IN SELECT rs.step, rs.command, rs.author FROM cdp.refresh_steps rs WHERE rs.enabled ORDER BY rs.step_order LOOP
         t0 := clock_timestamp();
         n := NULL;
         err := NULL;
         BEGIN
-            EXECUTE s.command INTO n;
+            -- cdp's own steps run as the caller, an admin's as their author
+            IF s.author IS NULL THEN
+                EXECUTE s.command INTO n;
+            ELSE
+                n := cdp._run_step(s.step);
+            END IF;
         EXCEPTION WHEN OTHERS THEN
             err := SQLERRM;
             nfail := nfail + 1;
