@@ -101,7 +101,8 @@ REGRESS = \
 	attribution \
 	attribution_oracle \
 	funnel \
-	journeys
+	journeys \
+	attacks
 
 # isolation specs and TAP tests live under test/
 ISOLATION = \

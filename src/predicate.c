@@ -479,3 +479,25 @@ cdp_trigger_rows_as(PG_FUNCTION_ARGS)
 	cdp_unbecome(&sw);
 	return (Datum) 0;
 }
+
+PG_FUNCTION_INFO_V1(cdp_one_statement);
+
+/*
+ * cdp._one_statement(sql text, what text): errors unless the text is exactly
+ * one SQL statement by PostgreSQL's own parser (nothing hides after a ";").
+ */
+Datum
+cdp_one_statement(PG_FUNCTION_ARGS)
+{
+	char	   *sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *what = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	List	   *raw = raw_parser(sql, RAW_PARSE_DEFAULT);
+
+	if (list_length(raw) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be one SQL statement, not %d", what, list_length(raw)),
+				 errdetail("Statement: %s", sql),
+				 errhint("Write one DELETE or UPDATE, e.g. DELETE FROM erp.newsletter WHERE $1 = 'email' AND lower(mail) = $2.")));
+	PG_RETURN_VOID();
+}
