@@ -5,6 +5,7 @@ SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS cdp CASCADE;
 CREATE EXTENSION cdp;
 DROP SCHEMA IF EXISTS atk CASCADE;
+DROP VIEW IF EXISTS public.atk_stock;
 DROP ROLE IF EXISTS atk_admin;
 DROP ROLE IF EXISTS atk_writer;
 DROP ROLE IF EXISTS atk_analyst;
@@ -50,6 +51,14 @@ SELECT cdp.add_source('articles', 'atk.articles') > 0 AS registered;
 UPDATE cdp.sources SET registered_by = 'postgres';
 SELECT DISTINCT registered_by FROM cdp.sources;
 RESET ROLE;
+-- ... or a source a superuser registered pointed at the admin's view
+CREATE VIEW public.atk_stock AS SELECT 'GC-ACC-01'::text AS article_id, 'M02'::text AS location, 1::numeric AS quantity;
+SELECT cdp.add_source('stock', 'public.atk_stock') > 0 AS registered_by_superuser;
+SET ROLE atk_admin;
+CREATE VIEW atk.stock_pwn2 AS SELECT * FROM atk.stock_pwn;
+UPDATE cdp.sources SET relation = 'atk.stock_pwn2'::regclass WHERE relation = 'public.atk_stock'::regclass;
+RESET ROLE;
+SELECT kind, relation, registered_by FROM cdp.sources ORDER BY source_id;
 \set VERBOSITY terse
 SET ROLE atk_writer;
 SELECT * FROM cdp.recommend(:erika);
@@ -162,6 +171,7 @@ SELECT count(*) AS roles_checked, bool_or(r.rolsuper) AS any_superuser FROM pg_r
 SET client_min_messages = warning;
 DROP EXTENSION cdp CASCADE;
 DROP SCHEMA atk CASCADE;
+DROP VIEW public.atk_stock;
 DROP OWNED BY atk_admin, atk_writer, atk_analyst;
 DROP ROLE atk_admin;
 DROP ROLE atk_writer;

@@ -128,13 +128,13 @@ CREATE TRIGGER config_deletions_apply AFTER INSERT ON cdp.config_deletions
     FOR EACH ROW EXECUTE FUNCTION cdp._config_deleted();
 
 -- cdp._stamp_author: the trigger that records who wrote SQL that cdp runs
--- with that role's rights (refresh steps, trigger kinds, sources): a role
+-- with that role's rights (refresh steps, trigger kinds): a role
 -- that is not a superuser is always the author of what it inserts, and of
 -- what it changes in the code column (TG_ARGV[1]; every change when there
 -- is none); changing other columns (enabled, ...) keeps the author.  A
 -- superuser may name any author (pg_restore brings the recorded ones back).
--- Rows with a code column that cdp's install and update scripts insert have
--- no author: they are cdp's own and run as the caller.
+-- Rows cdp's install and update scripts insert have no author: they are
+-- cdp's own and run as the caller.
 CREATE FUNCTION cdp._stamp_author() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -145,9 +145,6 @@ DECLARE
     who        text;
 BEGIN
     IF cdp._creating_extension() THEN
-        IF code_col IS NULL THEN            -- (sources cdp registers itself keep their registrant)
-            RETURN NEW;
-        END IF;
         who := CASE WHEN TG_OP = 'UPDATE' THEN to_jsonb(OLD) ->> author_col END;
     ELSIF (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER) THEN
         RETURN NEW;
@@ -160,5 +157,5 @@ BEGIN
     RETURN jsonb_populate_record(NEW, jsonb_build_object(author_col, who));
 END
 $fn$;
-COMMENT ON FUNCTION cdp._stamp_author() IS 'internal: trigger recording the role that wrote the SQL of a row cdp runs with that role''s rights (refresh steps, trigger kinds, sources); only a superuser may name another author';
+COMMENT ON FUNCTION cdp._stamp_author() IS 'internal: trigger recording the role that wrote the SQL of a row cdp runs with that role''s rights (refresh steps, trigger kinds); only a superuser may name another author';
 REVOKE EXECUTE ON FUNCTION cdp._stamp_author() FROM PUBLIC;

@@ -42,11 +42,7 @@ COMMENT ON COLUMN cdp.sources.erase_statement IS 'statement cdp erasure runs for
 SELECT pg_catalog.pg_extension_config_dump('cdp.sources', '');
 SELECT pg_catalog.pg_extension_config_dump('cdp.sources_source_id_seq', '');
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.sources TO cdp_admin;
--- the views and erase statements run as registered_by: only a superuser
--- may set it to another role than its own
-CREATE TRIGGER sources_author BEFORE INSERT OR UPDATE ON cdp.sources
-    FOR EACH ROW EXECUTE FUNCTION cdp._stamp_author('registered_by');
-COMMENT ON COLUMN cdp.sources.registered_by IS 'the role that registered the source: its view and erase statement run with this role''s rights (set by cdp: a role other than a superuser is always the registrant of what it inserts or changes)';
+COMMENT ON COLUMN cdp.sources.registered_by IS 'the role that registered the source: its view and erase statement run with this role''s rights (set by cdp: a role other than a superuser is always the registrant of what it inserts, or whose view or erase statement it changes)';
 GRANT USAGE, SELECT, UPDATE ON SEQUENCE cdp.sources_source_id_seq TO cdp_admin;
 
 -- cdp._one_statement (predicate.c): exactly one statement, by PostgreSQL's parser.
