@@ -27,6 +27,7 @@ OBJS = \
 	src/consent.o \
 	src/privacy.o \
 	src/rights.o \
+	src/predicate.o \
 	src/sources.o \
 	src/rfm.o \
 	src/rfm_refresh.o \
@@ -107,7 +108,8 @@ REGRESS = \
 	journeys \
 	visits \
 	rewards \
-	footfall
+	footfall \
+	attacks
 
 # isolation specs and TAP tests live under test/
 ISOLATION = \
