@@ -100,7 +100,8 @@ REGRESS = \
 	attribution \
 	attribution_oracle \
 	funnel \
-	journeys
+	journeys \
+	models_fits
 
 # isolation specs and TAP tests live under test/
 ISOLATION = \
