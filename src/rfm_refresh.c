@@ -644,17 +644,19 @@ carry_over(const char *model, int np, CdpFit *fit, const Datum *prev, const bool
 				 errhint("The model is refitted by every refresh; look at the orders if this persists.")));
 		return;
 	}
+	/* what the status column says anyway, and nothing turns NULL: a NOTICE */
 	if (fit->has_params)
-		ereport(WARNING,
+		ereport(NOTICE,
 				(errmsg("%s fit: %s", model, fit->message),
 				 errdetail("No earlier fit to keep; cdp.clv_model status \"limit\".")));
 	else if (np == 4)
-		ereport(WARNING,
+		/* no customers: no row of cdp.rfm turns NULL, so only a NOTICE */
+		ereport(fit->customers > 0 ? WARNING : NOTICE,
 				(errmsg("%s fit failed: %s", model, fit->message ? fit->message : "no parameters"),
 				 errdetail("No earlier fit to keep: p_alive, overdue, expected_purchases and clv of cdp.rfm are NULL (cdp.clv_model status \"failed\")."),
 				 errhint("The model needs customers with repeat purchases and some observation time.")));
 	else
-		ereport(WARNING,
+		ereport(NOTICE,
 				(errmsg("%s fit failed: %s", model, fit->message ? fit->message : "no parameters"),
 				 errdetail("No earlier fit to keep: expected_spend of cdp.rfm is each customer's own mean spend per purchase day (cdp.clv_model status \"failed\")."),
 				 errhint("The model needs repeat buyers whose mean spend varies.")));
