@@ -139,3 +139,13 @@ CREATE TABLE erp.coupons (
     redeemed_at  timestamptz,
     value        numeric(8,2) NOT NULL
 );
+
+-- not an ERP table: the parameters test/erp/generate.sql drew the random
+-- customers' buying from (BG/NBD: weekly purchase rate ~ Gamma(r, alpha),
+-- drop-out probability after each repeat purchase ~ Beta(a, b)), so that
+-- the demo can show them next to what cdp's fit recovers
+CREATE TABLE erp.generator_truth (
+    param text PRIMARY KEY,
+    value float8 NOT NULL,
+    description text NOT NULL
+);
