@@ -15,7 +15,7 @@ SET timezone = 'UTC';
 -- log-likelihood -17293.652 with a finite r; the fit is that limit model
 \getenv abs_srcdir PG_ABS_SRCDIR
 \set orders_csv :abs_srcdir '/test/data/rfm_data_orders.csv'
-CREATE TABLE rfm_orders (customer text, order_date date, revenue numeric, first_name text, last_name text, email text);
+CREATE TEMP TABLE rfm_orders (customer text, order_date date, revenue numeric, first_name text, last_name text, email text);
 COPY rfm_orders FROM :'orders_csv' WITH (FORMAT csv, HEADER true);
 CREATE TEMP TABLE rfm_xt AS
 SELECT customer, cdp.bgnbd_x(s) AS x, cdp.bgnbd_t_x(s) AS t_x, cdp.bgnbd_t(s, '2006-12-31') AS t
@@ -39,18 +39,21 @@ SELECT max(abs(cdp.bgnbd_expected_purchases(f.r, f.alpha, f.a, f.b, x, t_x, t, 5
   FROM rfm_xt, rfm_fit f;
 
 -- through cdp.refresh_rfm: the model row says what was fitted
-CREATE SCHEMA shop;
+SET client_min_messages = warning;
+DROP SCHEMA IF EXISTS models_shop CASCADE;
+RESET client_min_messages;
+CREATE SCHEMA models_shop;
 INSERT INTO cdp.profiles (profile_id, known) SELECT 1000 + row_number() OVER (ORDER BY customer), true
   FROM (SELECT DISTINCT customer FROM rfm_orders) c;
-CREATE TABLE shop.customers AS
+CREATE TABLE models_shop.customers AS
 SELECT customer, 1000 + row_number() OVER (ORDER BY customer) AS profile_id FROM (SELECT DISTINCT customer FROM rfm_orders) c;
 INSERT INTO cdp.identifiers (id_type, value, profile_id)
-SELECT 'erp_customer', cdp.normalize('erp_customer', profile_id::text), profile_id FROM shop.customers;
-CREATE TABLE shop.orders (customer_no bigint, ordered_at timestamptz, amount numeric);
-INSERT INTO shop.orders SELECT c.profile_id, o.order_date, o.revenue FROM rfm_orders o JOIN shop.customers c USING (customer);
-CREATE VIEW shop.orders_src AS
-SELECT 'erp_customer'::text AS id_type, customer_no::text AS id_value, ordered_at, amount FROM shop.orders;
-SELECT cdp.add_source('orders', 'shop.orders_src') > 0 AS registered;
+SELECT 'erp_customer', cdp.normalize('erp_customer', profile_id::text), profile_id FROM models_shop.customers;
+CREATE TABLE models_shop.orders (customer_no bigint, ordered_at timestamptz, amount numeric);
+INSERT INTO models_shop.orders SELECT c.profile_id, o.order_date, o.revenue FROM rfm_orders o JOIN models_shop.customers c USING (customer);
+CREATE VIEW models_shop.orders_src AS
+SELECT 'erp_customer'::text AS id_type, customer_no::text AS id_value, ordered_at, amount FROM models_shop.orders;
+SELECT cdp.add_source('orders', 'models_shop.orders_src') > 0 AS registered;
 SELECT profiles FROM cdp.refresh_rfm('2006-12-31 00:00+00');
 SELECT bgnbd_status, bgnbd_converged, round(bgnbd_loglik::numeric, 3) AS loglik, bgnbd_fitted_as_of,
        gammagamma_status, gammagamma_fitted_as_of
@@ -69,7 +72,7 @@ SELECT bool_and(a.overdue >= b.overdue) AS longer_more_overdue
 SELECT count(*) FILTER (WHERE r.overdue IS DISTINCT FROM cdp.bgnbd_overdue(m.r, m.alpha, cdp.bgnbd_x(s.s), cdp.bgnbd_t_x(s.s),
                                                                           cdp.bgnbd_t(s.s, m.as_of))) AS overdue_differ
   FROM cdp.rfm r
-  JOIN (SELECT customer_no AS profile_id, cdp.rfm_agg(ordered_at, amount) AS s FROM shop.orders GROUP BY 1) s USING (profile_id),
+  JOIN (SELECT customer_no AS profile_id, cdp.rfm_agg(ordered_at, amount) AS s FROM models_shop.orders GROUP BY 1) s USING (profile_id),
        cdp.clv_model m;
 SELECT cdp.create_trigger_audience('Lapsed', 'lapsed', '{"threshold": 0.3}') > 0 AS created;
 SELECT members > 0 AS has_members FROM cdp.refresh_segments('Lapsed');
@@ -109,9 +112,9 @@ ROLLBACK;
 -- without
 BEGIN;
 DELETE FROM cdp.clv_model;
-DELETE FROM shop.orders o WHERE EXISTS (SELECT 1 FROM shop.orders p WHERE p.customer_no = o.customer_no AND p.ordered_at < o.ordered_at);
-DELETE FROM shop.orders o WHERE EXISTS (SELECT 1 FROM shop.orders p WHERE p.customer_no = o.customer_no AND p.ctid < o.ctid);
-SELECT count(*) AS orders, count(DISTINCT customer_no) AS customers FROM shop.orders;
+DELETE FROM models_shop.orders o WHERE EXISTS (SELECT 1 FROM models_shop.orders p WHERE p.customer_no = o.customer_no AND p.ordered_at < o.ordered_at);
+DELETE FROM models_shop.orders o WHERE EXISTS (SELECT 1 FROM models_shop.orders p WHERE p.customer_no = o.customer_no AND p.ctid < o.ctid);
+SELECT count(*) AS orders, count(DISTINCT customer_no) AS customers FROM models_shop.orders;
 SELECT profiles FROM cdp.refresh_rfm('2006-12-31 00:00+00');
 SELECT bgnbd_status, r, alpha, a, b, bgnbd_loglik, gammagamma_status FROM cdp.clv_model;
 SELECT count(*) AS profiles, count(*) FILTER (WHERE p_alive = 1) AS p_alive_1,
@@ -124,7 +127,7 @@ ROLLBACK;
 -- best R score), one-time buyers are New Customers, not Lost
 BEGIN;
 DELETE FROM cdp.clv_model;
-UPDATE shop.orders SET ordered_at = '2006-12-31 10:00+00';
+UPDATE models_shop.orders SET ordered_at = '2006-12-31 10:00+00';
 SELECT profiles FROM cdp.refresh_rfm('2006-12-31 18:00+00');
 SELECT r_score, f_score, segment, count(*) FROM cdp.rfm GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
 SELECT bgnbd_status, bgnbd_message FROM cdp.clv_model;
@@ -184,5 +187,5 @@ SELECT col_description('cdp.rfm'::regclass, a.attnum) LIKE '%1 for every one-tim
 -- the segment map says whose names it carries
 SELECT obj_description('cdp.rfm_segments'::regclass, 'pg_class') LIKE '%R rfm package%' AS segment_map_says;
 
-DROP SCHEMA shop CASCADE;
+DROP SCHEMA models_shop CASCADE;
 DROP TABLE rfm_orders;
