@@ -109,7 +109,8 @@ REGRESS = \
 	visits \
 	rewards \
 	footfall \
-	attacks
+	attacks \
+	models_fits
 
 # isolation specs and TAP tests live under test/
 ISOLATION = \

@@ -251,7 +251,8 @@ INSERT INTO cdp.trigger_kinds (kind, builtin, default_params, description, query
             WHERE o.profile_id = c.profile_id AND o.ordered_at >= c.at AND o.ordered_at <= $2)
      GROUP BY c.profile_id$q$),
 ('lapsed', true, '{"threshold": 0.3}',
- 'the probability that the customer is still active (BG/NBD P(alive) of the last cdp.refresh_rfm) is below "threshold"',
+ 'the probability that the customer is still active (BG/NBD P(alive) of the last cdp.refresh_rfm) is below "threshold"; for one-time buyers, whose P(alive) is 1 by the model, cdp.rfm.overdue above 1 - "threshold"',
  $q$SELECT r.profile_id, r.as_of AS triggered_at
       FROM cdp.rfm r
-     WHERE r.p_alive < ($1 ->> 'threshold')::float8$q$);
+     WHERE r.p_alive < ($1 ->> 'threshold')::float8
+        OR (r.purchase_days = 1 AND r.overdue > 1 - ($1 ->> 'threshold')::float8)$q$);
