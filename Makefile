@@ -110,6 +110,7 @@ ISOLATION = \
 	consent_during_link \
 	segment_refresh \
 	rfm_refresh_read \
+	refresh_readers \
 	merge_during_reattribute
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output
 PROVE_TESTS = $(wildcard test/t/*.pl)

@@ -520,6 +520,12 @@ AS $fn$
 DECLARE
     unknown_purposes text;
 BEGIN
+    IF NOT EXISTS (SELECT 1 FROM cdp.sources s WHERE s.kind = 'consents') THEN
+        RAISE NOTICE 'no consents source is registered: no consent events loaded'
+            USING HINT = 'Register the ERP''s consent view with cdp.add_source(''consents'', ...) (docs/sources.md).';
+        RETURN QUERY SELECT 0::bigint, 0::bigint, 0::bigint;
+        RETURN;
+    END IF;
     CREATE TEMP TABLE cdp_consent_load ON COMMIT DROP AS
     SELECT s.id_type, s.id_value, cdp.try_normalize(t.normalizer, s.id_value) AS value,
            s.purpose, s.granted, s.recorded_at, s.confirmed_at, s.source, s.proof,
@@ -608,7 +614,11 @@ END
 $fn$;
 COMMENT ON FUNCTION cdp.consent_audience(text) IS 'profiles with consent for a purpose now (the bitmask, with the ledger asked only where a grant has expired since)';
 
--- the nightly pipeline: recompute consent state (expired grants, changed purposes)
+-- the nightly pipeline: load what the ERP recorded since (the consents
+-- sources), then recompute consent state (expired grants, changed purposes)
+INSERT INTO cdp.refresh_steps (step_order, step, command, description, builtin) VALUES
+    (150, 'consent_load', 'SELECT l.loaded FROM cdp.load_consents() l',
+     'load the consent events of the registered consents sources into the ledger (cdp.load_consents)', true);
 INSERT INTO cdp.refresh_steps (step_order, step, command, description, builtin) VALUES
     (200, 'consent', 'SELECT cdp.refresh_consent()::bigint',
      'recompute every profile''s consent state, so expired grants drop out', true);
