@@ -100,7 +100,8 @@ REGRESS = \
 	attribution \
 	attribution_oracle \
 	funnel \
-	journeys
+	journeys \
+	refresh_settings
 
 # isolation specs and TAP tests live under test/
 ISOLATION = \
