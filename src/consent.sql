@@ -547,14 +547,30 @@ BEGIN
                   HINT = 'Map the ERP''s purposes to cdp''s in the source view, or add purposes to cdp.purposes.';
     END IF;
 
-    -- unseen identifiers get profiles
-    PERFORM cdp.identify(d.id_type, d.id_value, 'consents', d.first_at)
-       FROM (SELECT DISTINCT ON (c.id_type, c.value) c.id_type, c.id_value, c.recorded_at AS first_at
-               FROM pg_temp.cdp_consent_load c
-              WHERE NOT c.bad
-                AND NOT EXISTS (SELECT 1 FROM cdp.identifiers i
-                                 WHERE i.id_type = c.id_type AND i.value = c.value)
-              ORDER BY c.id_type, c.value, c.recorded_at) d;
+    -- unseen identifiers get profiles, set-wise: with the lock cdp.stitch
+    -- takes (stitch.sql), no cdp.identify or cdp.link records one meanwhile,
+    -- so no per-identifier lock is needed (cdp.identify per row took one
+    -- each, until commit: out of shared memory at some 6,400 new ones)
+    IF EXISTS (SELECT 1 FROM pg_temp.cdp_consent_load c
+                WHERE NOT c.bad
+                  AND NOT EXISTS (SELECT 1 FROM cdp.identifiers i WHERE i.id_type = c.id_type AND i.value = c.value)) THEN
+        PERFORM pg_catalog.pg_advisory_xact_lock(4408400, 1);
+        CREATE TEMP TABLE cdp_consent_new ON COMMIT DROP AS
+        -- ids in (type, value) order, as one cdp.identify per row gave them
+        SELECT pg_catalog.nextval('cdp.profile_id_seq') AS profile_id, d.id_type, d.value, d.first_at, d.makes_known
+          FROM (SELECT DISTINCT ON (c.id_type, c.value) c.id_type, c.value, c.recorded_at AS first_at, t.makes_known
+                  FROM pg_temp.cdp_consent_load c
+                  JOIN cdp.identifier_types t ON t.id_type = c.id_type
+                 WHERE NOT c.bad
+                   AND NOT EXISTS (SELECT 1 FROM cdp.identifiers i
+                                    WHERE i.id_type = c.id_type AND i.value = c.value)
+                 ORDER BY c.id_type, c.value, c.recorded_at) d;
+        INSERT INTO cdp.profiles (profile_id, created_at, known)
+        SELECT n.profile_id, n.first_at, n.makes_known FROM pg_temp.cdp_consent_new n;
+        INSERT INTO cdp.identifiers (id_type, value, profile_id, first_seen, last_seen, source)
+        SELECT n.id_type, n.value, n.profile_id, n.first_at, n.first_at, 'consents' FROM pg_temp.cdp_consent_new n;
+        DROP TABLE pg_temp.cdp_consent_new;
+    END IF;
 
     RETURN QUERY
     WITH ins AS (
