@@ -23,10 +23,7 @@ cdp_install_packages
 cdp_build
 cdp_start_cluster "cdp.pseudonym_key = 'bench-only-key-never-use-in-production'" \
                   "shared_buffers = '1GB'" "work_mem = '64MB'" "maintenance_work_mem = '256MB'" \
-                  "max_wal_size = '8GB'" "checkpoint_timeout = '30min'" \
-                  "max_connections = 20" "max_locks_per_transaction = 32768"
-# (the first load calls cdp.identify once per new identifier, which takes an
-# advisory lock each until commit: about 10 per customer)
+                  "max_wal_size = '8GB'" "checkpoint_timeout = '30min'"
 
 "$PGBIN/createdb" refreshbench
 export PGDATABASE=refreshbench
