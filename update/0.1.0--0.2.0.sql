@@ -151,3 +151,16 @@ UPDATE cdp.trigger_kinds SET author = 'cdp_admin'
  WHERE NOT (builtin AND md5(query) IN ('f75a67d8408b3fa167be7841491dd8ca', 'f892db999c51ba17817ef84f8aae3455',
                                        'bd169610fe1f51a996d0f7ab15edafa0', '8eab5ec0247c7e39c09e8684ffecb2e4'));
 ALTER TABLE cdp.trigger_kinds ALTER COLUMN author SET DEFAULT CURRENT_USER;
+
+-- the nightly job runs as cdp_scheduler (refresh.sql): a job 0.1.0 made runs
+-- as whoever scheduled it until it is scheduled again
+DO $cron$
+BEGIN
+    IF pg_catalog.to_regclass('cron.job') IS NOT NULL THEN
+        IF EXISTS (SELECT 1 FROM cron.job j WHERE j.jobname = 'cdp-refresh' AND j.username <> 'cdp_scheduler') THEN
+            RAISE WARNING 'the pg_cron job "cdp-refresh" still runs as the role that scheduled it'
+                USING HINT = 'Schedule it again with SELECT cdp.schedule_refresh(''<its schedule>''): it then runs as cdp_scheduler, no superuser.';
+        END IF;
+    END IF;
+END
+$cron$;
