@@ -219,3 +219,16 @@ UPDATE cdp.profile_affinities SET
     top_colour = (SELECT t.value FROM cdp.affinity_top(affinity, 'colour', 1) t),
     top_size = (SELECT t.value FROM cdp.affinity_top(affinity, 'size', 1) t),
     latest_colour = cdp.affinity_latest(affinity, 'colour');
+
+-- the nightly job runs as cdp_scheduler (refresh.sql): a job 0.1.0 made runs
+-- as whoever scheduled it until it is scheduled again
+DO $cron$
+BEGIN
+    IF pg_catalog.to_regclass('cron.job') IS NOT NULL THEN
+        IF EXISTS (SELECT 1 FROM cron.job j WHERE j.jobname = 'cdp-refresh' AND j.username <> 'cdp_scheduler') THEN
+            RAISE WARNING 'the pg_cron job "cdp-refresh" still runs as the role that scheduled it'
+                USING HINT = 'Schedule it again with SELECT cdp.schedule_refresh(''<its schedule>''): it then runs as cdp_scheduler, no superuser.';
+        END IF;
+    END IF;
+END
+$cron$;
