@@ -84,6 +84,7 @@ REGRESS = \
 	erp_generator \
 	identity \
 	stitch \
+	identify_bulk \
 	consent \
 	consent_fold \
 	erasure \
