@@ -85,6 +85,8 @@ REGRESS = \
 	identity \
 	stitch \
 	identify_bulk \
+	mistakes \
+	roles \
 	consent \
 	consent_fold \
 	erasure \

@@ -137,3 +137,8 @@ CREATE TABLE cdp.consent_ledger_pseudonymized (
 INSERT INTO cdp.refresh_steps (step_order, step, command, description, builtin) VALUES
     (950, 'pseudonyms', 'SELECT cdp.refresh_pseudonyms()',
      'bring the pseudonymised identifiers and ledger BI reads up to date', true);
+
+-- a registered source's view cannot be dropped by name (sources.sql); the
+-- function's body comes with the replayed part below
+CREATE FUNCTION cdp._protect_sources() RETURNS event_trigger LANGUAGE plpgsql AS $fn$BEGIN END$fn$;
+CREATE EVENT TRIGGER cdp_protect_sources ON sql_drop EXECUTE FUNCTION cdp._protect_sources();
