@@ -34,7 +34,8 @@ OBJS = \
 	src/affinity.o \
 	src/cross_sell.o \
 	src/journeys.o \
-	src/attribution.o
+	src/attribution.o \
+	src/visits.o
 
 # SQL declarations live beside their C module (one basename per concern)
 # and are assembled, in this order (later modules may use earlier ones),
@@ -60,6 +61,9 @@ SQL_MODULES = \
 	src/events.sql \
 	src/attributes.sql \
 	src/journeys.sql \
+	src/visits.sql \
+	src/rewards.sql \
+	src/footfall.sql \
 	src/profile_360.sql \
 	src/privacy.sql \
 	src/api.sql \
@@ -67,7 +71,7 @@ SQL_MODULES = \
 
 # the previous released version, and the modules it did not have yet
 PREV_VERSION = 0.1.0
-NEW_SQL_MODULES = src/config.sql src/events.sql src/attributes.sql src/journeys.sql src/api.sql src/dashboard.sql
+NEW_SQL_MODULES = src/config.sql src/events.sql src/attributes.sql src/journeys.sql src/visits.sql src/rewards.sql src/footfall.sql src/api.sql src/dashboard.sql
 
 DATA = update/$(EXTENSION)--0.1.0.sql
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--$(PREV_VERSION)--$(EXTVERSION).sql
@@ -103,7 +107,10 @@ REGRESS = \
 	attribution \
 	attribution_oracle \
 	funnel \
-	journeys
+	journeys \
+	visits \
+	rewards \
+	footfall
 
 # isolation specs and TAP tests live under test/
 ISOLATION = \
@@ -113,7 +120,8 @@ ISOLATION = \
 	consent_during_link \
 	segment_refresh \
 	rfm_refresh_read \
-	merge_during_reattribute
+	merge_during_reattribute \
+	redeem_twice
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output
 PROVE_TESTS = $(wildcard test/t/*.pl)
 ifneq ($(PROVE_TESTS),)

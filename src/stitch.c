@@ -73,6 +73,7 @@
 
 #include "cdp.h"
 #include "normalize.h"
+#include "privacy.h"
 #include "stitch.h"
 
 int			cdp_stitch_progress_level = LOG;
@@ -165,6 +166,13 @@ typedef struct NodeEntry
 	char		status;
 } NodeEntry;
 
+/* an erased identifier: its type and suppression key (privacy.c) */
+typedef struct SuppKey
+{
+	int			typ;
+	char		key[65];
+} SuppKey;
+
 typedef struct StitchState
 {
 	MemoryContext cxt;
@@ -192,6 +200,10 @@ typedef struct StitchState
 	/* pairs removed by cdp.unlink() (node_pair), sorted */
 	uint64	   *removed;
 	uint64		nremoved;
+	/* erased identifiers (cdp.suppressions): SuppKey, sorted */
+	struct SuppKey *supp;
+	uint64		nsupp;
+	int64		nsuppressed;	/* links left out for them */
 	/* edges, in buckets by type priorities; bucket_of[type a][type b] */
 	EdgeBucket *buckets;
 	int			nbuckets;
@@ -808,6 +820,67 @@ is_removed(StitchState *st, uint32 a, uint32 b)
 		bsearch(&key, st->removed, st->nremoved, sizeof(uint64), uint64_cmp) != NULL;
 }
 
+static int
+supp_cmp(const void *x, const void *y)
+{
+	const SuppKey *a = x,
+			   *b = y;
+
+	if (a->typ != b->typ)
+		return a->typ < b->typ ? -1 : 1;
+	return memcmp(a->key, b->key, sizeof(a->key));
+}
+
+/*
+ * Loads the suppression list: identifiers cdp.erase() removed, as (type,
+ * keyed pseudonym).  A source value that is one of them never becomes an
+ * identifier again, and its links are left out, so no refresh brings an
+ * erased person back (issue 12).  Suppressions of types that no longer
+ * exist cannot match and are not kept.
+ */
+static void
+load_suppressions(StitchState *st)
+{
+	uint64		n;
+
+	if (SPI_execute("SELECT s.id_type, s.pseudonym FROM cdp.suppressions s WHERE s.lifted_at IS NULL",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "cdp.stitch: could not read cdp.suppressions");
+	st->supp = MemoryContextAllocHuge(st->cxt, sizeof(SuppKey) * Max(SPI_processed, 1));
+	n = 0;
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		char	   *typ = SPI_getvalue(tup, desc, 1);
+		char	   *key = SPI_getvalue(tup, desc, 2);
+		int			t = typ ? type_index(st, typ, strlen(typ)) : -1;
+
+		if (t < 0 || key == NULL || strlen(key) != 64)
+			continue;
+		st->supp[n].typ = t;
+		memcpy(st->supp[n].key, key, 65);
+		n++;
+	}
+	SPI_freetuptable(SPI_tuptable);
+	if (n > 1)
+		qsort(st->supp, n, sizeof(SuppKey), supp_cmp);
+	st->nsupp = n;
+}
+
+/* True when the normalised value val (NUL-terminated) of type typ was erased. */
+static bool
+is_suppressed(StitchState *st, int typ, const char *val)
+{
+	SuppKey		k;
+
+	if (st->nsupp == 0)
+		return false;
+	k.typ = typ;
+	cdp_suppression_key(st->types[typ].name, val, k.key);
+	return bsearch(&k, st->supp, st->nsupp, sizeof(SuppKey), supp_cmp) != NULL;
+}
+
 /*
  * The normalised form of a source value of type typ (in the row context),
  * or NULL when it is invalid or junk: what cdp.try_normalize and
@@ -871,6 +944,11 @@ edge_row(StitchReceiver *r, Datum *v, bool *isnull)
 		if (sb == NULL)
 		{
 			r->skipped++;
+			return;
+		}
+		if (is_suppressed(st, ia, sa) || is_suppressed(st, ib, sb))
+		{
+			st->nsuppressed++;
 			return;
 		}
 	}
@@ -1390,7 +1468,15 @@ cdp_stitch_run(PG_FUNCTION_ARGS)
 	st->tab = nodetab_create(cxt, 1024, st);
 	load_nodes(st, node_sql);
 	load_removed(st);
+	load_suppressions(st);
 	load_edges(st, edge_sql, scoped, &skipped);
+	skipped += st->nsuppressed;
+	if (st->nsuppressed > 0)
+		ereport(NOTICE,
+				(errmsg("%s: %lld links of the sources left out: they carry identifiers that were erased",
+						strcmp(via, "unlink") == 0 ? "cdp.unlink" : "cdp.stitch", (long long) st->nsuppressed),
+				 errdetail("cdp.suppressions lists erased identifiers as keyed pseudonyms; a source still holding them keeps them out of cdp."),
+				 errhint("Give the sources an erase statement (cdp.add_source(..., erase_statement => ...)) so that cdp.erase removes the rows too; SELECT * FROM cdp.sources_holding(id_type, value) names the sources.")));
 	ereport(cdp_stitch_progress_level,
 			(errmsg("cdp.stitch: %llu links over %u identifiers read, %lld skipped; uniting",
 					(unsigned long long) st->nedges, st->nnodes, (long long) skipped)));

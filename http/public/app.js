@@ -94,14 +94,14 @@
     const revenue = sum(sales, (r) => r.revenue);
     const orders = sum(sales, (r) => r.conversions);
     const visits = sum(online, (r) => r.visits);
-    const onlineOrders = sum(online, (r) => r.conversions);
+    const converting = sum(online, (r) => r.converting_visits);
     const email = d.consent.find((c) => c.purpose === 'email_marketing');
     const idsum = d.identity_summary || {};
     const tiles = [
       ['revenue', 'Revenue', revenue, fmtEur.format(revenue), 'orders with a known buyer'],
       ['orders', 'Orders', orders, fmtInt.format(orders), orders ? 'avg basket ' + fmtEur.format(revenue / orders) : ''],
       ['visits', 'Web + app visits', visits, fmtInt.format(visits), 'visitor-days'],
-      ['conversion', 'Online conversion', visits ? onlineOrders / visits : null, visits ? fmtPct.format(onlineOrders / visits) : '—', 'orders per visit'],
+      ['conversion', 'Online conversion', visits ? converting / visits : null, visits ? fmtPct.format(converting / visits) : '—', 'visits with an order that day'],
       ['known', 'Known profiles', idsum.known_profiles, fmtInt.format(idsum.known_profiles || 0), `of ${fmtInt.format(idsum.profiles || 0)} profiles`],
       ['email_consent', 'E-mail consent', email ? email.share : null, email && email.share !== null ? fmtPct.format(email.share) : '—', 'of known profiles'],
     ];
@@ -172,9 +172,10 @@
       const rows = d.channels.filter((r) => r.channel === c);
       const visits = c === 'store' ? null : sum(rows, (r) => r.visits);
       const conv = sum(rows, (r) => r.conversions);
+      const converting = sum(rows, (r) => r.converting_visits);
       const rev = sum(rows, (r) => r.revenue);
       return [[LABELS[c], c], [visits === null ? '—' : fmtInt.format(visits), visits], [fmtInt.format(conv), conv],
-              [fmtEur.format(rev), rev], [visits ? fmtPct.format(conv / visits) : '—', visits ? conv / visits : null]];
+              [fmtEur.format(rev), rev], [visits ? fmtPct.format(converting / visits) : '—', visits ? converting / visits : null]];
     }));
   }
 
@@ -280,6 +281,28 @@
     }, d.consent.filter((r) => r.known_profiles > 0).length);
   }
 
+  const MODEL_LABELS = { first: 'first touch', last: 'last touch', last_non_direct: 'last non-direct', linear: 'linear',
+                         position: 'position (40/20/40)', time_decay: 'time decay', markov: 'Markov', shapley: 'Shapley' };
+  function attributionChart(d) {
+    const rows = d.attribution || [];
+    const models = [...new Set(rows.map((r) => r.model))];
+    // conversions without any tracked touch (a shop purchase nobody saw online) last, in grey
+    const channels = [...new Set(rows.map((r) => r.channel))].sort((a, b) => (a === '(none)') - (b === '(none)') || a.localeCompare(b));
+    const palette = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#393b79', '#637939'];
+    const share = new Map(rows.map((r) => [r.model + '|' + r.channel, r.share]));
+    chart('attribution', {
+      tooltip: { trigger: 'axis', axisPointer: { type: 'shadow' }, valueFormatter: (v) => (v === null ? '—' : fmtPct.format(v)) },
+      legend: { top: 0 }, grid: { left: 140, right: 30, top: 30, bottom: 24 },
+      yAxis: { type: 'category', data: models.map((m) => MODEL_LABELS[m] || m), inverse: true },
+      xAxis: { type: 'value', max: 1, axisLabel: { formatter: (v) => fmtPct.format(v) } },
+      series: channels.map((c, i) => ({
+        name: c === '(none)' ? 'no tracked touch' : c, id: c, type: 'bar', stack: 'share', data: models.map((m) => share.get(m + '|' + c) ?? 0),
+        itemStyle: { color: c === '(none)' ? '#c8ccd0' : palette[i % palette.length] },
+        label: { show: true, formatter: (p) => (p.value >= 0.06 ? fmtPct.format(p.value) : '') },
+      })),
+    }, rows.length);
+  }
+
   function render(d) {
     fillFilters(d);
     kpis(d);
@@ -290,6 +313,7 @@
     storeChart(d);
     identityChart(d);
     consentChart(d);
+    attributionChart(d);
     const ul = $('#not-yet');
     ul.textContent = '';
     for (const n of d.not_yet || []) ul.appendChild(el('li', {}, n));

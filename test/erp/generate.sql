@@ -940,6 +940,101 @@ SELECT 'M01', '3C:22:FB:11:22:33',
        timestamptz '2026-11-16 17:05 Europe/Berlin' + k * interval '5 minutes', -60 - k
 FROM generate_series(0, 5) k;
 
+-- ------------------------------------------------------- in the shop: beacons
+-- Written after everything else and drawn from hashes (pg_temp.g_h), not
+-- random(): the rows above stay what they were before the in-store tables.
+-- Six beacons per shop, one per zone
+INSERT INTO erp.beacons (beacon_id, store_id, zone, placement)
+SELECT s.store_id || '-' || z.code, s.store_id, z.zone, z.placement
+FROM erp.stores s
+CROSS JOIN (VALUES ('ENT', 'entrance', 'entrance and new arrivals'), ('RUN', 'running', 'running-shoe wall'),
+                   ('OUT', 'outdoor', 'jackets and tents'), ('TEN', 'tennis', 'rackets and balls'),
+                   ('BIK', 'bikes', 'bikes and helmets'), ('TIL', 'till', 'the tills')) z(code, zone, placement)
+WHERE NOT s.is_online;
+
+-- the release of the running shoe "Gipfelsturm 2" in München on day 7, a
+-- pair of running socks hidden at the running-shoe wall for a minute's stay
+INSERT INTO erp.store_events (event_id, store_id, name, starts_at, ends_at, beacon_id, prize, min_stay, prizes) VALUES
+    ('REL-GS2-M01', 'M01', 'Release Gipfelsturm 2', '2026-11-16 16:00 Europe/Berlin', '2026-11-16 19:00 Europe/Berlin',
+     'M01-RUN', 'running socks', interval '60 seconds', 50),
+    ('NIGHT-M01', 'M01', 'Lange Nacht des Sports', '2026-10-24 22:00 Europe/Berlin', '2026-10-25 04:00 Europe/Berlin',
+     NULL, NULL, NULL, NULL);
+
+-- app users with in-store consent carry the app on 60% of their shop
+-- visits since 2026: arriving 5-30 minutes before paying, leaving 1-8
+-- minutes after, a ping every 20 s (entrance first, the till around the
+-- payment, zones in between); the app is open the whole visit for half of
+-- them, the first third for the others.  Dirt: 8% of pings lost, 3%
+-- delivered twice, one visit in ten with a 4-minute hole (two visits), a
+-- weak signal now and then, and the rows in the order the gateway
+-- delivered them, not by time.
+CREATE TEMP TABLE g_app AS
+SELECT o.order_no, o.store_id, c.device_id, o.ordered_at,
+       o.ordered_at - make_interval(secs => 300 + floor(pg_temp.g_h(o.order_no, 71, :seed) * 1500)) AS arrive,
+       o.ordered_at + make_interval(secs => 60 + floor(pg_temp.g_h(o.order_no, 72, :seed) * 420)) AS leave,
+       floor(pg_temp.g_h(o.order_no, 73, :seed) * 4)::int AS zone_pick,
+       pg_temp.g_h(o.order_no, 74, :seed) < 0.5 AS fg_whole,
+       pg_temp.g_h(o.order_no, 78, :seed) < 0.1 AS hole
+FROM erp.orders o
+JOIN erp.consents c ON c.customer_no = o.customer_no AND c.purpose = 'instore_tracking' AND c.granted
+                   AND c.device_id IS NOT NULL
+WHERE o.channel = 'store' AND o.customer_no >= 1001 AND o.ordered_at > c.recorded_at
+  AND o.ordered_at >= timestamptz '2026-01-01 00:00 Europe/Berlin'
+  AND pg_temp.g_h(o.order_no, 70, :seed) < 0.6;
+-- the long night across the clock change (25 October, 02:00 twice): five
+-- app users from 01:40 summer time to 02:40 winter time
+INSERT INTO g_app
+SELECT NULL, 'M01', d.device_id, NULL, timestamptz '2026-10-25 01:40+02', timestamptz '2026-10-25 02:40+01', 0, true, false
+FROM (SELECT DISTINCT c.device_id FROM erp.consents c
+       WHERE c.purpose = 'instore_tracking' AND c.granted AND c.device_id IS NOT NULL AND c.customer_no >= 1001
+         AND c.recorded_at < timestamptz '2026-10-01 00:00 Europe/Berlin'
+       ORDER BY c.device_id LIMIT 5) d;
+
+INSERT INTO erp.app_beacon_sightings (device_id, beacon_id, seen_at, rssi, foreground)
+SELECT p.device_id, p.beacon_id, p.seen_at, p.rssi, p.foreground
+FROM (
+    SELECT a.device_id, k.h,
+           a.store_id || '-' || CASE
+               WHEN k.t < a.arrive + interval '2 minutes' THEN 'ENT'
+               WHEN a.ordered_at IS NOT NULL AND k.t BETWEEN a.ordered_at - interval '3 minutes' AND a.ordered_at + interval '1 minute' THEN 'TIL'
+               ELSE (ARRAY['RUN', 'OUT', 'TEN', 'BIK'])[1 + (a.zone_pick + k.k / 30) % 4] END AS beacon_id,
+           k.t AS seen_at,
+           -55 - floor(pg_temp.g_h(k.h, 79, :seed) * 40)::int AS rssi,
+           a.fg_whole OR k.k * 3 < k.n AS foreground,
+           pg_temp.g_h(k.h, 76, :seed) < 0.03 AS twice
+    FROM g_app a
+    CROSS JOIN LATERAL (
+        SELECT g AS k, n.n, a.arrive + g * interval '20 seconds' + make_interval(secs => floor(pg_temp.g_h(hashtext(a.device_id)::bigint * 10000 + g, 80, :seed) * 3)) AS t,
+               hashtext(a.device_id || ':' || extract(epoch FROM a.arrive)) * 10000::bigint + g AS h
+          FROM (SELECT floor(extract(epoch FROM a.leave - a.arrive) / 20)::int AS n) n, generate_series(0, n.n) g
+         WHERE NOT (a.hole AND g >= n.n / 2 AND g < n.n / 2 + 12)) k
+    WHERE pg_temp.g_h(k.h, 75, :seed) >= 0.08
+) p
+CROSS JOIN LATERAL (SELECT 1 UNION ALL SELECT 2 WHERE p.twice) dup(copy)
+ORDER BY pg_temp.g_h(p.h, 77, :seed), dup.copy;
+DROP TABLE g_app;
+
+-- the door counter through the long night: 22:00 to 03:00, the hour from
+-- 02:00 twice
+INSERT INTO erp.store_visitors (store_id, hour, visitors)
+SELECT 'M01', h, 15 + floor(pg_temp.g_h(extract(epoch FROM h)::bigint, 81, :seed) * 30)::int
+FROM generate_series(timestamptz '2026-10-24 22:00 Europe/Berlin', timestamptz '2026-10-25 03:00 Europe/Berlin', interval '1 hour') h;
+
+-- Erika on day 7: the app open in M01 from 16:50 to 17:32; the entrance and
+-- jackets first, 17:03-17:06:40 at the running-shoe wall (the release's
+-- prize), the tennis corner, the till from 17:17 (she pays at 17:20), a last
+-- look at the running wall
+INSERT INTO erp.app_beacon_sightings (device_id, beacon_id, seen_at, rssi, foreground)
+SELECT 'dev-erika-phone',
+       CASE WHEN t < timestamptz '2026-11-16 16:53 Europe/Berlin' THEN 'M01-ENT'
+            WHEN t < timestamptz '2026-11-16 17:03 Europe/Berlin' THEN 'M01-OUT'
+            WHEN t <= timestamptz '2026-11-16 17:06:40 Europe/Berlin' THEN 'M01-RUN'
+            WHEN t < timestamptz '2026-11-16 17:17 Europe/Berlin' THEN 'M01-TEN'
+            WHEN t < timestamptz '2026-11-16 17:22 Europe/Berlin' THEN 'M01-TIL'
+            ELSE 'M01-RUN' END,
+       t, -62, true
+FROM generate_series(timestamptz '2026-11-16 16:50 Europe/Berlin', timestamptz '2026-11-16 17:32 Europe/Berlin', interval '20 seconds') t;
+
 -- ------------------------------------------------------- integrity check
 \if :erp_skip_fk_triggers
 RESET session_replication_role;
@@ -972,7 +1067,7 @@ END $$;
 -- ------------------------------------------------------------------ summary
 ANALYZE erp.customers, erp.articles, erp.stock, erp.orders, erp.order_lines, erp.web_events,
         erp.beacon_pings, erp.store_visitors, erp.newsletter_sends, erp.newsletter_clicks,
-        erp.consents, erp.coupons;
+        erp.consents, erp.coupons, erp.beacons, erp.app_beacon_sightings, erp.store_events;
 RESET client_min_messages;
 RESET synchronize_seqscans;
 RESET max_parallel_workers_per_gather;
@@ -991,7 +1086,8 @@ SELECT (SELECT count(*) FROM erp.customers) AS erp_n_customers,
        (SELECT count(*) FROM erp.newsletter_sends) AS erp_n_newsletter_sends,
        (SELECT count(*) FROM erp.newsletter_clicks) AS erp_n_newsletter_clicks,
        (SELECT count(*) FROM erp.consents) AS erp_n_consents,
-       (SELECT count(*) FROM erp.coupons) AS erp_n_coupons
+       (SELECT count(*) FROM erp.coupons) AS erp_n_coupons,
+       (SELECT count(*) FROM erp.app_beacon_sightings) AS erp_n_app_beacon_sightings
 \gset
 \echo erp.customers         :erp_n_customers
 \echo erp.articles          :erp_n_articles
@@ -1005,4 +1101,5 @@ SELECT (SELECT count(*) FROM erp.customers) AS erp_n_customers,
 \echo erp.newsletter_clicks :erp_n_newsletter_clicks
 \echo erp.consents          :erp_n_consents
 \echo erp.coupons           :erp_n_coupons
+\echo erp.app_beacon_sightings :erp_n_app_beacon_sightings
 \endif

@@ -226,3 +226,29 @@ CREATE VIEW erp_cdp.email_touches AS
 
 SELECT cdp.add_source('web_events', 'erp_cdp.web_events', :'erase_web_events') AS web_events_source,
        cdp.add_source('touches', 'erp_cdp.email_touches', :'erase_newsletter') AS email_touches_source;
+
+-- ---- in the shop: WiFi and beacon sightings, beacons, the door counter -----------
+
+-- the shop WiFi: only real (globally administered) MACs, as keyed pseudonyms,
+-- never raw; randomised ones are junk and left out
+CREATE VIEW erp_cdp.wifi_sightings AS
+    SELECT 'mac_hash' AS id_type, cdp.pseudonymize(cdp.normalize('mac', p.mac)) AS id_value,
+           p.store_id AS store, p.seen_at, p.rssi
+      FROM erp.beacon_pings p
+     WHERE NOT cdp.is_junk('mac', p.mac);
+-- the app's beacon ranging: the device, the beacon and its shop
+CREATE VIEW erp_cdp.beacon_sightings AS
+    SELECT 'device' AS id_type, s.device_id AS id_value, b.store_id AS store, s.seen_at,
+           s.beacon_id AS beacon, s.rssi, s.foreground
+      FROM erp.app_beacon_sightings s JOIN erp.beacons b USING (beacon_id);
+CREATE VIEW erp_cdp.beacons AS
+    SELECT b.beacon_id AS beacon, b.store_id AS store, b.zone, b.placement FROM erp.beacons b;
+CREATE VIEW erp_cdp.door_counts AS
+    SELECT v.store_id AS store, v.hour AS period_start, v.visitors, interval '1 hour' AS period_length
+      FROM erp.store_visitors v;
+SELECT cdp.add_source('wifi_sightings', 'erp_cdp.wifi_sightings', :'erase_wifi') IS NOT NULL AS wifi_sightings_mapped,
+       cdp.add_source('beacon_sightings', 'erp_cdp.beacon_sightings',
+                      'DELETE FROM erp.app_beacon_sightings s WHERE $1 = ''device'' AND cdp.try_normalize(''device'', s.device_id) = $2')
+           IS NOT NULL AS beacon_sightings_mapped,
+       cdp.add_source('beacons', 'erp_cdp.beacons') IS NOT NULL AS beacons_mapped,
+       cdp.add_source('door_counts', 'erp_cdp.door_counts') IS NOT NULL AS door_counts_mapped;

@@ -139,3 +139,34 @@ CREATE TABLE erp.coupons (
     redeemed_at  timestamptz,
     value        numeric(8,2) NOT NULL
 );
+
+-- the app's Bluetooth beacons, placed in the shops' zones
+CREATE TABLE erp.beacons (
+    beacon_id  text PRIMARY KEY,            -- 'M01-RUN': store and what stands there
+    store_id   text NOT NULL REFERENCES erp.stores,
+    zone       text NOT NULL,               -- entrance, running, outdoor, tennis, bikes, till
+    placement  text NOT NULL                -- what stands at the beacon
+);
+
+-- what the app logs while it ranges beacons in a shop (about every 20 s);
+-- the gateway delivers late, twice and out of order
+CREATE TABLE erp.app_beacon_sightings (
+    device_id  text NOT NULL,
+    beacon_id  text NOT NULL REFERENCES erp.beacons,
+    seen_at    timestamptz NOT NULL,
+    rssi       integer,
+    foreground boolean NOT NULL             -- the app was open on the screen
+);
+
+-- in-store events: product releases with a prize hidden at a beacon
+CREATE TABLE erp.store_events (
+    event_id    text PRIMARY KEY,
+    store_id    text NOT NULL REFERENCES erp.stores,
+    name        text NOT NULL,
+    starts_at   timestamptz NOT NULL,
+    ends_at     timestamptz NOT NULL,
+    beacon_id   text REFERENCES erp.beacons,  -- where the prize is hidden
+    prize       text,
+    min_stay    interval,                     -- how long to stand there for it
+    prizes      integer                       -- how many there are
+);
