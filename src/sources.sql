@@ -74,7 +74,9 @@ GRANT EXECUTE ON FUNCTION cdp._base_tables(regclass) TO cdp_admin;
 -- CASCADE, a table it reads dropped with CASCADE), its registration goes
 -- too (logged).  Either way cdp.sources never names a relation that
 -- is gone (an event trigger, not a pg_depend entry: it needs no object per
--- source, and pg_dump/pg_restore recreate it with the extension).
+-- source, and pg_dump/pg_restore recreate it with the extension; a
+-- pg_restore --clean, which drops the views before it restores
+-- cdp.sources, is let through).
 CREATE FUNCTION cdp._protect_sources() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -95,7 +97,11 @@ BEGIN
               WHERE o.classid = 'pg_class'::regclass AND o.objsubid = 0
               ORDER BY o.original DESC, s.source_id
     LOOP
-        IF d.original THEN
+        -- pg_restore --clean (or a plain dump with --clean) drops the views
+        -- before it restores cdp.sources from the dump: let it; a restore
+        -- is recognised by check_function_bodies = off, which every script
+        -- of pg_dump sets
+        IF d.original AND pg_catalog.current_setting('check_function_bodies')::boolean THEN
             RAISE EXCEPTION 'cannot drop % %: it is registered as cdp source % of kind %',
                     d.object_type, d.object_identity, d.source_id, d.kind
                 USING ERRCODE = 'dependent_objects_still_exist',
