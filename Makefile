@@ -27,6 +27,7 @@ OBJS = \
 	src/consent.o \
 	src/privacy.o \
 	src/rights.o \
+	src/predicate.o \
 	src/sources.o \
 	src/rfm.o \
 	src/rfm_refresh.o \
@@ -110,7 +111,9 @@ REGRESS = \
 	journeys \
 	visits \
 	rewards \
-	footfall
+	footfall \
+	attacks \
+	models_fits
 
 # isolation specs and TAP tests live under test/
 ISOLATION = \

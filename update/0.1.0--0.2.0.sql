@@ -138,6 +138,43 @@ INSERT INTO cdp.refresh_steps (step_order, step, command, description, builtin) 
     (950, 'pseudonyms', 'SELECT cdp.refresh_pseudonyms()',
      'bring the pseudonymised identifiers and ledger BI reads up to date', true);
 
+-- SQL an admin stored runs with its author's rights (config.sql,
+-- cdp._stamp_author): cdp's own steps and kinds (as 0.1.0 shipped them) have
+-- no author and run as the caller; the others were written by someone
+-- holding cdp_admin, whose rights they get (never the superuser's of the
+-- nightly job any more)
+ALTER TABLE cdp.refresh_steps ADD COLUMN author name;
+UPDATE cdp.refresh_steps SET author = 'cdp_admin' WHERE NOT builtin;
+ALTER TABLE cdp.refresh_steps ALTER COLUMN author SET DEFAULT CURRENT_USER;
+ALTER TABLE cdp.trigger_kinds ADD COLUMN author name;
+UPDATE cdp.trigger_kinds SET author = 'cdp_admin'
+ WHERE NOT (builtin AND md5(query) IN ('f75a67d8408b3fa167be7841491dd8ca', 'f892db999c51ba17817ef84f8aae3455',
+                                       'bd169610fe1f51a996d0f7ab15edafa0', '8eab5ec0247c7e39c09e8684ffecb2e4'));
+ALTER TABLE cdp.trigger_kinds ALTER COLUMN author SET DEFAULT CURRENT_USER;
+
+-- models that say what they did (clv.sql, rfm.sql, triggers.sql): how each
+-- fit's parameters came about and from which refresh, the churn measure
+-- that covers one-time buyers, and the lapsed trigger that uses it
+ALTER TABLE cdp.clv_model
+    ADD COLUMN bgnbd_status text CHECK (bgnbd_status IN ('converged', 'limit', 'best point', 'failed', 'carried over')),
+    ADD COLUMN gammagamma_status text CHECK (gammagamma_status IN ('converged', 'limit', 'best point', 'failed', 'carried over')),
+    ADD COLUMN bgnbd_fitted_as_of timestamptz,
+    ADD COLUMN gammagamma_fitted_as_of timestamptz;
+UPDATE cdp.clv_model
+   SET bgnbd_status = CASE WHEN bgnbd_converged THEN 'converged' WHEN r IS NULL THEN 'failed' ELSE 'best point' END,
+       gammagamma_status = CASE WHEN gammagamma_converged THEN 'converged' WHEN p IS NULL THEN 'failed' ELSE 'best point' END,
+       bgnbd_fitted_as_of = CASE WHEN r IS NOT NULL THEN as_of END,
+       gammagamma_fitted_as_of = CASE WHEN p IS NOT NULL THEN as_of END;
+ALTER TABLE cdp.clv_model ALTER COLUMN bgnbd_status SET NOT NULL, ALTER COLUMN gammagamma_status SET NOT NULL;
+ALTER TABLE cdp.rfm ADD COLUMN overdue float8;
+UPDATE cdp.trigger_kinds
+   SET description = 'the probability that the customer is still active (BG/NBD P(alive) of the last cdp.refresh_rfm) is below "threshold"; for one-time buyers, whose P(alive) is 1 by the model, cdp.rfm.overdue above 1 - "threshold"',
+       query = $q$SELECT r.profile_id, r.as_of AS triggered_at
+      FROM cdp.rfm r
+     WHERE r.p_alive < ($1 ->> 'threshold')::float8
+        OR (r.purchase_days = 1 AND r.overdue > 1 - ($1 ->> 'threshold')::float8)$q$
+ WHERE kind = 'lapsed' AND builtin;
+
 -- a registered source's view cannot be dropped by name (sources.sql); the
 -- function's body comes with the replayed part below
 CREATE FUNCTION cdp._protect_sources() RETURNS event_trigger LANGUAGE plpgsql AS $fn$BEGIN END$fn$;
