@@ -128,7 +128,7 @@ CREATE FUNCTION cdp._exec_as_segment_reader(sql text) RETURNS bigint
     LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION cdp._exec_as_segment_reader(text) IS 'internal: runs a statement as cdp_segment_reader, security-restricted; the caller must hold cdp_segment_reader''s privileges';
 REVOKE EXECUTE ON FUNCTION cdp._exec_as_segment_reader(text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION cdp._exec_as_segment_reader(text) TO cdp_admin;
+GRANT EXECUTE ON FUNCTION cdp._exec_as_segment_reader(text) TO cdp_admin, cdp_marketer;
 
 -- cdp._check_predicate: the sandbox's check, its error prefixed with what it is about.
 CREATE FUNCTION cdp._check_predicate(predicate text) RETURNS void
