@@ -357,7 +357,7 @@ CREATE FUNCTION cdp.recommend(profile_id bigint, k integer DEFAULT 10, location 
 RETURNS TABLE (article_id text, name text, score float8, in_stock numeric, matched text)
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $fn$
+AS $fn$ DECLARE known boolean; locations text;   -- (for the NOTICE below)
 BEGIN
     PERFORM cdp._check_profile(profile_id);
     PERFORM cdp._check_k(k);
@@ -410,6 +410,16 @@ BEGIN
          LIMIT $3
         $q$, NULL, cdp.source_sql('stock'), cdp.source_sql('articles'))
     USING profile_id, location, k;
+    -- nothing for a store the stock sources do not know: say so
+    IF NOT FOUND AND location IS NOT NULL THEN
+        EXECUTE format('SELECT bool_or(s.location = $1), string_agg(DISTINCT s.location, '', '') FROM (%s) s',
+                       cdp.source_sql('stock'))
+          INTO known, locations USING location;
+        IF known IS NOT TRUE THEN
+            RAISE NOTICE 'no stock at location "%": the stock sources know no such store', location
+                USING HINT = COALESCE('The locations are: ' || locations || '.', 'No stock source gives any row; register one with cdp.add_source(''stock'', ...).');
+        END IF;
+    END IF;
 END
 $fn$;
 COMMENT ON FUNCTION cdp.recommend(bigint, integer, text) IS

@@ -232,3 +232,8 @@ BEGIN
     END IF;
 END
 $cron$;
+
+-- a registered source's view cannot be dropped by name (sources.sql); the
+-- function's body comes with the replayed part below
+CREATE FUNCTION cdp._protect_sources() RETURNS event_trigger LANGUAGE plpgsql AS $fn$BEGIN END$fn$;
+CREATE EVENT TRIGGER cdp_protect_sources ON sql_drop EXECUTE FUNCTION cdp._protect_sources();
