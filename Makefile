@@ -27,6 +27,7 @@ OBJS = \
 	src/consent.o \
 	src/privacy.o \
 	src/rights.o \
+	src/predicate.o \
 	src/sources.o \
 	src/rfm.o \
 	src/rfm_refresh.o \
@@ -108,6 +109,7 @@ REGRESS = \
 	visits \
 	rewards \
 	footfall \
+	attacks \
 	models_fits
 
 # isolation specs and TAP tests live under test/

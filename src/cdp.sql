@@ -26,7 +26,7 @@ DO $roles$
 DECLARE
     r text;
 BEGIN
-    FOREACH r IN ARRAY ARRAY['cdp_admin', 'cdp_writer', 'cdp_analyst', 'cdp_segment_reader', 'cdp_customer', 'cdp_campaign'] LOOP
+    FOREACH r IN ARRAY ARRAY['cdp_admin', 'cdp_writer', 'cdp_analyst', 'cdp_segment_reader', 'cdp_customer', 'cdp_campaign', 'cdp_scheduler'] LOOP
         IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) THEN
             EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
         END IF;
@@ -39,6 +39,9 @@ COMMENT ON ROLE cdp_analyst IS 'cdp: BI: reads profiles, models and segments, ps
 COMMENT ON ROLE cdp_segment_reader IS 'cdp: the role segment predicates run as; may only read cdp.profile_360';
 COMMENT ON ROLE cdp_customer IS 'cdp: a customer''s token (the app): may read its own profile and consents and change its consents, nothing else; grant it only to the HTTP service''s authenticator';
 COMMENT ON ROLE cdp_campaign IS 'cdp: a campaign tool: consent-filtered audiences (raw e-mail addresses, phones, devices of consenting members) and segment entries';
+COMMENT ON ROLE cdp_scheduler IS 'cdp: the role the pg_cron job of cdp.schedule_refresh() runs cdp.refresh() as (a cdp_admin, never a superuser); LOGIN only while a job is scheduled (pg_cron 1.4 connects as it), without a password';
+-- the nightly job refreshes with the admin's rights, no more
+GRANT cdp_admin TO cdp_scheduler;
 GRANT USAGE ON SCHEMA cdp TO cdp_admin, cdp_writer, cdp_analyst, cdp_segment_reader, cdp_campaign;
 -- segment predicates run as cdp_segment_reader: the admin must be able to
 -- switch to it

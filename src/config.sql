@@ -126,3 +126,36 @@ COMMENT ON FUNCTION cdp._config_deleted() IS 'internal: deletes a seeded configu
 REVOKE EXECUTE ON FUNCTION cdp._config_deleted() FROM PUBLIC;
 CREATE TRIGGER config_deletions_apply AFTER INSERT ON cdp.config_deletions
     FOR EACH ROW EXECUTE FUNCTION cdp._config_deleted();
+
+-- cdp._stamp_author: the trigger that records who wrote SQL that cdp runs
+-- with that role's rights (refresh steps, trigger kinds): a role
+-- that is not a superuser is always the author of what it inserts, and of
+-- what it changes in the code column (TG_ARGV[1]; every change when there
+-- is none); changing other columns (enabled, ...) keeps the author.  A
+-- superuser may name any author (pg_restore brings the recorded ones back).
+-- Rows cdp's install and update scripts insert have no author: they are
+-- cdp's own and run as the caller.
+CREATE FUNCTION cdp._stamp_author() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    author_col text := TG_ARGV[0];
+    code_col   text := CASE WHEN TG_NARGS > 1 THEN TG_ARGV[1] END;
+    who        text;
+BEGIN
+    IF cdp._creating_extension() THEN
+        who := CASE WHEN TG_OP = 'UPDATE' THEN to_jsonb(OLD) ->> author_col END;
+    ELSIF (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER) THEN
+        RETURN NEW;
+    ELSIF TG_OP = 'UPDATE' AND code_col IS NOT NULL
+          AND to_jsonb(NEW) -> code_col IS NOT DISTINCT FROM to_jsonb(OLD) -> code_col THEN
+        who := to_jsonb(OLD) ->> author_col;
+    ELSE
+        who := CURRENT_USER;
+    END IF;
+    RETURN jsonb_populate_record(NEW, jsonb_build_object(author_col, who));
+END
+$fn$;
+COMMENT ON FUNCTION cdp._stamp_author() IS 'internal: trigger recording the role that wrote the SQL of a row cdp runs with that role''s rights (refresh steps, trigger kinds); only a superuser may name another author';
+REVOKE EXECUTE ON FUNCTION cdp._stamp_author() FROM PUBLIC;

@@ -100,9 +100,10 @@ COMMENT ON FUNCTION cdp._run_erase_statement(name, text, text, text) IS
 REVOKE EXECUTE ON FUNCTION cdp._run_erase_statement(name, text, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cdp._run_erase_statement(name, text, text, text) TO cdp_admin;
 
--- who registered an erase statement is who it runs as: a role other than a
--- superuser cannot name somebody else in cdp.sources.registered_by, neither
--- on INSERT nor by changing a statement another role registered (superusers
+-- who registered a source is who its view is read and its erase statement
+-- runs as: a role other than a superuser cannot name somebody else in
+-- cdp.sources.registered_by, neither on INSERT nor by changing the view or
+-- the statement another role registered (superusers
 -- may, so that a dump restores the column as it was)
 CREATE FUNCTION cdp._sources_registrant() RETURNS trigger
 LANGUAGE plpgsql
@@ -112,13 +113,14 @@ BEGIN
     IF NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER)
        AND (TG_OP = 'INSERT'
             OR NEW.erase_statement IS DISTINCT FROM OLD.erase_statement
+            OR NEW.relation IS DISTINCT FROM OLD.relation
             OR NEW.registered_by IS DISTINCT FROM OLD.registered_by) THEN
         NEW.registered_by := CURRENT_USER;
     END IF;
     RETURN NEW;
 END
 $fn$;
-COMMENT ON FUNCTION cdp._sources_registrant() IS 'internal: sets cdp.sources.registered_by to the role that inserts a source or changes its erase statement (unless a superuser does)';
+COMMENT ON FUNCTION cdp._sources_registrant() IS 'internal: sets cdp.sources.registered_by to the role that inserts a source or changes its relation or erase statement (unless a superuser does)';
 CREATE TRIGGER sources_registrant BEFORE INSERT OR UPDATE ON cdp.sources
     FOR EACH ROW EXECUTE FUNCTION cdp._sources_registrant();
 

@@ -13,7 +13,8 @@ CREATE TABLE cdp.refresh_steps (
     command     text NOT NULL,
     enabled     boolean NOT NULL DEFAULT true,
     description text,
-    builtin     boolean NOT NULL DEFAULT false
+    builtin     boolean NOT NULL DEFAULT false,
+    author      name DEFAULT CURRENT_USER
 );
 COMMENT ON TABLE cdp.refresh_steps IS 'steps of cdp.refresh() in order; command is a query returning one bigint (rows changed); modules register theirs, admins may disable them';
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.refresh_steps TO cdp_admin;
@@ -45,6 +46,9 @@ GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.refresh_run_st
 GRANT SELECT ON cdp.refresh_run_steps TO cdp_analyst;
 COMMENT ON COLUMN cdp.refresh_steps.builtin IS 'true while the row is as cdp shipped it (not dumped); a row an admin adds or changes is false and kept by pg_dump (config.sql)';
 SELECT pg_catalog.pg_extension_config_dump('cdp.refresh_steps', 'WHERE NOT builtin');
+COMMENT ON COLUMN cdp.refresh_steps.author IS 'the role that wrote the command, which runs with that role''s rights (security-restricted); NULL for cdp''s own steps, which run as the caller of cdp.refresh() (set by cdp: see cdp._stamp_author)';
+CREATE TRIGGER refresh_steps_author BEFORE INSERT OR UPDATE ON cdp.refresh_steps
+    FOR EACH ROW EXECUTE FUNCTION cdp._stamp_author('author', 'command');
 CREATE TRIGGER refresh_steps_config BEFORE INSERT OR UPDATE ON cdp.refresh_steps
     FOR EACH ROW EXECUTE FUNCTION cdp._config_row();
 CREATE TRIGGER refresh_steps_config_deleted AFTER DELETE ON cdp.refresh_steps
@@ -52,6 +56,35 @@ CREATE TRIGGER refresh_steps_config_deleted AFTER DELETE ON cdp.refresh_steps
 SELECT pg_catalog.pg_extension_config_dump('cdp.refresh_runs', '');
 SELECT pg_catalog.pg_extension_config_dump('cdp.refresh_runs_run_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('cdp.refresh_run_steps', '');
+
+-- cdp._step_as (predicate.c): a command run as its author, security-restricted.
+CREATE FUNCTION cdp._step_as(author name, what text, command text) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'cdp_step_as'
+    LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION cdp._step_as(name, text, text) IS 'internal: runs a command as the role that wrote it, security-restricted; the bigint of its first row';
+REVOKE EXECUTE ON FUNCTION cdp._step_as(name, text, text) FROM PUBLIC;
+
+-- cdp._run_step: a step an admin wrote, run with its author's rights and no
+-- more (the owner's rights only serve to become the author).
+CREATE FUNCTION cdp._run_step(step text) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    r record;
+BEGIN
+    SELECT rs.author, rs.command INTO r FROM cdp.refresh_steps rs WHERE rs.step = _run_step.step AND rs.author IS NOT NULL;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'refresh step "%" does not exist or is cdp''s own', step
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'SELECT step, author FROM cdp.refresh_steps lists the steps and who wrote them.';
+    END IF;
+    RETURN cdp._step_as(r.author, format('the refresh step %s', step), r.command);
+END
+$fn$;
+COMMENT ON FUNCTION cdp._run_step(text) IS 'internal: runs a refresh step an admin wrote as its author (cdp.refresh_steps.author), security-restricted';
+REVOKE EXECUTE ON FUNCTION cdp._run_step(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp._run_step(text) TO cdp_admin;
 
 -- cdp.refresh: runs every enabled step in order, records the run.
 CREATE FUNCTION cdp.refresh() RETURNS TABLE (step text, rows_changed bigint, seconds numeric, error text)
@@ -67,12 +100,17 @@ DECLARE
     nfail integer := 0;
 BEGIN
     INSERT INTO cdp.refresh_runs DEFAULT VALUES RETURNING run_id INTO run;
-    FOR s IN SELECT rs.step, rs.command FROM cdp.refresh_steps rs WHERE rs.enabled ORDER BY rs.step_order LOOP
+    FOR s IN SELECT rs.step, rs.command, rs.author FROM cdp.refresh_steps rs WHERE rs.enabled ORDER BY rs.step_order LOOP
         t0 := clock_timestamp();
         n := NULL;
         err := NULL;
         BEGIN
-            EXECUTE s.command INTO n;
+            -- cdp's own steps run as the caller, an admin's as their author
+            IF s.author IS NULL THEN
+                EXECUTE s.command INTO n;
+            ELSE
+                n := cdp._run_step(s.step);
+            END IF;
         EXCEPTION WHEN OTHERS THEN
             err := SQLERRM;
             nfail := nfail + 1;
@@ -110,7 +148,7 @@ BEGIN
         ELSIF cron_db <> pg_catalog.current_database() THEN
             RAISE EXCEPTION 'scheduled refreshes need pg_cron, which runs in database "%", not in "%"', cron_db, pg_catalog.current_database()
                 USING ERRCODE = 'feature_not_supported',
-                      HINT = format('Either set cron.database_name = %L and CREATE EXTENSION pg_cron here, or in database %s run: SELECT cron.schedule_in_database(''cdp-refresh'', ''0 3 * * *'', ''SELECT cdp.refresh()'', %L);',
+                      HINT = format('Either set cron.database_name = %L and CREATE EXTENSION pg_cron here, or as a superuser in database %s run: ALTER ROLE cdp_scheduler LOGIN; SELECT cron.schedule_in_database(''cdp-refresh'', ''0 3 * * *'', ''SELECT count(*) FROM cdp.refresh()'', %L, ''cdp_scheduler'');',
                                     pg_catalog.current_database(), cron_db, pg_catalog.current_database());
         ELSE
             RAISE EXCEPTION 'scheduled refreshes need the pg_cron extension in this database'
@@ -122,50 +160,138 @@ END
 $fn$;
 COMMENT ON FUNCTION cdp._cron_check() IS 'internal: errors with a hint saying how to enable pg_cron when it cannot be used from this database';
 
--- cdp.schedule_refresh: one named pg_cron job running cdp.refresh(); calling it
--- again changes the schedule of that same job.
-CREATE FUNCTION cdp.schedule_refresh(cron text DEFAULT '0 3 * * *') RETURNS bigint
+-- cdp._cron_can_run: errors with the fix when pg_cron, as configured, could
+-- not start the job as cdp_scheduler: with cron.use_background_workers it
+-- starts a background worker (nothing else needed); otherwise it connects
+-- through libpq to cron.host, and the first pg_hba.conf line that matches
+-- that connection must let cdp_scheduler in without a password (pg_cron
+-- has none to give).  Returns how the job will connect.
+CREATE FUNCTION cdp._cron_can_run() RETURNS text
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
-    job bigint;
+    host   text := COALESCE(NULLIF(pg_catalog.current_setting('cron.host', true), ''), 'localhost');
+    rule   record;
+    fix    text;
+BEGIN
+    IF pg_catalog.current_setting('cron.use_background_workers', true) = 'on' THEN
+        RETURN 'a background worker (cron.use_background_workers = on)';
+    END IF;
+    fix := format('Set cron.use_background_workers = on in postgresql.conf (ALTER SYSTEM SET cron.use_background_workers = on) and restart PostgreSQL; '
+                  'or let pg_cron connect without a password: a pg_hba.conf line such as "%s %s cdp_scheduler %strust" before the others, then SELECT pg_reload_conf().',
+                  CASE WHEN host LIKE '/%' THEN 'local' ELSE 'host' END, pg_catalog.current_database(),
+                  CASE WHEN host LIKE '/%' THEN '' WHEN host = 'localhost' THEN '127.0.0.1/32 ' ELSE host || '/32 ' END);
+    SELECT h.line_number, h.type, h.auth_method INTO rule
+      FROM pg_catalog.pg_hba_file_rules h
+     WHERE h.error IS NULL
+       AND (CASE WHEN host LIKE '/%' THEN h.type = 'local' ELSE h.type IN ('host', 'hostnossl') END)
+       AND (h.database && ARRAY['all', pg_catalog.current_database()::text] OR 'sameuser' = ANY (h.database) AND pg_catalog.current_database() = 'cdp_scheduler')
+       AND (h.user_name && ARRAY['all', 'cdp_scheduler']::text[]
+            OR EXISTS (SELECT 1 FROM unnest(h.user_name) u
+                        WHERE u LIKE '+%' AND pg_catalog.pg_has_role('cdp_scheduler', substr(u, 2), 'MEMBER')))
+       AND (host LIKE '/%' OR h.address IN ('all', 'samehost', 'samenet')
+            OR EXISTS (SELECT 1
+                         FROM unnest(CASE WHEN host = 'localhost' THEN ARRAY['127.0.0.1', '::1']
+                                          WHEN host ~ '^[0-9a-fA-F.:]+$' THEN ARRAY[host] END) a
+                        WHERE CASE WHEN h.address ~ '^[0-9a-fA-F.:]+$' AND h.netmask IS NOT NULL
+                                    AND pg_catalog.family(a::inet) = pg_catalog.family(h.address::inet)
+                                   THEN (a::inet & h.netmask::inet) = (h.address::inet & h.netmask::inet)
+                                   ELSE false END))
+     ORDER BY h.line_number
+     LIMIT 1;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'pg_cron could not run the refresh: no pg_hba.conf line lets role cdp_scheduler connect to database "%" at %', pg_catalog.current_database(), host
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'cron.use_background_workers is off, so pg_cron connects through libpq (cron.host).',
+                  HINT = fix;
+    ELSIF rule.auth_method <> 'trust' THEN
+        RAISE EXCEPTION 'pg_cron could not run the refresh: pg_hba.conf line % asks role cdp_scheduler for "%" authentication, which pg_cron cannot give', rule.line_number, rule.auth_method
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = format('cron.use_background_workers is off, so pg_cron connects through libpq to %s.', host),
+                  HINT = fix;
+    END IF;
+    RETURN format('a connection to %s (pg_hba.conf line %s: trust)', host, rule.line_number);
+END
+$fn$;
+COMMENT ON FUNCTION cdp._cron_can_run() IS 'internal: errors with the fix unless pg_cron can start a job as cdp_scheduler (background workers, or a pg_hba.conf line that trusts the connection); says how it will';
+REVOKE EXECUTE ON FUNCTION cdp._cron_can_run() FROM PUBLIC;
+
+-- cdp.schedule_refresh: one named pg_cron job running cdp.refresh() as
+-- cdp_scheduler; calling it again changes the schedule of that same job.
+-- The admin's way to schedule (owner's rights: pg_cron's job table and the
+-- scheduler role are the superuser's), with every check first.
+CREATE FUNCTION cdp.schedule_refresh(cron text DEFAULT '0 3 * * *') RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    job    bigint;
+    fields text[];
+    how    text;
 BEGIN
     IF cron IS NULL THEN
         RAISE EXCEPTION 'cron schedule must not be NULL' USING ERRCODE = 'null_value_not_allowed',
-              HINT = 'Use a cron expression such as ''0 3 * * *'' (03:00 every night).';
+              HINT = 'Use a cron expression such as ''0 3 * * *'' (03:00 UTC every night).';
+    END IF;
+    fields := regexp_split_to_array(btrim(cron), '\s+');
+    IF left(btrim(cron), 1) <> '@' AND cardinality(fields) <> 5 THEN
+        RAISE EXCEPTION 'invalid cron schedule "%": % fields, pg_cron takes five', cron, cardinality(fields)
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = CASE WHEN cardinality(fields) = 6 THEN 'Six fields would start with seconds, which pg_cron 1.4 does not have.'
+                                ELSE 'The fields are: minute hour day-of-month month day-of-week.' END,
+                  HINT = 'Five fields: minute hour day-of-month month day-of-week, in UTC, e.g. ''0 3 * * *'' (03:00 UTC every night).';
     END IF;
     PERFORM cdp._cron_check();
+    how := cdp._cron_can_run();
+    -- PostgreSQL 15 (and pg_cron) let no role without LOGIN start a session,
+    -- pg_cron's background workers included (an error below takes it back)
+    IF NOT (SELECT r.rolcanlogin FROM pg_catalog.pg_roles r WHERE r.rolname = 'cdp_scheduler') THEN
+        ALTER ROLE cdp_scheduler LOGIN;
+    END IF;
     BEGIN
-        EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO job USING 'cdp-refresh', cron, 'SELECT count(*) FROM cdp.refresh()';
+        -- one job, run as cdp_scheduler; a job of the same name an older
+        -- cdp made as another role goes
+        EXECUTE 'SELECT cron.unschedule(j.jobid) FROM cron.job j WHERE j.jobname = $1 AND j.username <> $2'
+          USING 'cdp-refresh', 'cdp_scheduler';
+        EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, $4, $5)' INTO job
+          USING 'cdp-refresh', cron, 'SELECT count(*) FROM cdp.refresh()', pg_catalog.current_database(), 'cdp_scheduler';
     EXCEPTION WHEN invalid_parameter_value OR internal_error OR syntax_error THEN
         RAISE EXCEPTION 'invalid cron schedule "%": %', cron, SQLERRM
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Five fields: minute hour day-of-month month day-of-week, e.g. ''0 3 * * *''.';
+                  HINT = 'Five fields: minute hour day-of-month month day-of-week, in UTC, e.g. ''0 3 * * *''.';
     END;
+    RAISE NOTICE 'pg_cron job "cdp-refresh" runs cdp.refresh() at "%" %, as role cdp_scheduler, through %', cron,
+                 COALESCE(NULLIF(pg_catalog.current_setting('cron.timezone', true), ''), 'UTC'), how
+        USING DETAIL = 'pg_cron 1.4 reads schedules in UTC (GMT), whatever the TimeZone setting; cron.job_run_details records each run.';
     RETURN job;
 END
 $fn$;
-COMMENT ON FUNCTION cdp.schedule_refresh(text) IS 'schedules cdp.refresh() as the pg_cron job "cdp-refresh" (idempotent: calling again reschedules the same job); needs pg_cron in this database';
+COMMENT ON FUNCTION cdp.schedule_refresh(text) IS 'schedules cdp.refresh() as the pg_cron job "cdp-refresh", run as role cdp_scheduler (idempotent: calling again reschedules the same job); five-field schedules in UTC; refuses when pg_cron could not start the job as configured; needs pg_cron in this database';
 REVOKE EXECUTE ON FUNCTION cdp.schedule_refresh(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cdp.schedule_refresh(text) TO cdp_admin;
 
 -- cdp.unschedule_refresh: removes the job; false when there was none.
 CREATE FUNCTION cdp.unschedule_refresh() RETURNS boolean
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     found_job boolean;
+    left_jobs boolean;
 BEGIN
     PERFORM cdp._cron_check();
     EXECUTE 'SELECT EXISTS (SELECT 1 FROM cron.job WHERE jobname = $1)' INTO found_job USING 'cdp-refresh';
     IF found_job THEN
-        EXECUTE 'SELECT cron.unschedule($1)' USING 'cdp-refresh';
+        EXECUTE 'SELECT count(cron.unschedule(j.jobid)) FROM cron.job j WHERE j.jobname = $1' USING 'cdp-refresh';
+    END IF;
+    EXECUTE 'SELECT EXISTS (SELECT 1 FROM cron.job WHERE username = $1)' INTO left_jobs USING 'cdp_scheduler';
+    IF NOT left_jobs AND (SELECT r.rolcanlogin FROM pg_catalog.pg_roles r WHERE r.rolname = 'cdp_scheduler') THEN
+        ALTER ROLE cdp_scheduler NOLOGIN;
     END IF;
     RETURN found_job;
 END
 $fn$;
-COMMENT ON FUNCTION cdp.unschedule_refresh() IS 'removes the pg_cron job "cdp-refresh"; false when it was not scheduled';
+COMMENT ON FUNCTION cdp.unschedule_refresh() IS 'removes the pg_cron job "cdp-refresh" (cdp_scheduler may log in no more); false when it was not scheduled';
 REVOKE EXECUTE ON FUNCTION cdp.unschedule_refresh() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cdp.unschedule_refresh() TO cdp_admin;

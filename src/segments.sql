@@ -104,71 +104,50 @@ END
 $fn$;
 COMMENT ON FUNCTION cdp._segment_id(text) IS 'internal: segment id by name, error when unknown';
 
--- cdp._check_predicate: lexical check (one expression) and a trial run as
--- cdp_segment_reader, which reports syntax, column, type and permission
--- errors with the planner's own message.
+-- cdp._predicate_check (predicate.c): PostgreSQL's parser and parse
+-- analysis decide what the predicate is (exactly one expression over
+-- cdp.profile_360), then every node is checked against the allow-list
+-- (built-in immutable/stable functions and operators, no sub-queries, no
+-- function that runs SQL or reads settings); linear in the predicate's length.
+CREATE FUNCTION cdp._predicate_check(predicate text) RETURNS void
+    AS 'MODULE_PATHNAME', 'cdp_predicate_check'
+    LANGUAGE C STABLE;
+COMMENT ON FUNCTION cdp._predicate_check(text) IS 'internal: errors (42501 naming the function, 42601, 42804) unless a segment predicate is one boolean expression over cdp.profile_360 using only allowed built-in functions and operators';
+
+-- cdp._exec_as_segment_reader (predicate.c): runs the statement cdp builds
+-- around checked predicates as cdp_segment_reader inside a
+-- security-restricted operation (no SET ROLE, RESET ROLE or
+-- set_config('role') possible); only for roles that may become
+-- cdp_segment_reader anyway.
+CREATE FUNCTION cdp._exec_as_segment_reader(sql text) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'cdp_exec_as_segment_reader'
+    LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION cdp._exec_as_segment_reader(text) IS 'internal: runs a statement as cdp_segment_reader, security-restricted; the caller must hold cdp_segment_reader''s privileges';
+REVOKE EXECUTE ON FUNCTION cdp._exec_as_segment_reader(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp._exec_as_segment_reader(text) TO cdp_admin;
+
+-- cdp._check_predicate: the sandbox's check, its error prefixed with what it is about.
 CREATE FUNCTION cdp._check_predicate(predicate text) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET standard_conforming_strings = on
 AS $fn$
 DECLARE
-    depth   integer := 0;
-    i       integer := 1;
-    n       integer;
-    c       text;
-    q       text := NULL;       -- the open quote character, if any
-    caller  text := CURRENT_USER;
+    st  text;
+    msg text;
+    det text;
+    hnt text;
 BEGIN
-    IF predicate IS NULL OR btrim(predicate) = '' THEN
-        RAISE EXCEPTION 'segment predicate must not be empty'
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Write a boolean condition over cdp.profile_360, e.g. known AND emails > 0.';
-    END IF;
-    n := length(predicate);
-    WHILE i <= n LOOP
-        c := substr(predicate, i, 1);
-        IF q IS NOT NULL THEN
-            IF c = q THEN
-                q := NULL;
-            END IF;
-        ELSIF c IN ('''', '"') THEN
-            q := c;
-        ELSIF c = '(' THEN
-            depth := depth + 1;
-        ELSIF c = ')' THEN
-            depth := depth - 1;
-            IF depth < 0 THEN
-                EXIT;
-            END IF;
-        ELSIF c IN (';', '$', '\') OR substr(predicate, i, 2) IN ('--', '/*') THEN
-            RAISE EXCEPTION 'segment predicate contains "%" outside a string', CASE WHEN c IN ('-', '/') THEN substr(predicate, i, 2) ELSE c END
-                USING ERRCODE = 'syntax_error',
-                      DETAIL = 'A predicate is one boolean expression: no statement separators, comments or dollar quotes.',
-                      HINT = 'Write a condition such as rfm_segment = ''Champions'' AND emails > 0.';
-        END IF;
-        i := i + 1;
-    END LOOP;
-    IF q IS NOT NULL OR depth <> 0 THEN
-        RAISE EXCEPTION 'segment predicate has unbalanced %', CASE WHEN q IS NOT NULL THEN 'quotes' ELSE 'brackets' END
-            USING ERRCODE = 'syntax_error',
-                  DETAIL = format('Predicate: %s', predicate),
-                  HINT = 'A predicate is one boolean expression over the columns of cdp.profile_360.';
-    END IF;
-
-    PERFORM pg_catalog.set_config('role', 'cdp_segment_reader', true);
-    BEGIN
-        EXECUTE format('SELECT p.profile_id FROM cdp.profile_360 p WHERE (%s) LIMIT 0', predicate);
-    EXCEPTION WHEN OTHERS THEN
-        PERFORM pg_catalog.set_config('role', CASE WHEN caller = SESSION_USER THEN 'none' ELSE caller END, true);
-        RAISE EXCEPTION 'invalid segment predicate: %', SQLERRM
-            USING ERRCODE = SQLSTATE,
-                  DETAIL = format('Predicate: %s', predicate),
-                  HINT = 'A predicate is a boolean expression over the columns of cdp.profile_360 (\d+ cdp.profile_360 lists them); it may read nothing else.';
-    END;
-    PERFORM pg_catalog.set_config('role', CASE WHEN caller = SESSION_USER THEN 'none' ELSE caller END, true);
+    PERFORM cdp._predicate_check(predicate);
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
+    RAISE EXCEPTION 'invalid segment predicate: %', msg
+        USING ERRCODE = st,
+              DETAIL = COALESCE(NULLIF(det, ''), format('Predicate: %s', predicate)),
+              HINT = COALESCE(NULLIF(hnt, ''), 'A predicate is a boolean expression over the columns of cdp.profile_360 (\d+ cdp.profile_360 lists them); it may read nothing else.');
 END
 $fn$;
-COMMENT ON FUNCTION cdp._check_predicate(text) IS 'internal: checks that a segment predicate is one boolean expression over cdp.profile_360 that cdp_segment_reader may run';
+COMMENT ON FUNCTION cdp._check_predicate(text) IS 'internal: checks that a segment predicate is one boolean expression over cdp.profile_360 that the sandbox allows (cdp._predicate_check)';
 
 -- cdp._set_composition: replaces a segment's include/exclude lists, refusing cycles.
 CREATE FUNCTION cdp._set_composition(seg integer, include text[], exclude text[]) RETURNS void
@@ -311,16 +290,17 @@ REVOKE EXECUTE ON FUNCTION cdp.drop_segment(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cdp.drop_segment(text) TO cdp_admin;
 
 -- cdp._eval_segments: fills pg_temp._cdp_seg_new with the predicate matches
--- of the given segments, running as cdp_segment_reader.  Returns the error
--- text, or NULL.
+-- of the given segments (checked by the caller), running as
+-- cdp_segment_reader inside a security-restricted operation.  Returns the
+-- error text, or NULL.
 CREATE FUNCTION cdp._eval_segments(ids integer[]) RETURNS text
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET standard_conforming_strings = on
 AS $fn$
 DECLARE
     cols    text;
     selects text;
-    caller  text := CURRENT_USER;
     err     text := NULL;
 BEGIN
     -- read cdp.profile_360 once, only the columns some predicate names (a
@@ -334,22 +314,22 @@ BEGIN
        AND EXISTS (SELECT 1 FROM cdp.segments s
                     WHERE s.segment_id = ANY (ids)
                       AND s.predicate ~* ('\m' || a.attname || '\M'));
-    SELECT string_agg(format('SELECT %s, p.profile_id FROM p WHERE (%s)', s.segment_id, s.predicate),
+    -- (the line breaks end a "--" comment the predicate may close with)
+    SELECT string_agg(format(E'SELECT %s, p.profile_id FROM p WHERE (\n%s\n)', s.segment_id, s.predicate),
                       ' UNION ALL ' ORDER BY s.segment_id) INTO selects
       FROM cdp.segments s WHERE s.segment_id = ANY (ids);
-    PERFORM pg_catalog.set_config('role', 'cdp_segment_reader', true);
     BEGIN
-        EXECUTE format('WITH p AS MATERIALIZED (SELECT p.profile_id%s FROM cdp.profile_360 p) '
-                       'INSERT INTO pg_temp._cdp_seg_new (segment_id, profile_id) %s',
-                       COALESCE(', ' || cols, ''), selects);
+        PERFORM cdp._exec_as_segment_reader(format(
+            'WITH p AS MATERIALIZED (SELECT p.profile_id%s FROM cdp.profile_360 p) '
+            'INSERT INTO pg_temp._cdp_seg_new (segment_id, profile_id) %s',
+            COALESCE(', ' || cols, ''), selects));
     EXCEPTION WHEN OTHERS THEN
         err := SQLERRM;
     END;
-    PERFORM pg_catalog.set_config('role', CASE WHEN caller = SESSION_USER THEN 'none' ELSE caller END, true);
     RETURN err;
 END
 $fn$;
-COMMENT ON FUNCTION cdp._eval_segments(integer[]) IS 'internal: evaluates segment predicates in one scan of cdp.profile_360 as cdp_segment_reader';
+COMMENT ON FUNCTION cdp._eval_segments(integer[]) IS 'internal: evaluates segment predicates in one scan of cdp.profile_360 as cdp_segment_reader, security-restricted';
 
 -- cdp.refresh_segments: recomputes one segment (with what it includes or
 -- excludes as they are now) or all, and writes only the difference.
@@ -401,8 +381,25 @@ BEGIN
     CREATE TEMP TABLE _cdp_seg_new (segment_id integer, profile_id bigint, triggered_at timestamptz) ON COMMIT DROP;
     GRANT INSERT ON pg_temp._cdp_seg_new TO cdp_segment_reader;
 
+    -- every predicate passes the sandbox again (the table may have been
+    -- edited directly): a refused one keeps its members and says why
+    FOR s IN SELECT sg.segment_id, sg.name, sg.predicate FROM cdp.segments sg
+              WHERE sg.segment_id = ANY (ids) ORDER BY sg.segment_id
+    LOOP
+        BEGIN
+            PERFORM cdp._check_predicate(s.predicate);
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
+            RAISE WARNING 'segment "%" not refreshed: %', s.name, err
+                USING ERRCODE = SQLSTATE,
+                      HINT = 'Its members stay as they were; correct the predicate with cdp.alter_segment().';
+            failed := failed || jsonb_build_object(s.segment_id::text, err);
+        END;
+    END LOOP;
+    ids := ARRAY(SELECT x FROM unnest(ids) x WHERE NOT failed ? x::text);
+
     -- all predicates in one scan; if that fails, one by one
-    err := cdp._eval_segments(ids);
+    err := CASE WHEN cardinality(ids) > 0 THEN cdp._eval_segments(ids) END;
     IF err IS NOT NULL THEN
         TRUNCATE pg_temp._cdp_seg_new;
         FOREACH id IN ARRAY ids LOOP
@@ -422,6 +419,9 @@ BEGIN
             failed := failed || jsonb_build_object(s.segment_id::text, err);
         END IF;
     END LOOP;
+    -- composition looks members up by (segment, profile): an index keeps
+    -- each include/exclude one pass instead of a rescan per row
+    CREATE INDEX ON pg_temp._cdp_seg_new (segment_id, profile_id);
     ANALYZE pg_temp._cdp_seg_new;
 
     -- composition, in dependency order: included segments' members are

@@ -42,7 +42,14 @@ COMMENT ON COLUMN cdp.sources.erase_statement IS 'statement cdp erasure runs for
 SELECT pg_catalog.pg_extension_config_dump('cdp.sources', '');
 SELECT pg_catalog.pg_extension_config_dump('cdp.sources_source_id_seq', '');
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.sources TO cdp_admin;
+COMMENT ON COLUMN cdp.sources.registered_by IS 'the role that registered the source: its view and erase statement run with this role''s rights (set by cdp: a role other than a superuser is always the registrant of what it inserts, or whose view or erase statement it changes)';
 GRANT USAGE, SELECT, UPDATE ON SEQUENCE cdp.sources_source_id_seq TO cdp_admin;
+
+-- cdp._one_statement (predicate.c): exactly one statement, by PostgreSQL's parser.
+CREATE FUNCTION cdp._one_statement(sql text, what text) RETURNS void
+    AS 'MODULE_PATHNAME', 'cdp_one_statement'
+    LANGUAGE C IMMUTABLE STRICT;
+COMMENT ON FUNCTION cdp._one_statement(text, text) IS 'internal: errors (22023) unless the text is exactly one SQL statement';
 
 -- cdp.add_source: registers a view or table as a source of the given kind.
 CREATE FUNCTION cdp.add_source(kind text, relation regclass, erase_statement text DEFAULT NULL)
@@ -105,6 +112,9 @@ BEGIN
     END LOOP;
 
     IF erase_statement IS NOT NULL THEN
+        -- one statement by PostgreSQL's parser (EXECUTE would run all of
+        -- them), then parsed and analysed as the caller, never run
+        PERFORM cdp._one_statement(erase_statement, format('the erase statement of source %s', relation));
         BEGIN
             EXECUTE 'PREPARE cdp_erase_statement_check(text, text) AS ' || erase_statement;
             DEALLOCATE cdp_erase_statement_check;

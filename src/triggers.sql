@@ -9,7 +9,8 @@ CREATE TABLE cdp.trigger_kinds (
     query          text NOT NULL,
     default_params jsonb NOT NULL DEFAULT '{}',
     description    text NOT NULL,
-    builtin        boolean NOT NULL DEFAULT false
+    builtin        boolean NOT NULL DEFAULT false,
+    author         name DEFAULT CURRENT_USER
 );
 COMMENT ON TABLE cdp.trigger_kinds IS 'kinds of trigger audience: a query returning (profile_id, triggered_at) of profiles with a qualifying event; {source:KIND} stands for all registered sources of that kind, {profiles:KIND} for the same rows with the profile_id their identifier resolves to, $1 is the parameters (jsonb), $2 the reference time (the parameter as_of, else the time of the refresh)';
 SELECT pg_catalog.pg_extension_config_dump('cdp.trigger_kinds', 'WHERE NOT builtin');
@@ -18,6 +19,9 @@ CREATE TRIGGER trigger_kinds_config BEFORE INSERT OR UPDATE ON cdp.trigger_kinds
     FOR EACH ROW EXECUTE FUNCTION cdp._config_row();
 CREATE TRIGGER trigger_kinds_config_deleted AFTER DELETE ON cdp.trigger_kinds
     FOR EACH ROW EXECUTE FUNCTION cdp._config_row();
+COMMENT ON COLUMN cdp.trigger_kinds.author IS 'the role that wrote the query, which runs with that role''s rights (security-restricted); NULL for cdp''s own kinds (set by cdp: see cdp._stamp_author)';
+CREATE TRIGGER trigger_kinds_author BEFORE INSERT OR UPDATE ON cdp.trigger_kinds
+    FOR EACH ROW EXECUTE FUNCTION cdp._stamp_author('author', 'query');
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.trigger_kinds TO cdp_admin;
 GRANT SELECT ON cdp.trigger_kinds TO cdp_analyst;
 
@@ -118,6 +122,15 @@ END
 $fn$;
 COMMENT ON FUNCTION cdp._trigger_params(text, jsonb) IS 'internal: a trigger audience''s parameters over the kind''s defaults';
 
+-- cdp._trigger_rows_as (predicate.c): a kind's query an admin wrote, run as
+-- that admin, security-restricted.
+CREATE FUNCTION cdp._trigger_rows_as(author name, what text, query text, params jsonb, ref timestamptz)
+RETURNS TABLE (profile_id bigint, triggered_at timestamptz)
+    AS 'MODULE_PATHNAME', 'cdp_trigger_rows_as'
+    LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION cdp._trigger_rows_as(name, text, text, jsonb, timestamptz) IS 'internal: the rows of a trigger kind''s query run as the role that wrote it, security-restricted ($1 the parameters, $2 the reference time)';
+REVOKE EXECUTE ON FUNCTION cdp._trigger_rows_as(name, text, text, jsonb, timestamptz) FROM PUBLIC;
+
 -- cdp._eval_trigger: keeps in pg_temp._cdp_seg_new only the members of a
 -- trigger audience that have a qualifying event, with its time.  Returns
 -- the error text, or NULL.
@@ -128,16 +141,27 @@ AS $fn$
 DECLARE
     sg record;
 BEGIN
-    SELECT s.trigger_kind, s.trigger_params INTO sg FROM cdp.segments s WHERE s.segment_id = seg;
+    SELECT s.trigger_kind, s.trigger_params, k.author INTO sg
+      FROM cdp.segments s JOIN cdp.trigger_kinds k ON k.kind = s.trigger_kind WHERE s.segment_id = seg;
     IF pg_catalog.to_regclass('pg_temp._cdp_trig') IS NULL THEN
         CREATE TEMP TABLE _cdp_trig (profile_id bigint, triggered_at timestamptz) ON COMMIT DROP;
     END IF;
     TRUNCATE pg_temp._cdp_trig;
     BEGIN
-        EXECUTE 'INSERT INTO pg_temp._cdp_trig SELECT q.profile_id, q.triggered_at FROM (' ||
-                cdp._trigger_sql(sg.trigger_kind) || ') q'
-          USING cdp._trigger_params(sg.trigger_kind, sg.trigger_params),
-                COALESCE((sg.trigger_params ->> 'as_of')::timestamptz, pg_catalog.now());
+        -- cdp's own kinds run here; a kind an admin wrote runs as its author
+        IF sg.author IS NULL THEN
+            EXECUTE 'INSERT INTO pg_temp._cdp_trig SELECT q.profile_id, q.triggered_at FROM (' ||
+                    cdp._trigger_sql(sg.trigger_kind) || ') q'
+              USING cdp._trigger_params(sg.trigger_kind, sg.trigger_params),
+                    COALESCE((sg.trigger_params ->> 'as_of')::timestamptz, pg_catalog.now());
+        ELSE
+            INSERT INTO pg_temp._cdp_trig
+            SELECT r.profile_id, r.triggered_at
+              FROM cdp._trigger_rows_as(sg.author, format('the query of trigger kind %s', sg.trigger_kind),
+                                        cdp._trigger_sql(sg.trigger_kind),
+                                        cdp._trigger_params(sg.trigger_kind, sg.trigger_params),
+                                        COALESCE((sg.trigger_params ->> 'as_of')::timestamptz, pg_catalog.now())) r;
+        END IF;
     EXCEPTION WHEN OTHERS THEN
         RETURN SQLERRM;
     END;
@@ -161,9 +185,18 @@ CREATE FUNCTION cdp._trigger_trial(kind text, params jsonb) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
+DECLARE
+    author name := (SELECT k.author FROM cdp.trigger_kinds k WHERE k.kind = _trigger_trial.kind);
 BEGIN
-    EXECUTE 'SELECT 1 FROM (' || cdp._trigger_sql(kind) || ') q LIMIT 0'
-      USING params, COALESCE((params ->> 'as_of')::timestamptz, pg_catalog.now());
+    IF author IS NULL THEN
+        EXECUTE 'SELECT 1 FROM (' || cdp._trigger_sql(kind) || ') q LIMIT 0'
+          USING params, COALESCE((params ->> 'as_of')::timestamptz, pg_catalog.now());
+    ELSE
+        -- planning alone may run functions: as the author too
+        PERFORM cdp._trigger_rows_as(author, format('the query of trigger kind %s', kind),
+                                     'SELECT q.profile_id, q.triggered_at FROM (' || cdp._trigger_sql(kind) || ') q LIMIT 0',
+                                     params, COALESCE((params ->> 'as_of')::timestamptz, pg_catalog.now()));
+    END IF;
 END
 $fn$;
 COMMENT ON FUNCTION cdp._trigger_trial(text, jsonb) IS 'internal: runs a trigger kind''s query with the parameters on no rows, so bad parameters fail when the audience is created';

@@ -138,6 +138,20 @@ INSERT INTO cdp.refresh_steps (step_order, step, command, description, builtin) 
     (950, 'pseudonyms', 'SELECT cdp.refresh_pseudonyms()',
      'bring the pseudonymised identifiers and ledger BI reads up to date', true);
 
+-- SQL an admin stored runs with its author's rights (config.sql,
+-- cdp._stamp_author): cdp's own steps and kinds (as 0.1.0 shipped them) have
+-- no author and run as the caller; the others were written by someone
+-- holding cdp_admin, whose rights they get (never the superuser's of the
+-- nightly job any more)
+ALTER TABLE cdp.refresh_steps ADD COLUMN author name;
+UPDATE cdp.refresh_steps SET author = 'cdp_admin' WHERE NOT builtin;
+ALTER TABLE cdp.refresh_steps ALTER COLUMN author SET DEFAULT CURRENT_USER;
+ALTER TABLE cdp.trigger_kinds ADD COLUMN author name;
+UPDATE cdp.trigger_kinds SET author = 'cdp_admin'
+ WHERE NOT (builtin AND md5(query) IN ('f75a67d8408b3fa167be7841491dd8ca', 'f892db999c51ba17817ef84f8aae3455',
+                                       'bd169610fe1f51a996d0f7ab15edafa0', '8eab5ec0247c7e39c09e8684ffecb2e4'));
+ALTER TABLE cdp.trigger_kinds ALTER COLUMN author SET DEFAULT CURRENT_USER;
+
 -- models that say what they did (clv.sql, rfm.sql, triggers.sql): how each
 -- fit's parameters came about and from which refresh, the churn measure
 -- that covers one-time buyers, and the lapsed trigger that uses it
