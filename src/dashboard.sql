@@ -157,7 +157,7 @@ GRANT EXECUTE ON FUNCTION cdp._dashboard_visits(timestamptz, timestamptz, intege
 -- the orders in the period whose buyer opened a newsletter in the 7 days
 -- before (each order once).
 CREATE FUNCTION cdp._dashboard_email(from_ts timestamptz, to_ts timestamptz, location text, seg integer)
-RETURNS TABLE (day date, opens bigint, conversions bigint, revenue numeric)
+RETURNS TABLE (day date, opens bigint, converting_opens bigint, conversions bigint, revenue numeric)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
@@ -184,10 +184,14 @@ BEGIN
               JOIN opens p ON p.profile_id = o.profile_id
                           AND o.ordered_at >= p.opened_at AND o.ordered_at < p.opened_at + interval '7 days'
         )
-        SELECT d.day, COALESCE(a.opens, 0), COALESCE(c.conversions, 0), COALESCE(c.revenue, 0)
+        SELECT d.day, COALESCE(a.opens, 0), COALESCE(a.converting, 0), COALESCE(c.conversions, 0), COALESCE(c.revenue, 0)
           FROM (SELECT (p.opened_at AT TIME ZONE current_setting('TimeZone'))::date AS day FROM opens p
                 UNION SELECT (c.ordered_at AT TIME ZONE current_setting('TimeZone'))::date FROM conv c) d
-          LEFT JOIN (SELECT (p.opened_at AT TIME ZONE current_setting('TimeZone'))::date AS day, count(*) AS opens
+          LEFT JOIN (SELECT (p.opened_at AT TIME ZONE current_setting('TimeZone'))::date AS day, count(*) AS opens,
+                            -- opens after which their reader ordered within 7 days (each open once)
+                            count(*) FILTER (WHERE EXISTS (SELECT 1 FROM conv c
+                                                            WHERE c.profile_id = p.profile_id AND c.ordered_at >= p.opened_at
+                                                              AND c.ordered_at < p.opened_at + interval '7 days')) AS converting
                        FROM opens p GROUP BY 1) a ON a.day = d.day
           LEFT JOIN (SELECT (c.ordered_at AT TIME ZONE current_setting('TimeZone'))::date AS day, count(*) AS conversions,
                             sum(c.amount) AS revenue
@@ -196,14 +200,14 @@ BEGIN
     USING from_ts, to_ts, location, seg;
 END
 $fn$;
-COMMENT ON FUNCTION cdp._dashboard_email(timestamptz, timestamptz, text, integer) IS 'internal: newsletter opens per day and the orders their readers placed within 7 days after an open';
+COMMENT ON FUNCTION cdp._dashboard_email(timestamptz, timestamptz, text, integer) IS 'internal: newsletter opens per day, how many of them their reader followed with an order within 7 days, and those orders';
 REVOKE EXECUTE ON FUNCTION cdp._dashboard_email(timestamptz, timestamptz, text, integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cdp._dashboard_email(timestamptz, timestamptz, text, integer) TO cdp_admin;
 
 -- cdp.dashboard_channels: visits, conversions, revenue and conversion rate
 -- per channel and time bucket.
 CREATE FUNCTION cdp.dashboard_channels(date_from date, date_to date, store text DEFAULT NULL, segment text DEFAULT NULL)
-RETURNS TABLE (bucket_start date, channel text, visits bigint, conversions bigint, revenue numeric, conversion_rate float8)
+RETURNS TABLE (bucket_start date, channel text, visits bigint, converting_visits bigint, conversions bigint, revenue numeric, conversion_rate float8)
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
@@ -213,38 +217,51 @@ DECLARE
     b   text := cdp.dashboard_bucket(date_from, date_to);
 BEGIN
     RETURN QUERY
-    WITH v AS (
-        SELECT pg_catalog.date_trunc(b, x.day)::date AS bs, x.channel, pg_catalog.count(*) AS visits
-          FROM cdp._dashboard_visits(per.from_ts, per.to_ts, seg) x GROUP BY 1, 2
+    WITH ord AS MATERIALIZED (
+        SELECT y.ordered_at, y.amount, y.channel, y.profile_id
+          FROM cdp._dashboard_orders(per.from_ts, per.to_ts, NULL, seg, true) y
+         WHERE store IS NULL OR y.channel <> 'store' OR y.location = store
+    ), buying_days AS (
+        -- (day, channel, profile) with an order: a visit of that day converted
+        SELECT DISTINCT (y.ordered_at AT TIME ZONE pg_catalog.current_setting('TimeZone'))::date AS day, y.channel,
+               y.profile_id::text AS visitor
+          FROM ord y WHERE y.profile_id IS NOT NULL
+    ), v AS (
+        SELECT pg_catalog.date_trunc(b, x.day)::date AS bs, x.channel, pg_catalog.count(*) AS visits,
+               pg_catalog.count(d.visitor) AS converting_visits
+          FROM cdp._dashboard_visits(per.from_ts, per.to_ts, seg) x
+          LEFT JOIN buying_days d ON d.day = x.day AND d.channel = x.channel AND d.visitor = x.visitor
+         GROUP BY 1, 2
     ), o AS (
         SELECT pg_catalog.date_trunc(b, (y.ordered_at AT TIME ZONE pg_catalog.current_setting('TimeZone')))::date AS bs,
                y.channel, pg_catalog.count(*) AS conversions, pg_catalog.sum(y.amount) AS revenue
-          FROM cdp._dashboard_orders(per.from_ts, per.to_ts, NULL, seg, false) y
-         WHERE store IS NULL OR y.channel <> 'store' OR y.location = store
+          FROM ord y
          GROUP BY 1, 2
     ), m AS (
         SELECT pg_catalog.date_trunc(b, z.day)::date AS bs, 'email'::text AS channel, pg_catalog.sum(z.opens)::bigint AS visits,
+               pg_catalog.sum(z.converting_opens)::bigint AS converting_visits,
                pg_catalog.sum(z.conversions)::bigint AS conversions, pg_catalog.sum(z.revenue) AS revenue
           FROM cdp._dashboard_email(per.from_ts, per.to_ts, NULL, seg) z GROUP BY 1
     ), vo AS (
         SELECT COALESCE(v.bs, o.bs) AS bs, COALESCE(v.channel, o.channel) AS channel,
-               v.visits, COALESCE(o.conversions, 0) AS conversions, COALESCE(o.revenue, 0) AS revenue
+               v.visits, v.converting_visits, COALESCE(o.conversions, 0) AS conversions, COALESCE(o.revenue, 0) AS revenue
           FROM v FULL JOIN o ON o.bs = v.bs AND o.channel = v.channel
         UNION ALL
-        SELECT m.bs, m.channel, m.visits, m.conversions, m.revenue FROM m
+        SELECT m.bs, m.channel, m.visits, m.converting_visits, m.conversions, m.revenue FROM m
     )
     SELECT vo.bs, vo.channel,
            -- the store's visitors come from the door counter (the in-store module); unknown until then
            CASE WHEN vo.channel = 'store' THEN NULL ELSE COALESCE(vo.visits, 0) END,
+           CASE WHEN vo.channel = 'store' THEN NULL ELSE COALESCE(vo.converting_visits, 0) END,
            vo.conversions, vo.revenue,
            CASE WHEN vo.channel = 'store' OR COALESCE(vo.visits, 0) = 0 THEN NULL
-                ELSE vo.conversions::float8 / vo.visits END
+                ELSE vo.converting_visits::float8 / vo.visits END
       FROM vo
      ORDER BY 1, 2;
 END
 $fn$;
 COMMENT ON FUNCTION cdp.dashboard_channels(date, date, text, text) IS
-    'per time bucket (cdp.dashboard_bucket) and channel: visits (web/app: visitor-days of stitched profiles with article events; email: newsletter opens; store: NULL until the door counter is a source), conversions (orders; email: orders within 7 days after an open), revenue and conversion rate';
+    'per time bucket (cdp.dashboard_bucket) and channel: visits (web/app: visitor-days of stitched profiles with article events; email: newsletter opens; store: NULL until the door counter is a source), converting visits (the visitor ordered in that channel that day; email: the reader ordered within 7 days), conversions (orders; email: orders within 7 days after an open), revenue, and conversion rate = converting visits / visits (at most 1)';
 REVOKE EXECUTE ON FUNCTION cdp.dashboard_channels(date, date, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cdp.dashboard_channels(date, date, text, text) TO cdp_admin, cdp_analyst;
 

@@ -94,14 +94,14 @@
     const revenue = sum(sales, (r) => r.revenue);
     const orders = sum(sales, (r) => r.conversions);
     const visits = sum(online, (r) => r.visits);
-    const onlineOrders = sum(online, (r) => r.conversions);
+    const converting = sum(online, (r) => r.converting_visits);
     const email = d.consent.find((c) => c.purpose === 'email_marketing');
     const idsum = d.identity_summary || {};
     const tiles = [
       ['revenue', 'Revenue', revenue, fmtEur.format(revenue), 'orders with a known buyer'],
       ['orders', 'Orders', orders, fmtInt.format(orders), orders ? 'avg basket ' + fmtEur.format(revenue / orders) : ''],
       ['visits', 'Web + app visits', visits, fmtInt.format(visits), 'visitor-days'],
-      ['conversion', 'Online conversion', visits ? onlineOrders / visits : null, visits ? fmtPct.format(onlineOrders / visits) : '—', 'orders per visit'],
+      ['conversion', 'Online conversion', visits ? converting / visits : null, visits ? fmtPct.format(converting / visits) : '—', 'visits with an order that day'],
       ['known', 'Known profiles', idsum.known_profiles, fmtInt.format(idsum.known_profiles || 0), `of ${fmtInt.format(idsum.profiles || 0)} profiles`],
       ['email_consent', 'E-mail consent', email ? email.share : null, email && email.share !== null ? fmtPct.format(email.share) : '—', 'of known profiles'],
     ];
@@ -172,9 +172,10 @@
       const rows = d.channels.filter((r) => r.channel === c);
       const visits = c === 'store' ? null : sum(rows, (r) => r.visits);
       const conv = sum(rows, (r) => r.conversions);
+      const converting = sum(rows, (r) => r.converting_visits);
       const rev = sum(rows, (r) => r.revenue);
       return [[LABELS[c], c], [visits === null ? '—' : fmtInt.format(visits), visits], [fmtInt.format(conv), conv],
-              [fmtEur.format(rev), rev], [visits ? fmtPct.format(conv / visits) : '—', visits ? conv / visits : null]];
+              [fmtEur.format(rev), rev], [visits ? fmtPct.format(converting / visits) : '—', visits ? converting / visits : null]];
     }));
   }
 

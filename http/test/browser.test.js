@@ -99,14 +99,20 @@ test('the dashboard renders every chart and its numbers equal the SQL', async ()
   assert.equal(kpi.orders.text, new Intl.NumberFormat('en-GB').format(erp.orders));
 
   // the channel table against the SQL function behind it
-  const ch = (await db.query(`SELECT channel, sum(visits)::float8 AS visits, sum(conversions)::float8 AS conversions, sum(revenue)::float8 AS revenue
+  const ch = (await db.query(`SELECT channel, sum(visits)::float8 AS visits, sum(conversions)::float8 AS conversions, sum(revenue)::float8 AS revenue,
+                                     sum(converting_visits)::float8 / NULLIF(sum(visits), 0) AS rate
                                 FROM cdp.dashboard_channels($1, $2) GROUP BY channel`, [FROM, TO])).rows;
   const cells = await page.$$eval('#channel-table tr', (trs) => trs.slice(1).map((tr) => [...tr.querySelectorAll('td')].map((td) => td.dataset.value)));
-  for (const [channel, visits, conv, rev] of cells) {
-    const s = ch.find((r) => r.channel === channel) || { visits: channel === 'store' ? null : 0, conversions: 0, revenue: 0 };
+  for (const [channel, visits, conv, rev, rate] of cells) {
+    const s = ch.find((r) => r.channel === channel) || { visits: channel === 'store' ? null : 0, conversions: 0, revenue: 0, rate: null };
     if (channel === 'store') assert.equal(visits, ''); else close(visits, s.visits, `${channel} visits`);
     close(conv, s.conversions, `${channel} orders`);
     close(rev, s.revenue, `${channel} revenue`);
+    if (s.rate === null) assert.equal(rate, '', `${channel} has no conversion rate`);
+    else {
+      close(rate, s.rate, `${channel} conversion rate`);
+      assert.ok(Number(rate) >= 0 && Number(rate) <= 1, `${channel} conversion rate ${rate} is a share of visits`);
+    }
   }
   // channel orders per channel against the ERP itself
   const byChannel = (await db.query(`SELECT channel, count(*)::int AS n FROM erp.orders WHERE (customer_no IS NOT NULL OR loyalty_card IS NOT NULL)
