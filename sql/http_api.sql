@@ -107,6 +107,9 @@ SELECT cdp.dashboard_bucket('2026-01-01', '2026-01-31') AS month_in_days, cdp.da
        cdp.dashboard_bucket('2024-01-01', '2026-06-30') AS years;
 -- no orders source registered: the channels show the tracked visits and no orders
 SELECT * FROM cdp.dashboard_channels('2026-11-20', '2026-11-20');
+-- nor any attribution before cdp.refresh_journeys has run; a segment filter must name a segment
+SELECT * FROM cdp.dashboard_attribution('2026-11-20', '2026-11-20');
+SELECT * FROM cdp.dashboard_attribution('2026-11-01', '2026-11-20', 'Nobody');
 
 -- erasure removes tracked events with the person
 SELECT table_name, rows_removed FROM cdp.erase('cookie', 'ck-1', 'ticket 1') WHERE table_name = 'cdp.tracked_events';

@@ -483,6 +483,40 @@ COMMENT ON FUNCTION cdp.dashboard_filters() IS 'the stores (of store orders) and
 REVOKE EXECUTE ON FUNCTION cdp.dashboard_filters() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cdp.dashboard_filters() TO cdp_admin, cdp_analyst;
 
+-- cdp.dashboard_attribution: which channel earned the conversions of a
+-- period, per attribution model (cdp.refresh_journeys): conversions earned
+-- (sum of credits), value earned and the share of the model's conversions;
+-- of the segment's members only when one is given.
+CREATE FUNCTION cdp.dashboard_attribution(date_from date, date_to date, segment text DEFAULT NULL)
+RETURNS TABLE (model text, channel text, conversions float8, value numeric, share float8)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    per record := cdp._dashboard_period(date_from, date_to);
+    seg integer := cdp._dashboard_segment(segment);
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM cdp.attribution_credits) THEN
+        RAISE NOTICE 'no attribution credits yet: the dashboard shows no attribution'
+            USING HINT = 'cdp.refresh_journeys() (a step of cdp.refresh()) builds the journeys and their credits.';
+    END IF;
+    RETURN QUERY
+    SELECT c.model, c.channel, pg_catalog.sum(c.credit), pg_catalog.sum(c.value),
+           pg_catalog.sum(c.credit) / NULLIF(pg_catalog.sum(pg_catalog.sum(c.credit)) OVER (PARTITION BY c.model), 0)
+      FROM cdp.attribution_credits c
+      JOIN cdp.conversions v ON v.conversion_id = c.conversion_id
+     WHERE v.converted_at >= per.from_ts AND v.converted_at < per.to_ts
+       AND (seg IS NULL OR v.profile_id IN (SELECT m.profile_id FROM cdp.segment_members m WHERE m.segment_id = seg))
+     GROUP BY c.model, c.channel
+     ORDER BY pg_catalog.array_position(ARRAY['first', 'last', 'last_non_direct', 'linear', 'position', 'time_decay', 'markov', 'shapley'], c.model),
+              pg_catalog.sum(c.credit) DESC, c.channel;
+END
+$fn$;
+COMMENT ON FUNCTION cdp.dashboard_attribution(date, date, text) IS
+    'per attribution model and channel, over the conversions of a period (of a segment''s members when given): conversions earned (sum of credits), value earned, and the share of the model''s conversions; the store filter does not apply (a journey crosses channels)';
+REVOKE EXECUTE ON FUNCTION cdp.dashboard_attribution(date, date, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp.dashboard_attribution(date, date, text) TO cdp_admin, cdp_analyst;
+
 -- ---- the HTTP page's one call --------------------------------------------
 
 -- cdp_api.dashboard: every dataset of the page for a period, store and
@@ -516,9 +550,10 @@ BEGIN
         'identity', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x)), '[]') FROM cdp.dashboard_identity() x),
         'identity_summary', (SELECT pg_catalog.to_jsonb(x) FROM cdp.dashboard_identity_summary() x),
         'consent', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x)), '[]') FROM cdp.dashboard_consent(sg) x),
+        'attribution', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x)), '[]') FROM cdp.dashboard_attribution(d_fr, d_to, sg) x),
         'not_yet', pg_catalog.jsonb_build_array(
             'store visitors (door counter) and footfall: the in-store module',
-            'attribution by model and cross-sell per channel: the attribution module'));
+            'cross-sell per channel'));
 END
 $fn$;
 COMMENT ON FUNCTION cdp_api.dashboard(date, date, text, text) IS 'GET /v1/dashboard: every dataset of the multichannel dashboard for a period (default: the 13 weeks up to the last order), store and segment';

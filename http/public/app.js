@@ -281,6 +281,28 @@
     }, d.consent.filter((r) => r.known_profiles > 0).length);
   }
 
+  const MODEL_LABELS = { first: 'first touch', last: 'last touch', last_non_direct: 'last non-direct', linear: 'linear',
+                         position: 'position (40/20/40)', time_decay: 'time decay', markov: 'Markov', shapley: 'Shapley' };
+  function attributionChart(d) {
+    const rows = d.attribution || [];
+    const models = [...new Set(rows.map((r) => r.model))];
+    // conversions without any tracked touch (a shop purchase nobody saw online) last, in grey
+    const channels = [...new Set(rows.map((r) => r.channel))].sort((a, b) => (a === '(none)') - (b === '(none)') || a.localeCompare(b));
+    const palette = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#393b79', '#637939'];
+    const share = new Map(rows.map((r) => [r.model + '|' + r.channel, r.share]));
+    chart('attribution', {
+      tooltip: { trigger: 'axis', axisPointer: { type: 'shadow' }, valueFormatter: (v) => (v === null ? '—' : fmtPct.format(v)) },
+      legend: { top: 0 }, grid: { left: 140, right: 30, top: 30, bottom: 24 },
+      yAxis: { type: 'category', data: models.map((m) => MODEL_LABELS[m] || m), inverse: true },
+      xAxis: { type: 'value', max: 1, axisLabel: { formatter: (v) => fmtPct.format(v) } },
+      series: channels.map((c, i) => ({
+        name: c === '(none)' ? 'no tracked touch' : c, id: c, type: 'bar', stack: 'share', data: models.map((m) => share.get(m + '|' + c) ?? 0),
+        itemStyle: { color: c === '(none)' ? '#c8ccd0' : palette[i % palette.length] },
+        label: { show: true, formatter: (p) => (p.value >= 0.06 ? fmtPct.format(p.value) : '') },
+      })),
+    }, rows.length);
+  }
+
   function render(d) {
     fillFilters(d);
     kpis(d);
@@ -291,6 +313,7 @@
     storeChart(d);
     identityChart(d);
     consentChart(d);
+    attributionChart(d);
     const ul = $('#not-yet');
     ul.textContent = '';
     for (const n of d.not_yet || []) ul.appendChild(el('li', {}, n));

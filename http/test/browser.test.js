@@ -18,7 +18,7 @@ const PORT = Number(process.env.CDP_HTTP_BROWSER_PORT || 8413);
 const OUT = process.env.CDP_HTTP_SCREENSHOTS || path.join(__dirname, '..', '..', 'test', 'output', 'http');
 const FROM = '2026-08-22';
 const TO = '2026-11-20';
-const CHARTS = ['channel_revenue', 'channel_visits', 'segments', 'rfm', 'clv', 'store_hours', 'identity', 'consent'];
+const CHARTS = ['channel_revenue', 'channel_visits', 'segments', 'rfm', 'clv', 'store_hours', 'identity', 'consent', 'attribution'];
 let svc;
 let db;
 let browser;
@@ -128,6 +128,7 @@ test('the dashboard renders every chart and its numbers equal the SQL', async ()
       seg: o('segments').series[0].data, segCat: o('segments').yAxis[0].data,
       store: o('store_hours').series[0].data, consent: o('consent').series[0].data,
       idCat: o('identity').yAxis[0].data, ids: o('identity').series[0].data,
+      attr: o('attribution').series.map((x) => ({ channel: x.id, data: x.data })), attrCat: o('attribution').yAxis[0].data,
     };
   });
   const rfm = (await db.query('SELECT r_score, f_score, customers::int FROM cdp.dashboard_rfm()')).rows;
@@ -147,6 +148,16 @@ test('the dashboard renders every chart and its numbers equal the SQL', async ()
   const ids = (await db.query('SELECT id_type, identifiers::int FROM cdp.dashboard_identity() WHERE identifiers > 0')).rows;
   assert.deepEqual(opt.idCat, ids.map((r) => r.id_type));
   assert.deepEqual(opt.ids, ids.map((r) => r.identifiers));
+  const attr = (await db.query('SELECT model, channel, share FROM cdp.dashboard_attribution($1, $2)', [FROM, TO])).rows;
+  const models = [...new Set(attr.map((r) => r.model))];
+  assert.ok(models.length >= 6, `the attribution chart has a bar per model (${models.join(', ')})`);
+  assert.equal(opt.attrCat.length, models.length);
+  for (const r of attr) {
+    const serie = opt.attr.find((x) => x.channel === r.channel);
+    assert.ok(serie, `attribution: a series for ${r.channel}`);
+    close(serie.data[models.indexOf(r.model)], r.share, `attribution ${r.model}/${r.channel}`);
+  }
+  for (const m of models) close(opt.attr.reduce((a, x) => a + x.data[models.indexOf(m)], 0), 1, `attribution shares of ${m} sum to 1`);
   const known = (await db.query('SELECT count(*)::int AS n FROM cdp.profiles WHERE known')).rows[0].n;
   assert.equal(Number(kpi.known.raw), known);
 
