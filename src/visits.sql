@@ -231,6 +231,10 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Put the row back, e.g. INSERT INTO cdp.visit_settings (kind, gap, min_dwell, max_length) VALUES (''wifi_sightings'', ''10 minutes'', ''5 minutes'', ''4 hours'').';
     END IF;
+    IF NOT EXISTS (SELECT 1 FROM cdp.sources s WHERE s.kind IN ('wifi_sightings', 'beacon_sightings')) THEN
+        RAISE NOTICE 'no presence source is registered: no visits'
+            USING HINT = 'Register the WiFi''s or the app''s sightings with cdp.add_source(''wifi_sightings'', ...) or cdp.add_source(''beacon_sightings'', ...).';
+    END IF;
     IF EXISTS (SELECT 1 FROM cdp.sources s WHERE s.kind = 'orders') THEN
         orders_sql := format($q$
             SELECT o.order_id, o.ordered_at, o.amount, o.store, i.profile_id
@@ -248,7 +252,9 @@ BEGIN
           FROM cdp._visit_candidates() c
           JOIN cdp.identifiers i ON i.id_type = c.id_type AND i.value = c.value
     ), ci AS MATERIALIZED (
-        SELECT * FROM cdp.consent_intervals('in_store_tracking', (SELECT array_agg(DISTINCT c.profile_id) FROM c))
+        -- the whole purpose's ledger folded once (a list of profiles would be
+        -- searched per identifier)
+        SELECT * FROM cdp.consent_intervals('in_store_tracking')
     ), ok AS MATERIALIZED (
         -- a profile's consent intervals do not overlap: at most one holds the start
         SELECT c.* FROM c
