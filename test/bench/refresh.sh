@@ -87,13 +87,15 @@ VACUUM ANALYZE;
 CREATE UNLOGGED TABLE public.reader_log (at timestamptz, seconds float8);
 CREATE UNLOGGED TABLE public.reader_stop (stop boolean);
 CREATE PROCEDURE public.reader() LANGUAGE plpgsql AS $$
-DECLARE t0 timestamptz; maxp bigint := (SELECT max(profile_id) FROM cdp.profiles);
+DECLARE t0 timestamptz; maxp bigint := (SELECT max(profile_id) FROM cdp.profiles); pid bigint;
 BEGIN
     SET lock_timeout = '30min';
     LOOP
         EXIT WHEN EXISTS (SELECT 1 FROM public.reader_stop);
+        -- a constant, not random() in the query (that would read all of profile_360)
+        pid := 1 + floor(random() * maxp)::bigint;
         t0 := clock_timestamp();
-        PERFORM * FROM cdp.profile_360 WHERE profile_id = 1 + floor(random() * maxp)::bigint;
+        PERFORM * FROM cdp.profile_360 WHERE profile_id = pid;
         PERFORM * FROM cdp.rfm ORDER BY clv DESC NULLS LAST LIMIT 10;
         PERFORM count(*) FROM cdp.segment_members;
         INSERT INTO public.reader_log VALUES (t0, extract(epoch FROM clock_timestamp() - t0));
