@@ -47,13 +47,6 @@ cdp_realtime_define_gucs(void)
 							 false,
 							 PGC_SUSET, 0,
 							 NULL, NULL, NULL);
-	DefineCustomStringVariable("cdp.realtime_database",
-							   "Database whose cdp.realtime_queue the background worker works off.",
-							   "Empty (the default): no worker.  Needs cdp in shared_preload_libraries and a restart.",
-							   &cdp_realtime_database,
-							   "",
-							   PGC_POSTMASTER, 0,
-							   NULL, NULL, NULL);
 	DefineCustomIntVariable("cdp.realtime_naptime",
 							"Milliseconds the realtime worker sleeps when the queue is empty.",
 							NULL,
@@ -69,8 +62,17 @@ cdp_realtime_define_gucs(void)
 							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 
-	if (!process_shared_preload_libraries_in_progress ||
-		cdp_realtime_database == NULL || cdp_realtime_database[0] == '\0')
+	/* a postmaster setting can only be defined while preloading */
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+	DefineCustomStringVariable("cdp.realtime_database",
+							   "Database whose cdp.realtime_queue the background worker works off.",
+							   "Empty (the default): no worker.  Needs cdp in shared_preload_libraries and a restart.",
+							   &cdp_realtime_database,
+							   "",
+							   PGC_POSTMASTER, 0,
+							   NULL, NULL, NULL);
+	if (cdp_realtime_database == NULL || cdp_realtime_database[0] == '\0')
 		return;
 
 	memset(&worker, 0, sizeof(worker));
