@@ -36,7 +36,8 @@ OBJS = \
 	src/cross_sell.o \
 	src/journeys.o \
 	src/attribution.o \
-	src/visits.o
+	src/visits.o \
+	src/realtime.o
 
 # SQL declarations live beside their C module (one basename per concern)
 # and are assembled, in this order (later modules may use earlier ones),
@@ -66,13 +67,14 @@ SQL_MODULES = \
 	src/rewards.sql \
 	src/footfall.sql \
 	src/profile_360.sql \
+	src/realtime.sql \
 	src/privacy.sql \
 	src/api.sql \
 	src/dashboard.sql
 
 # the previous released version, and the modules it did not have yet
 PREV_VERSION = 0.1.0
-NEW_SQL_MODULES = src/config.sql src/events.sql src/attributes.sql src/journeys.sql src/visits.sql src/rewards.sql src/footfall.sql src/api.sql src/dashboard.sql
+NEW_SQL_MODULES = src/config.sql src/events.sql src/attributes.sql src/journeys.sql src/visits.sql src/rewards.sql src/footfall.sql src/api.sql src/dashboard.sql src/realtime.sql
 
 DATA = update/$(EXTENSION)--0.1.0.sql
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--$(PREV_VERSION)--$(EXTVERSION).sql
@@ -114,7 +116,8 @@ REGRESS = \
 	footfall \
 	attacks \
 	models_fits \
-	refresh_settings
+	refresh_settings \
+	realtime
 
 # isolation specs and TAP tests live under test/
 ISOLATION = \

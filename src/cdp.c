@@ -24,6 +24,7 @@
 #include "clv.h"
 #include "journeys.h"
 #include "privacy.h"
+#include "realtime.h"
 #include "stitch.h"
 #include "compat.h"
 
@@ -68,6 +69,7 @@ _PG_init(void)
 	cdp_clv_define_gucs();
 	cdp_privacy_define_gucs();
 	cdp_journeys_define_gucs();
+	cdp_realtime_define_gucs();
 
 	MarkGUCPrefixReserved("cdp");
 }
