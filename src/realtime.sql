@@ -212,7 +212,7 @@ BEGIN
         PERFORM cdp._check_predicate(pred);
         PERFORM cdp._exec_as_segment_reader(format(
             E'INSERT INTO pg_temp._cdp_seg_new (segment_id, profile_id) '
-            E'SELECT %s, p.profile_id FROM cdp.profile_360 p WHERE p.profile_id = ANY (%L::bigint[]) AND (\n%s\n)',
+            'SELECT %s, p.profile_id FROM cdp.profile_360 p WHERE p.profile_id = ANY (%L::bigint[]) AND (' || E'\n%s\n)',
             seg, profiles::text, pred));
     EXCEPTION WHEN OTHERS THEN
         err := SQLERRM;
