@@ -109,7 +109,9 @@ REGRESS = \
 	visits \
 	rewards \
 	footfall \
-	attacks
+	attacks \
+	models_fits \
+	refresh_settings
 
 # isolation specs and TAP tests live under test/
 ISOLATION = \
@@ -119,6 +121,7 @@ ISOLATION = \
 	consent_during_link \
 	segment_refresh \
 	rfm_refresh_read \
+	refresh_readers \
 	merge_during_reattribute \
 	redeem_twice
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output

@@ -146,7 +146,10 @@ SELECT c.i, count(d.d)::integer AS x, coalesce(max(d.d), 0) / 7.0::float8 AS t_x
  GROUP BY c.i, c.days;
 SELECT count(*) AS customers, count(*) FILTER (WHERE x > 0) AS repeat_buyers, round(avg(x), 1) AS mean_x,
        round(avg(t - t_x)::numeric, 2) AS mean_weeks_since_last FROM nodrop;
-SELECT (cdp.bgnbd_fit(x, t_x, t)).* FROM nodrop;
+-- (the NBD limit, a = 0, is the model then: its own maximum and log-likelihood)
+SELECT round(r::numeric, 3) AS r, round(alpha::numeric, 3) AS alpha, a, b, round(loglik::numeric, 3) AS loglik,
+       customers, converged, message
+  FROM (SELECT (cdp.bgnbd_fit(x, t_x, t)).* FROM nodrop) f;
 CREATE TEMP TABLE nodrop_m AS
 SELECT n.x, avg(20 + 10 * random())::float8 AS m FROM nodrop n, generate_series(1, n.x) g WHERE n.x > 0 GROUP BY n.i, n.x;
 SELECT (cdp.gammagamma_fit(x, m)).* FROM nodrop_m;

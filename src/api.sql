@@ -312,7 +312,37 @@ COMMENT ON FUNCTION cdp_api.segment_entries(text, timestamptz, bigint, integer) 
 REVOKE EXECUTE ON FUNCTION cdp_api.segment_entries(text, timestamptz, bigint, integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cdp_api.segment_entries(text, timestamptz, bigint, integer) TO cdp_admin, cdp_analyst, cdp_campaign;
 
+-- ---- rewards earned in the shop (docs/in-store.md) ------------------------
+
+-- cdp_api.redeem_reward: the till redeems a reward code on a receipt, once
+-- (cdp.redeem_reward: unknown codes 404, used or expired ones 409).
+CREATE FUNCTION cdp_api.redeem_reward(code text, order_id text)
+RETURNS TABLE (rule_id text, discount_percent numeric, prize text, redeemed_at timestamptz)
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $fn$ SELECT r.rule_id, r.discount_percent, r.prize, r.redeemed_at FROM cdp.redeem_reward(code, order_id) r $fn$;
+COMMENT ON FUNCTION cdp_api.redeem_reward(text, text) IS 'POST /v1/rewards/{code}/redeem: the till redeems a reward code on a receipt, once';
+REVOKE EXECUTE ON FUNCTION cdp_api.redeem_reward(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp_api.redeem_reward(text, text) TO cdp_admin, cdp_writer;
+
 -- ---- the customer (the app): own data, own consents ---------------------
+
+-- cdp_api.my_rewards: the token's customer's open rewards (the app's
+-- current discount and prizes), the best discount first.
+CREATE FUNCTION cdp_api.my_rewards()
+RETURNS TABLE (code text, rule_id text, discount_percent numeric, prize text, store text, earned_at timestamptz, valid_until timestamptz)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    me record := cdp_api._customer();
+BEGIN
+    RETURN QUERY SELECT * FROM cdp.open_rewards(me.profile_id);
+END
+$fn$;
+COMMENT ON FUNCTION cdp_api.my_rewards() IS 'GET /v1/me/rewards: the token''s customer''s rewards neither redeemed nor expired, the best discount first (what the app shows)';
+REVOKE EXECUTE ON FUNCTION cdp_api.my_rewards() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp_api.my_rewards() TO cdp_admin, cdp_customer;
 
 -- cdp_api.my_consents: per purpose, whether the token's customer consents now and the last event.
 CREATE FUNCTION cdp_api.my_consents()

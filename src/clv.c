@@ -84,6 +84,7 @@ PG_FUNCTION_INFO_V1(cdp_fit_combine);
 PG_FUNCTION_INFO_V1(cdp_bgnbd_final);
 PG_FUNCTION_INFO_V1(cdp_gammagamma_final);
 PG_FUNCTION_INFO_V1(cdp_bgnbd_p_alive);
+PG_FUNCTION_INFO_V1(cdp_bgnbd_overdue);
 PG_FUNCTION_INFO_V1(cdp_bgnbd_expected_purchases);
 PG_FUNCTION_INFO_V1(cdp_gammagamma_expected_spend);
 PG_FUNCTION_INFO_V1(cdp_clv);
@@ -717,6 +718,162 @@ gg_negll(const double *th, FitPrep *fp, double *grad)
 	return -ll;
 }
 
+/*
+ * The limits of BG/NBD that the fit falls back on when the likelihood has
+ * no interior maximum (cdp.bgnbd_fit, bgnbd_fit_state):
+ *
+ * a, b -> infinity with a / (a + b) = p: every customer drops out after a
+ * purchase with the same probability p.  The Beta terms become
+ * lnG(a+b) + lnG(b+x) - lnG(b) - lnG(a+b+x) -> x ln(1-p) and
+ * a / (b+x-1) -> p / (1-p), so per customer
+ *   LL = lnG(r+x) - lnG(r) + r ln alpha + x ln(1-p) + ln(A + [x>0] B),
+ *   A = (alpha+T)^-(r+x),  B = p/(1-p) (alpha+t_x)^-(r+x),
+ * at th = (log r, log alpha, logit p); with w = B / (A + B),
+ *   d/dlogit p = -x p + w  (the r and alpha terms as in bgnbd_negll).
+ *
+ * a -> 0 (or b -> infinity): nobody drops out, the NBD model,
+ *   LL = lnG(r+x) - lnG(r) + r ln alpha - (r+x) ln(alpha+T)
+ * at th = (log r, log alpha).
+ */
+static double
+bgnbd_plim_negll(const double *th, FitPrep *fp, double *grad)
+{
+	double		r = exp(th[0]),
+				alpha = exp(th[1]),
+				lnalpha = th[1],
+				/* ln p / (1-p) and ln (1-p) from the logit without overflow */
+				lnodds = th[2],
+				ln1mp = -(th[2] > 0 ? th[2] + log1p(exp(-th[2])) : log1p(exp(th[2]))),
+				pr = 1 / (1 + exp(-th[2]));
+	double		ll = 0,
+				lg_r = lgamma(r),
+				ps_r = 0,
+				gr = 0,
+				galpha = 0,
+				gp = 0;
+	int			g,
+				i;
+
+	fp->nevals++;
+	if (grad)
+		fp->ngrads++;
+	if (!isfinite(r) || !isfinite(alpha) || r <= 0 || alpha <= 0 || !isfinite(th[2]))
+		return INFINITY;
+	for (i = 0; i < fp->ntv; i++)
+	{
+		fp->lt[i] = log(alpha + fp->tv[i]);
+		fp->it[i] = 1 / (alpha + fp->tv[i]);
+	}
+	if (grad)
+		ps_r = digamma(r);
+	for (g = 0; g < fp->ngroups; g++)
+	{
+		double		x = fp->gx[g],
+					rx = r + x,
+					gn = fp->gn[g],
+					s_l = 0,
+					s_i = 0,
+					s_w = 0,
+					s_ll = 0;
+
+		for (i = fp->gstart[g]; i < fp->gstart[g + 1]; i++)
+		{
+			double		n = fp->n[i],
+						l1 = -rx * fp->lt[fp->iT[i]];
+
+			if (x > 0)
+			{
+				double		l2 = lnodds - rx * fp->lt[fp->itx[i]],
+							e = exp(-fabs(l2 - l1)),
+							w = l2 > l1 ? 1 / (1 + e) : e / (1 + e);
+
+				s_ll += n * (Max(l1, l2) + log1p(e));
+				s_l += n * ((1 - w) * fp->lt[fp->iT[i]] + w * fp->lt[fp->itx[i]]);
+				s_i += n * ((1 - w) * fp->it[fp->iT[i]] + w * fp->it[fp->itx[i]]);
+				s_w += n * w;
+			}
+			else
+			{
+				s_ll += n * l1;
+				s_l += n * fp->lt[fp->iT[i]];
+				s_i += n * fp->it[fp->iT[i]];
+			}
+		}
+		ll += gn * (lgamma(rx) - lg_r + r * lnalpha + x * ln1mp) + s_ll;
+		if (grad)
+		{
+			gr += gn * (digamma(rx) - ps_r + lnalpha) - s_l;
+			galpha += gn * r / alpha - rx * s_i;
+			gp += -gn * x * pr + s_w;
+		}
+	}
+	if (isnan(ll) || isinf(ll))
+		return INFINITY;
+	if (grad)
+	{
+		grad[0] = -r * gr;
+		grad[1] = -alpha * galpha;
+		grad[2] = -gp;
+	}
+	return -ll;
+}
+
+static double
+nbd_negll(const double *th, FitPrep *fp, double *grad)
+{
+	double		r = exp(th[0]),
+				alpha = exp(th[1]),
+				lnalpha = th[1];
+	double		ll = 0,
+				lg_r = lgamma(r),
+				ps_r = 0,
+				gr = 0,
+				galpha = 0;
+	int			g,
+				i;
+
+	fp->nevals++;
+	if (grad)
+		fp->ngrads++;
+	if (!isfinite(r) || !isfinite(alpha) || r <= 0 || alpha <= 0)
+		return INFINITY;
+	for (i = 0; i < fp->ntv; i++)
+	{
+		fp->lt[i] = log(alpha + fp->tv[i]);
+		fp->it[i] = 1 / (alpha + fp->tv[i]);
+	}
+	if (grad)
+		ps_r = digamma(r);
+	for (g = 0; g < fp->ngroups; g++)
+	{
+		double		x = fp->gx[g],
+					rx = r + x,
+					gn = fp->gn[g],
+					s_l = 0,
+					s_i = 0;
+
+		for (i = fp->gstart[g]; i < fp->gstart[g + 1]; i++)
+		{
+			s_l += fp->n[i] * fp->lt[fp->iT[i]];
+			s_i += fp->n[i] * fp->it[fp->iT[i]];
+		}
+		ll += gn * (lgamma(rx) - lg_r + r * lnalpha) - rx * s_l;
+		if (grad)
+		{
+			gr += gn * (digamma(rx) - ps_r + lnalpha) - s_l;
+			galpha += gn * r / alpha - rx * s_i;
+		}
+	}
+	if (isnan(ll) || isinf(ll))
+		return INFINITY;
+	if (grad)
+	{
+		grad[0] = -r * gr;
+		grad[1] = -alpha * galpha;
+	}
+	return -ll;
+}
+
 /* result of bfgs() */
 #define BFGS_CONVERGED 0
 #define BFGS_BOUNDARY 1			/* a parameter ran beyond any sensible value */
@@ -1148,6 +1305,7 @@ fit_store(CdpFit *res, int np, const double *th, double loglik, const char *mess
 	res->converged = message == NULL;
 	res->message = message;
 	res->has_params = message == NULL || keep;
+	res->status = message == NULL ? CDP_FIT_CONVERGED : keep ? CDP_FIT_BOUNDARY : CDP_FIT_FAILED;
 	if (!res->has_params)
 		return;
 	for (i = 0; i < np; i++)
@@ -1294,6 +1452,67 @@ fit_solve(objective f, FitPrep *fp, int dim, double *th, double *negll,
 }
 
 /*
+ * No interior maximum (res holds the full model's failure or best point,
+ * negll its objective): fits the two limits of bgnbd_plim_negll and
+ * nbd_negll, each with the same solver and the same boundary tests in its
+ * own parameters, and when the better one that has a maximum of its own is
+ * at least as likely as the full model's best point (within 1e-6), res
+ * becomes that limit model: its parameters in the full model's terms
+ * (a + b = CDP_BGNBD_LIMIT_AB on the ratio p, or a = 0), its own
+ * log-likelihood, status CDP_FIT_LIMIT and a message saying which limit.
+ */
+static void
+bgnbd_fit_limits(FitPrep *fp, double negll, double meanT, CdpFit *res)
+{
+	static const char *const pnames[] = {"r", "alpha", "p (the drop-out probability)"};
+	static const char *const nnames[] = {"r", "alpha"};
+	static const int ppairs[1][2] = {{0, 1}};
+	double		tp[3] = {0, log(Max(meanT, 1e-6)), -2},
+				tn[2] = {0, log(Max(meanT, 1e-6))},
+				vp,
+				vn;
+	bool		kp,
+				kn;
+	const char *mp,
+			   *mn;
+	double		full = isfinite(negll) ? negll : INFINITY;
+
+	mp = fit_solve(bgnbd_plim_negll, fp, 3, tp, &vp, pnames, 1, ppairs, &kp);
+	mn = fit_solve(nbd_negll, fp, 2, tn, &vn, nnames, 1, ppairs, &kn);
+	elog(DEBUG2, "cdp BG/NBD limits: full %.10g, a,b -> inf %.10g (%s), NBD %.10g (%s)",
+		 full, vp, mp ? mp : "maximum", vn, mn ? mn : "maximum");
+	if (mp != NULL)
+		vp = INFINITY;
+	if (mn != NULL)
+		vn = INFINITY;
+	if (!isfinite(Min(vp, vn)) || Min(vp, vn) > full + 1e-6 * (fabs(full) + 1))
+		return;
+	res->status = CDP_FIT_LIMIT;
+	res->converged = false;
+	res->has_params = true;
+	if (vp <= vn)
+	{
+		double		pr = 1 / (1 + exp(-tp[2]));
+
+		res->par[0] = exp(tp[0]);
+		res->par[1] = exp(tp[1]);
+		res->par[2] = pr * CDP_BGNBD_LIMIT_AB;
+		res->par[3] = (1 - pr) * CDP_BGNBD_LIMIT_AB;
+		res->loglik = -vp;
+		res->message = psprintf("no interior maximum: the likelihood is highest in the limit a, b -> infinity with a / (a + b) = %.6g, every customer dropping out after a purchase with that one probability; the parameters are that limit model's (a + b = 1e12 stands for infinity)", pr);
+	}
+	else
+	{
+		res->par[0] = exp(tn[0]);
+		res->par[1] = exp(tn[1]);
+		res->par[2] = 0;
+		res->par[3] = 1;
+		res->loglik = -vn;
+		res->message = "no interior maximum: the likelihood is highest in the limit a -> 0 where nobody drops out (the NBD model); the parameters are that limit model's (a = 0; b plays no part and is reported as 1)";
+	}
+}
+
+/*
  * The BG/NBD fit over a compacted histogram (NULL: no rows): fills res.
  * Shared by cdp.bgnbd_fit's final function and cdp_bgnbd_fit_arrays().
  */
@@ -1315,6 +1534,7 @@ bgnbd_fit_state(FitState *st, CdpFit *res)
 	int			i;
 
 	memset(res, 0, sizeof(CdpFit));
+	res->status = CDP_FIT_FAILED;
 	res->message = "no customers";
 	if (st == NULL)
 		return;
@@ -1337,7 +1557,21 @@ bgnbd_fit_state(FitState *st, CdpFit *res)
 	}
 	if (repeaters == 0)
 	{
-		res->message = "no repeat purchases: x is 0 for every customer, so the purchase rate cannot be estimated";
+		/*
+		 * LL = sum r ln(alpha / (alpha + T)) is highest (0) as r -> 0:
+		 * nobody buys again.  That limit is reported (a = 0: nobody was
+		 * seen dropping out either), but says nothing an earlier fit would
+		 * not say better: degenerate.
+		 */
+		res->message = "no repeat purchases: x is 0 for every customer; the likelihood is highest (0) in the limit r -> 0 where nobody buys again, so the parameters are that limit model's (r = 0, a = 0; alpha and b play no part and are reported as 1): expected purchases and CLV 0, P(alive) 1";
+		res->status = CDP_FIT_LIMIT;
+		res->degenerate = true;
+		res->has_params = true;
+		res->par[0] = 0;
+		res->par[1] = 1;
+		res->par[2] = 0;
+		res->par[3] = 1;
+		res->loglik = 0;
 		return;
 	}
 
@@ -1352,6 +1586,8 @@ bgnbd_fit_state(FitState *st, CdpFit *res)
 	elog(DEBUG2, "cdp BG/NBD fit: %d distinct rows, %d evaluations (%d with gradient)",
 		 fp->nrows, fp->nevals, fp->ngrads);
 	fit_store(res, 4, th, -negll, msg, keep);
+	if (msg != NULL)
+		bgnbd_fit_limits(fp, negll, sumT / customers, res);
 }
 
 /*
@@ -1375,6 +1611,7 @@ gg_fit_state(FitState *st, CdpFit *res)
 	int			i;
 
 	memset(res, 0, sizeof(CdpFit));
+	res->status = CDP_FIT_FAILED;
 	res->message = "no repeat buyers: the model needs customers with x > 0";
 	if (st == NULL)
 		return;
@@ -1512,6 +1749,27 @@ cdp_check_params(const char *model, int n, const double *p)
 					 errhint("Check the converged column of the fit.")));
 }
 
+/*
+ * Errors unless BG/NBD parameters are usable: r >= 0 (r = 0: nobody buys
+ * again), alpha > 0, a >= 0 (a = 0: nobody drops out, the NBD model),
+ * b > 0, all finite; the limits cdp.bgnbd_fit reports are such values.
+ */
+void
+cdp_check_bgnbd_params(const double *p)
+{
+	static const char *const names[] = {"r", "alpha", "a", "b"};
+	int			i;
+
+	for (i = 0; i < 4; i++)
+		if (!((i == 0 || i == 2) ? p[i] >= 0 : p[i] > 0) || isinf(p[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("BG/NBD parameter %s is %g, but must be a finite number %s 0", names[i], p[i],
+							(i == 0 || i == 2) ? ">=" : ">"),
+					 errdetail("The parameters come from a fit (cdp.bgnbd_fit or cdp.clv_model)."),
+					 errhint("Check the converged column and the message of the fit.")));
+}
+
 /* Checks one customer's x, t_x, T. */
 static void
 check_customer(double x, double tx, double T)
@@ -1542,16 +1800,46 @@ cdp_bgnbd_p_alive(PG_FUNCTION_ARGS)
 				tx = PG_GETARG_FLOAT8(5),
 				T = PG_GETARG_FLOAT8(6);
 
-	cdp_check_params("BG/NBD", 4, p);
+	cdp_check_bgnbd_params(p);
 	check_customer(x, tx, T);
 	PG_RETURN_FLOAT8(cdp_bgnbd_p_alive_of(p, x, tx, T));
+}
+
+/*
+ * The churn measure that also covers one-time buyers (P(alive) is 1 for
+ * them by the model): the probability that a customer still active at the
+ * rate their purchases up to the last one show (Gamma(r + x, alpha + t_x))
+ * would have bought again in the T - t_x since then,
+ * 1 - ((alpha + t_x) / (alpha + T))^(r + x).
+ */
+double
+cdp_bgnbd_overdue_of(const double *p, double x, double tx, double T)
+{
+	if (T <= tx)
+		return 0;
+	return -expm1((p[0] + x) * (log(p[1] + tx) - log(p[1] + T)));
+}
+
+/* SQL: cdp.bgnbd_overdue(r, alpha, x, t_x, T). */
+Datum
+cdp_bgnbd_overdue(PG_FUNCTION_ARGS)
+{
+	double		p[4] = {PG_GETARG_FLOAT8(0), PG_GETARG_FLOAT8(1), 1, 1};
+	double		x = PG_GETARG_INT32(2),
+				tx = PG_GETARG_FLOAT8(3),
+				T = PG_GETARG_FLOAT8(4);
+
+	cdp_check_bgnbd_params(p);
+	check_customer(x, tx, T);
+	PG_RETURN_FLOAT8(cdp_bgnbd_overdue_of(p, x, tx, T));
 }
 
 /* P(alive | x, t_x, T) under BG/NBD with parameters p = (r, alpha, a, b). */
 double
 cdp_bgnbd_p_alive_of(const double *p, double x, double tx, double T)
 {
-	if (x == 0)
+	/* nobody drops out before a repeat purchase, nor at all when a = 0 */
+	if (x == 0 || p[2] == 0)
 		return 1.0;
 	return 1.0 / (1.0 + exp(bgnbd_log_dropout_odds(p[0], p[1], p[2], p[3], x, tx, T)));
 }
@@ -1587,6 +1875,13 @@ cdp_bgnbd_expected_num(double r, double alpha, double a, double b, double x, dou
 				k,
 				live = 0;
 
+	if (a == 0)
+	{
+		/* nobody drops out (NBD): E[Y(t) | x, T] = t (r + x) / (alpha + T) */
+		for (i = 0; i < n; i++)
+			num[i] = t[i] <= 0 ? 0 : t[i] * (r + x) / (alpha + T);
+		return;
+	}
 	/* the formula has a removable singularity at a = 1 */
 	if (fabs(a - 1) < 1e-9)
 		a = 1 + 1e-9;
@@ -1640,6 +1935,8 @@ cdp_bgnbd_expected_den(double r, double alpha, double a, double b, double x, dou
 {
 	double		den = 1;
 
+	if (a == 0)
+		return den;
 	if (fabs(a - 1) < 1e-9)
 		a = 1 + 1e-9;
 	if (x > 0)
@@ -1672,7 +1969,7 @@ cdp_bgnbd_expected_purchases(PG_FUNCTION_ARGS)
 				t = PG_GETARG_FLOAT8(7);
 	double		e;
 
-	cdp_check_params("BG/NBD", 4, p);
+	cdp_check_bgnbd_params(p);
 	check_customer(x, tx, T);
 	cdp_check_nonneg("t (the horizon)", t);
 	e = cdp_bgnbd_expected(p[0], p[1], p[2], p[3], x, tx, T, t);
@@ -1685,18 +1982,27 @@ cdp_bgnbd_expected_purchases(PG_FUNCTION_ARGS)
 Datum
 cdp_gammagamma_expected_spend(PG_FUNCTION_ARGS)
 {
-	double		p[3] = {PG_GETARG_FLOAT8(0), PG_GETARG_FLOAT8(1), PG_GETARG_FLOAT8(2)};
-	double		x = PG_GETARG_INT32(3);
-	double		m = PG_ARGISNULL(4) ? 0 : PG_GETARG_FLOAT8(4);
+	double		p[3];
+	double		x;
+	double		m;
 
+	/* NULL when anything it needs is NULL: mean_spend only when x > 0 */
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
 		PG_RETURN_NULL();
+	p[0] = PG_GETARG_FLOAT8(0);
+	p[1] = PG_GETARG_FLOAT8(1);
+	p[2] = PG_GETARG_FLOAT8(2);
+	x = PG_GETARG_INT32(3);
+	if (x > 0 && PG_ARGISNULL(4))
+		PG_RETURN_NULL();
+	m = x > 0 ? PG_GETARG_FLOAT8(4) : 0;
 	cdp_check_params("Gamma-Gamma", 3, p);
 	cdp_check_nonneg("x (repeat purchases)", x);
+	/* returns that outweigh the repeat purchases: no expected spend (as cdp.refresh_rfm) */
+	if (x > 0 && m < 0 && !isinf(m))
+		PG_RETURN_NULL();
 	if (x > 0)
 		cdp_check_nonneg("mean spend", m);
-	else
-		m = 0;
 	if (p[1] <= 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1724,15 +2030,16 @@ cdp_clv(PG_FUNCTION_ARGS)
 	CdpClvPlan *plan;
 	double		clv;
 
-	cdp_check_params("BG/NBD", 4, p);
+	cdp_check_bgnbd_params(p);
 	check_customer(x, tx, T);
 	cdp_check_nonneg("spend", spend);
 	cdp_check_nonneg("horizon", horizon);
-	if (isnan(d) || isinf(d) || d <= -1)
+	if (isnan(d) || isinf(d) || d < 0 || d > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("discount rate %g must be a finite number > -1", d),
-				 errdetail("Cash flows at time t are divided by (1 + rate)^t.")));
+				 errmsg("discount rate %g must be between 0 and 1 (per time unit)", d),
+				 errdetail("Cash flows at time t are divided by (1 + rate)^t; a negative rate would weigh the future more than the present."),
+				 errhint("Pass the rate per time unit of the model, e.g. 0.0018 a week for 10 %% a year.")));
 	if (!(period > 0) || isinf(period) || horizon / period > 100000)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -21,7 +21,29 @@ typedef struct CdpFit
 	bool		has_params;
 	bool		converged;
 	const char *message;
+	int			status;			/* CDP_FIT_* */
+	bool		degenerate;		/* the data say nothing (no repeat purchases): an earlier fit is better */
 } CdpFit;
+
+/*
+ * How a fit ended: an interior maximum; the limit model the likelihood
+ * runs to (its own maximum, exact); the best point found on a ridge that
+ * matches no limit; no parameters; (cdp.refresh_rfm only) the parameters
+ * of an earlier fit carried over.
+ */
+#define CDP_FIT_CONVERGED 0
+#define CDP_FIT_LIMIT 1
+#define CDP_FIT_BOUNDARY 2
+#define CDP_FIT_FAILED 3
+#define CDP_FIT_CARRIED 4
+
+/* a + b of the BG/NBD limit a, b -> infinity with a fixed ratio */
+#define CDP_BGNBD_LIMIT_AB 1e12
+
+/* P(an active customer at the rate their purchases show would have bought again by T) */
+extern double cdp_bgnbd_overdue_of(const double *p, double x, double t_x, double T);
+/* errors (22023) unless r, alpha, b are finite and > 0 and a finite and >= 0 (a = 0: NBD) */
+extern void cdp_check_bgnbd_params(const double *p);
 
 /* the fits of cdp.bgnbd_fit and cdp.gammagamma_fit over arrays of valid rows */
 extern void cdp_bgnbd_fit_arrays(int n, const double *x, const double *t_x,

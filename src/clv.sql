@@ -14,7 +14,7 @@ CREATE TYPE cdp.bgnbd_params AS (
     converged boolean,
     message   text
 );
-COMMENT ON TYPE cdp.bgnbd_params IS 'a BG/NBD fit: r, alpha (purchase rate ~ Gamma(r, alpha)), a, b (dropout probability ~ Beta(a, b)), log-likelihood, customers; NULL parameters with converged = false and a message when the data cannot identify the model; converged = false, a message and the best point found when the likelihood is highest on a boundary (a limit of the model)';
+COMMENT ON TYPE cdp.bgnbd_params IS 'a BG/NBD fit: r, alpha (purchase rate ~ Gamma(r, alpha)), a, b (dropout probability ~ Beta(a, b)), log-likelihood, customers; converged = false and a message otherwise: with the parameters and log-likelihood of the limit model when the likelihood is highest in one (a, b -> infinity on a fixed ratio: a + b = 1e12; no drop-out: a = 0; no repeat purchases at all: r = 0), the best point found on a ridge that is no such limit, or NULL parameters when the data cannot identify the model';
 
 CREATE TYPE cdp.gammagamma_params AS (
     p         float8,
@@ -67,7 +67,12 @@ CREATE FUNCTION cdp.bgnbd_p_alive(r float8, alpha float8, a float8, b float8,
                                   x integer, t_x float8, t float8) RETURNS float8
     AS 'MODULE_PATHNAME', 'cdp_bgnbd_p_alive' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION cdp.bgnbd_p_alive(float8, float8, float8, float8, integer, float8, float8) IS
-    'BG/NBD probability that a customer with x repeat purchases, the last at t_x, observed for T, is still active (1 when x = 0)';
+    'BG/NBD probability that a customer with x repeat purchases, the last at t_x, observed for T, is still active; 1 when x = 0 (in BG/NBD a customer can only drop out right after a repeat purchase, so a one-time buyer counts as active however long ago: see cdp.bgnbd_overdue) and when a = 0 (the NBD limit)';
+
+CREATE FUNCTION cdp.bgnbd_overdue(r float8, alpha float8, x integer, t_x float8, t float8) RETURNS float8
+    AS 'MODULE_PATHNAME', 'cdp_bgnbd_overdue' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION cdp.bgnbd_overdue(float8, float8, integer, float8, float8) IS
+    'the churn measure that covers one-time buyers: the probability that a customer still active at the purchase rate their history shows (Gamma(r + x, alpha + t_x), the BG/NBD rate model updated with the purchases up to the last one) would have bought again in the T - t_x since, 1 - ((alpha + t_x) / (alpha + T))^(r + x); near 1 = long overdue, likely lapsed';
 
 CREATE FUNCTION cdp.bgnbd_expected_purchases(r float8, alpha float8, a float8, b float8,
                                              x integer, t_x float8, t float8, horizon float8) RETURNS float8
@@ -79,14 +84,14 @@ CREATE FUNCTION cdp.gammagamma_expected_spend(p float8, q float8, gamma float8,
                                               x integer, mean_spend float8) RETURNS float8
     AS 'MODULE_PATHNAME', 'cdp_gammagamma_expected_spend' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cdp.gammagamma_expected_spend(float8, float8, float8, integer, float8) IS
-    'Gamma-Gamma expected spend per purchase of a customer with x repeat purchases of mean value mean_spend (the population mean p*gamma/(q-1) when x = 0); NULL when a parameter is NULL';
+    'Gamma-Gamma expected spend per purchase of a customer with x repeat purchases of mean value mean_spend (the population mean p*gamma/(q-1) when x = 0, mean_spend then unused); NULL when p, q, gamma or x is NULL, when x > 0 and mean_spend is NULL, and when mean_spend < 0 (returns outweigh the repeat purchases, as in cdp.refresh_rfm)';
 
 CREATE FUNCTION cdp.clv(r float8, alpha float8, a float8, b float8,
                         x integer, t_x float8, t float8, spend float8,
                         horizon float8, discount_rate float8, period float8 DEFAULT 1) RETURNS float8
     AS 'MODULE_PATHNAME', 'cdp_clv' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION cdp.clv(float8, float8, float8, float8, integer, float8, float8, float8, float8, float8, float8) IS
-    'customer lifetime value over horizon: spend per purchase x BG/NBD expected purchases in each period, discounted by (1 + discount_rate)^-(end of period); all times in the model''s unit';
+    'customer lifetime value over horizon: spend per purchase x BG/NBD expected purchases in each period, discounted by (1 + discount_rate)^-(end of period), discount_rate between 0 and 1 per time unit; all times in the model''s unit';
 
 -- the fits of the last cdp.refresh_rfm() (rfm.sql, rfm_refresh.c); recomputed
 -- by every refresh, so not dumped
@@ -111,9 +116,17 @@ CREATE TABLE cdp.clv_model (
     gammagamma_converged boolean NOT NULL,
     gammagamma_message   text,
     unattributed_orders  bigint NOT NULL,
-    fitted_at        timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+    fitted_at        timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    bgnbd_status     text NOT NULL CHECK (bgnbd_status IN ('converged', 'limit', 'best point', 'failed', 'carried over')),
+    gammagamma_status text NOT NULL CHECK (gammagamma_status IN ('converged', 'limit', 'best point', 'failed', 'carried over')),
+    bgnbd_fitted_as_of timestamptz,
+    gammagamma_fitted_as_of timestamptz
 );
 COMMENT ON TABLE cdp.clv_model IS 'the BG/NBD and Gamma-Gamma fits of the last cdp.refresh_rfm() (one row; times in time_unit, horizon in time units), and how many orders no profile could be found for';
+COMMENT ON COLUMN cdp.clv_model.bgnbd_status IS 'how the BG/NBD parameters came about: converged (an interior maximum), limit (the likelihood is highest in a limit of the model, whose own maximum the parameters are: a + b = 1e12 for a, b -> infinity, a = 0 for no drop-out, r = 0 for no repeat purchases; see bgnbd_message), best point (on a ridge that is no known limit), failed (no parameters: P(alive), expected purchases and CLV NULL), carried over (this refresh''s fit failed, the parameters are those of the fit as of bgnbd_fitted_as_of; bgnbd_loglik NULL)';
+COMMENT ON COLUMN cdp.clv_model.gammagamma_status IS 'how the Gamma-Gamma parameters came about: converged, best point, failed (expected spend is the customer''s own), carried over (from the fit as of gammagamma_fitted_as_of)';
+COMMENT ON COLUMN cdp.clv_model.bgnbd_fitted_as_of IS 'as_of of the refresh whose BG/NBD fit gave the parameters: as_of, or earlier when carried over; NULL without parameters';
+COMMENT ON COLUMN cdp.clv_model.gammagamma_fitted_as_of IS 'as_of of the refresh whose Gamma-Gamma fit gave the parameters: as_of, or earlier when carried over; NULL without parameters';
 -- state: written only through cdp's functions
 GRANT SELECT ON cdp.clv_model TO cdp_admin;
 GRANT SELECT ON cdp.clv_model TO cdp_analyst;

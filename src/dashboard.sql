@@ -231,7 +231,17 @@ BEGIN
                pg_catalog.count(d.visitor) AS converting_visits
           FROM cdp._dashboard_visits(per.from_ts, per.to_ts, seg) x
           LEFT JOIN buying_days d ON d.day = x.day AND d.channel = x.channel AND d.visitor = x.visitor
+         WHERE x.channel <> 'store'
          GROUP BY 1, 2
+        UNION ALL
+        -- the store's visitors: the door counter (cdp.store_hours), anonymous, so not
+        -- for a segment; buckets without counter data have none (NULL, not 0)
+        SELECT pg_catalog.date_trunc(b, (h.hour AT TIME ZONE pg_catalog.current_setting('TimeZone')))::date, 'store',
+               pg_catalog.sum(h.visitors)::bigint, NULL::bigint
+          FROM cdp.store_hours h
+         WHERE seg IS NULL AND h.hour >= per.from_ts AND h.hour < per.to_ts AND (dashboard_channels.store IS NULL OR h.store = dashboard_channels.store)
+         GROUP BY 1
+        HAVING pg_catalog.count(h.visitors) > 0
     ), o AS (
         SELECT pg_catalog.date_trunc(b, (y.ordered_at AT TIME ZONE pg_catalog.current_setting('TimeZone')))::date AS bs,
                y.channel, pg_catalog.count(*) AS conversions, pg_catalog.sum(y.amount) AS revenue
@@ -250,18 +260,19 @@ BEGIN
         SELECT m.bs, m.channel, m.visits, m.converting_visits, m.conversions, m.revenue FROM m
     )
     SELECT vo.bs, vo.channel,
-           -- the store's visitors come from the door counter (the in-store module); unknown until then
-           CASE WHEN vo.channel = 'store' THEN NULL ELSE COALESCE(vo.visits, 0) END,
+           -- the store: counted visitors (NULL without counter data); who of them bought is unknown
+           CASE WHEN vo.channel = 'store' THEN vo.visits ELSE COALESCE(vo.visits, 0) END,
            CASE WHEN vo.channel = 'store' THEN NULL ELSE COALESCE(vo.converting_visits, 0) END,
            vo.conversions, vo.revenue,
-           CASE WHEN vo.channel = 'store' OR COALESCE(vo.visits, 0) = 0 THEN NULL
+           CASE WHEN COALESCE(vo.visits, 0) = 0 THEN NULL
+                WHEN vo.channel = 'store' THEN vo.conversions::float8 / vo.visits
                 ELSE vo.converting_visits::float8 / vo.visits END
       FROM vo
      ORDER BY 1, 2;
 END
 $fn$;
 COMMENT ON FUNCTION cdp.dashboard_channels(date, date, text, text) IS
-    'per time bucket (cdp.dashboard_bucket) and channel: visits (web/app: visitor-days of stitched profiles with article events; email: newsletter opens; store: NULL until the door counter is a source), converting visits (the visitor ordered in that channel that day; email: the reader ordered within 7 days), conversions (orders; email: orders within 7 days after an open), revenue, and conversion rate = converting visits / visits (at most 1)';
+    'per time bucket (cdp.dashboard_bucket) and channel: visits (web/app: visitor-days of stitched profiles with article events; email: newsletter opens; store: door-counter visitors of cdp.store_hours, NULL without counter data or with a segment filter), converting visits (the visitor ordered in that channel that day; email: the reader ordered within 7 days; store: unknown, NULL), conversions (orders; email: orders within 7 days after an open), revenue, and conversion rate = converting visits / visits (store: receipts per counted visitor)';
 REVOKE EXECUTE ON FUNCTION cdp.dashboard_channels(date, date, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cdp.dashboard_channels(date, date, text, text) TO cdp_admin, cdp_analyst;
 
@@ -365,19 +376,30 @@ DECLARE
     seg integer := cdp._dashboard_segment(segment);
 BEGIN
     RETURN QUERY
-    SELECT pg_catalog.date_part('isodow', o.ordered_at AT TIME ZONE pg_catalog.current_setting('TimeZone'))::integer,
-           pg_catalog.date_part('hour', o.ordered_at AT TIME ZONE pg_catalog.current_setting('TimeZone'))::integer,
-           pg_catalog.count(*), pg_catalog.sum(o.amount),
-           -- door-counter visitors come with the in-store module's footfall source
-           NULL::bigint
-      FROM cdp._dashboard_orders(per.from_ts, per.to_ts, store, seg, false) o
-     WHERE o.channel = 'store'
-     GROUP BY 1, 2
+    WITH r AS (
+        SELECT pg_catalog.date_part('isodow', o.ordered_at AT TIME ZONE pg_catalog.current_setting('TimeZone'))::integer AS wd,
+               pg_catalog.date_part('hour', o.ordered_at AT TIME ZONE pg_catalog.current_setting('TimeZone'))::integer AS hr,
+               pg_catalog.count(*) AS receipts, pg_catalog.sum(o.amount) AS revenue
+          FROM cdp._dashboard_orders(per.from_ts, per.to_ts, store, seg, false) o
+         WHERE o.channel = 'store'
+         GROUP BY 1, 2
+    ), c AS (
+        -- door-counter visitors (anonymous: none under a segment filter; hours without counter data count as unknown)
+        SELECT pg_catalog.date_part('isodow', h.hour AT TIME ZONE pg_catalog.current_setting('TimeZone'))::integer AS wd,
+               pg_catalog.date_part('hour', h.hour AT TIME ZONE pg_catalog.current_setting('TimeZone'))::integer AS hr,
+               pg_catalog.sum(h.visitors)::bigint AS visitors
+          FROM cdp.store_hours h
+         WHERE seg IS NULL AND h.hour >= per.from_ts AND h.hour < per.to_ts AND (dashboard_store_hours.store IS NULL OR h.store = dashboard_store_hours.store)
+         GROUP BY 1, 2
+        HAVING pg_catalog.count(h.visitors) > 0
+    )
+    SELECT COALESCE(r.wd, c.wd), COALESCE(r.hr, c.hr), COALESCE(r.receipts, 0), COALESCE(r.revenue, 0), c.visitors
+      FROM r FULL JOIN c ON c.wd = r.wd AND c.hr = r.hr
      ORDER BY 1, 2;
 END
 $fn$;
 COMMENT ON FUNCTION cdp.dashboard_store_hours(date, date, text, text) IS
-    'store receipts (orders of channel store with a known buyer) and revenue per ISO weekday (1 = Monday) and hour of day; visitors NULL until the door counter is a source';
+    'store receipts (orders of channel store with a known buyer) and revenue per ISO weekday (1 = Monday) and hour of day, and the door counter''s visitors of those hours (cdp.store_hours; NULL without counter data or with a segment filter)';
 REVOKE EXECUTE ON FUNCTION cdp.dashboard_store_hours(date, date, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cdp.dashboard_store_hours(date, date, text, text) TO cdp_admin, cdp_analyst;
 
@@ -552,7 +574,6 @@ BEGIN
         'consent', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x)), '[]') FROM cdp.dashboard_consent(sg) x),
         'attribution', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x)), '[]') FROM cdp.dashboard_attribution(d_fr, d_to, sg) x),
         'not_yet', pg_catalog.jsonb_build_array(
-            'store visitors (door counter) and footfall: the in-store module',
             'cross-sell per channel'));
 END
 $fn$;

@@ -113,7 +113,7 @@ CREATE TABLE cdp.rfm_segments (
     builtin  boolean NOT NULL DEFAULT false,
     CHECK (r_min <= r_max AND f_min <= f_max AND m_min <= m_max)
 );
-COMMENT ON TABLE cdp.rfm_segments IS 'RFM segment map: ranges of R, F and M scores (inclusive), checked by position, first match wins; profiles matching no row are ''Others''. Edit it to taste; cdp.refresh_rfm reads it';
+COMMENT ON TABLE cdp.rfm_segments IS 'RFM segment map: ranges of R, F and M scores (inclusive), checked by position, first match wins; profiles matching no row are ''Others''. The seeded names are those of the R rfm package''s segment table, but the ranges are cdp''s own (mostly on R and F, M left open), not rfm''s: the same name can hold other customers than in rfm. Edit it to taste; cdp.refresh_rfm reads it';
 INSERT INTO cdp.rfm_segments (position, segment, r_min, r_max, f_min, f_max, m_min, m_max, description) VALUES
     (10,  'Champions',          4, 5, 4, 5, 4, 5, 'bought recently, buy often and spend the most'),
     (20,  'Loyal Customers',    3, 5, 3, 5, 1, 5, 'buy regularly and were here not long ago'),
@@ -157,24 +157,43 @@ CREATE TABLE cdp.rfm (
     expected_purchases float8,
     expected_spend     float8,
     clv                float8,
-    as_of              timestamptz NOT NULL
+    as_of              timestamptz NOT NULL,
+    overdue            float8
 );
 COMMENT ON TABLE cdp.rfm IS 'RFM scores, segment and CLV per profile with orders, written by cdp.refresh_rfm() (recomputed, not dumped)';
 COMMENT ON COLUMN cdp.rfm.recency_days IS 'whole UTC days from the last purchase day to the day of as_of';
 COMMENT ON COLUMN cdp.rfm.orders IS 'orders up to as_of (the F value)';
 COMMENT ON COLUMN cdp.rfm.purchase_days IS 'distinct UTC days with orders; the BG/NBD x is this minus one';
 COMMENT ON COLUMN cdp.rfm.monetary IS 'total spend up to as_of (the M value)';
-COMMENT ON COLUMN cdp.rfm.r_score IS '1 + floor(5 * (profiles with an older last purchase day) / profiles): 5 = most recent, ties equal';
+COMMENT ON COLUMN cdp.rfm.r_score IS '5 - floor(5 * (profiles with a more recent last purchase day) / profiles): 5 = most recent; ties share the best score of their run (everybody bought on the as-of day: all 5)';
 COMMENT ON COLUMN cdp.rfm.f_score IS '1 + floor(5 * (profiles with fewer orders) / profiles), ties equal';
 COMMENT ON COLUMN cdp.rfm.m_score IS '1 + floor(5 * (profiles with less spend) / profiles), ties equal';
 COMMENT ON COLUMN cdp.rfm.segment IS 'first row of cdp.rfm_segments whose ranges hold the scores, else Others';
-COMMENT ON COLUMN cdp.rfm.p_alive IS 'BG/NBD probability that the customer is still active (NULL when the fit gave no parameters)';
+COMMENT ON COLUMN cdp.rfm.p_alive IS 'BG/NBD probability that the customer is still active; 1 for every one-time buyer (purchase_days = 1), however long ago: in BG/NBD a customer can only drop out right after a repeat purchase, so use overdue for them; NULL only when no fit gave parameters (cdp.clv_model.bgnbd_status failed)';
+COMMENT ON COLUMN cdp.rfm.overdue IS 'churn measure that covers one-time buyers: probability that a customer still active at the purchase rate their history shows would have bought again since the last purchase (cdp.bgnbd_overdue); near 1 = long overdue; the lapsed trigger uses it for one-time buyers; NULL when P(alive) is';
 COMMENT ON COLUMN cdp.rfm.expected_purchases IS 'BG/NBD expected purchase days in the horizon after as_of (default 52 weeks; see cdp.clv_model)';
-COMMENT ON COLUMN cdp.rfm.expected_spend IS 'Gamma-Gamma expected spend per purchase day; the customer''s own spend per purchase day when the Gamma-Gamma fit gave no parameters or q <= 1; NULL when returns outweigh the purchases (negative spend)';
+COMMENT ON COLUMN cdp.rfm.expected_spend IS 'Gamma-Gamma expected spend per purchase day; the customer''s own mean (repeat days'' mean, the first day''s spend without repeat days) when the Gamma-Gamma model has no parameters or q <= 1; NULL, in both cases, when that own mean is negative (returns outweigh the purchases)';
 COMMENT ON COLUMN cdp.rfm.clv IS 'expected spend x expected purchases per 4-week period over the horizon, discounted at the annual rate (see cdp.clv_model); NULL when the BG/NBD fit gave no parameters or the expected spend is NULL';
 -- state: written only through cdp's functions
 GRANT SELECT ON cdp.rfm TO cdp_admin;
 GRANT SELECT ON cdp.rfm TO cdp_analyst;
+
+CREATE TABLE cdp.rfm_channels (
+    profile_id bigint NOT NULL,
+    channel    text NOT NULL,
+    orders     bigint NOT NULL,
+    revenue    numeric NOT NULL,
+    as_of      timestamptz NOT NULL,
+    PRIMARY KEY (profile_id, channel)
+);
+COMMENT ON TABLE cdp.rfm_channels IS 'orders and revenue per profile and sales channel (the orders sources'' channel column; unknown when a source has none), written by cdp.refresh_rfm with cdp.rfm (recomputed, not dumped)';
+COMMENT ON COLUMN cdp.rfm_channels.channel IS 'store, web, app, ... as the orders source names it; unknown when it has no channel';
+COMMENT ON COLUMN cdp.rfm_channels.orders IS 'orders in the channel up to as_of';
+COMMENT ON COLUMN cdp.rfm_channels.revenue IS 'their total amount';
+COMMENT ON COLUMN cdp.rfm_channels.as_of IS 'as_of of the cdp.refresh_rfm that wrote the row';
+-- state: written only through cdp's functions
+GRANT SELECT ON cdp.rfm_channels TO cdp_admin;
+GRANT SELECT ON cdp.rfm_channels TO cdp_analyst;
 
 -- cdp._rfm_refresh: runs the orders query of cdp.refresh_rfm (rows of
 -- id_type, id_value, ordered_at, amount), summarises the orders per
@@ -212,10 +231,10 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'CLV and expected purchases look this many weeks ahead; 52 is one year.';
     END IF;
-    IF annual_discount_rate IS NULL OR NOT (annual_discount_rate > -1 AND annual_discount_rate < 100) THEN
-        RAISE EXCEPTION 'annual_discount_rate must be greater than -1 and below 100, not %', coalesce(annual_discount_rate::text, 'NULL')
+    IF annual_discount_rate IS NULL OR NOT (annual_discount_rate >= 0 AND annual_discount_rate <= 1) THEN
+        RAISE EXCEPTION 'annual_discount_rate must be between 0 and 1, not %', coalesce(annual_discount_rate::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Pass e.g. 0.10 for 10 % a year.';
+                  HINT = 'Pass e.g. 0.10 for 10 % a year; a negative rate would weigh future purchases more than today''s.';
     END IF;
     wk := power(1 + annual_discount_rate, 1.0 / 52) - 1;
 
@@ -224,14 +243,35 @@ BEGIN
     -- finds its profile in cdp.identifiers, merges the summaries of a
     -- profile's identifiers and does the rest (scores, segments, fits, CLV,
     -- writes).  Orders whose identifier has no profile are only counted.
-    SELECT r.profiles, r.orders, r.unattributed_orders
-      INTO profiles, orders, unattributed_orders
-      FROM cdp._rfm_refresh(format($q$
-        SELECT o.id_type, o.id_value, o.ordered_at, o.amount
+    -- The sources are read once, into a temporary table that both the C
+    -- pass and the revenue per channel read.
+    IF pg_catalog.to_regclass('pg_temp.cdp_rfm_orders') IS NOT NULL THEN
+        DROP TABLE pg_temp.cdp_rfm_orders;
+    END IF;
+    EXECUTE format($q$
+        CREATE TEMP TABLE cdp_rfm_orders AS
+        SELECT o.id_type, o.id_value, o.ordered_at, o.amount, o.channel
           FROM (%1$s) o
          WHERE o.ordered_at <= %2$L::timestamptz$q$,
-            cdp.source_sql('orders'), as_of),
-          as_of, horizon_weeks, annual_discount_rate, wk) r;
+        cdp.source_sql('orders'), as_of);
+    SELECT r.profiles, r.orders, r.unattributed_orders
+      INTO profiles, orders, unattributed_orders
+      FROM cdp._rfm_refresh('SELECT o.id_type, o.id_value, o.ordered_at, o.amount FROM pg_temp.cdp_rfm_orders o',
+                            as_of, horizon_weeks, annual_discount_rate, wk) r;
+
+    -- orders and revenue per channel and profile: summed per raw identifier
+    -- first, so that each distinct identifier is normalised once
+    DELETE FROM cdp.rfm_channels;
+    INSERT INTO cdp.rfm_channels (profile_id, channel, orders, revenue, as_of)
+    SELECT i.profile_id, o.channel, sum(o.n), sum(o.revenue), refresh_rfm.as_of
+      FROM (SELECT o.id_type, o.id_value, COALESCE(o.channel, 'unknown') AS channel,
+                   count(*) AS n, sum(o.amount) AS revenue
+              FROM pg_temp.cdp_rfm_orders o
+             GROUP BY 1, 2, 3) o
+      JOIN cdp.identifier_types t ON t.id_type = o.id_type
+      JOIN cdp.identifiers i ON i.id_type = o.id_type AND i.value = cdp.try_normalize(t.normalizer, o.id_value)
+     GROUP BY i.profile_id, o.channel;
+    DROP TABLE pg_temp.cdp_rfm_orders;
 END
 $fn$;
 COMMENT ON FUNCTION cdp.refresh_rfm(timestamptz, float8, float8) IS
@@ -240,6 +280,7 @@ REVOKE EXECUTE ON FUNCTION cdp.refresh_rfm(timestamptz, float8, float8) FROM PUB
 GRANT EXECUTE ON FUNCTION cdp.refresh_rfm(timestamptz, float8, float8) TO cdp_admin;
 
 -- the nightly pipeline: RFM scores, segments and CLV as of now
-INSERT INTO cdp.refresh_steps (step_order, step, command, description, builtin) VALUES
-    (300, 'rfm', 'SELECT r.profiles FROM cdp.refresh_rfm() r',
-     'RFM scores, segments, BG/NBD and Gamma-Gamma fits, CLV', true);
+INSERT INTO cdp.refresh_steps (step_order, step, command, description, builtin, params) VALUES
+    (300, 'rfm', $c$SELECT r.profiles FROM cdp.refresh_rfm(COALESCE(($1 ->> 'as_of')::timestamptz, pg_catalog.now()), ($1 ->> 'horizon_weeks')::float8, ($1 ->> 'annual_discount_rate')::float8) r$c$,
+     'RFM scores, segments, BG/NBD and Gamma-Gamma fits, CLV, revenue per channel (params: as_of, null = now; horizon_weeks; annual_discount_rate)', true,
+     '{"as_of": null, "horizon_weeks": 52, "annual_discount_rate": 0.10}');

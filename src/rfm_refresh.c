@@ -17,8 +17,9 @@
  * the 125 score triples built from cdp.rfm_segments, computes P(alive),
  * expected purchases (the series once per distinct x and T), expected spend
  * and CLV, and writes cdp.clv_model and cdp.rfm in profile_id order
- * (straight into the table, with one index build after a TRUNCATE, when it
- * is plain; else INSERT ... SELECT FROM unnest() of arrays in batches).
+ * (after a DELETE, so that readers keep last night's rows until the commit;
+ * straight into the table when it is plain, else INSERT ... SELECT FROM
+ * unnest() of arrays in batches).
  * Every value is computed with the same floating-point operations as the
  * SQL functions it replaces (cdp.rfm_merge, cdp.bgnbd_t_x,
  * cdp.bgnbd_p_alive, cdp.clv, ...), so the table is the same; sql/rfm.sql
@@ -38,7 +39,6 @@
 #include "access/heapam.h"
 #include "access/table.h"
 #include "access/tableam.h"
-#include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
@@ -71,38 +71,17 @@
 #define SECS_PER_WEEK (7 * CDP_SECS_PER_DAY)
 
 /*
- * Empties cdp.rfm before the new rows go in.  A DELETE leaves last night's
- * 500k rows as dead tuples beside the new ones, and every new primary key
- * then has to visit the dead row of the same key in the heap to see that it
- * is gone: the write of a second refresh took 2.4-3 s instead of 0.6 s.  So
- * TRUNCATE when the caller may and nobody uses the table right now (the
- * ACCESS EXCLUSIVE lock is taken only if it is free at once, as
- * cdp.stitch() does for its bulk load; readers then wait for the refresh to
- * commit); else DELETE.  Returns true when it truncated.
+ * Empties cdp.rfm before the new rows go in, with DELETE: last night's rows
+ * stay readable by everyone else until the refresh commits (a TRUNCATE would
+ * make every reader of cdp.rfm and cdp.profile_360 wait for the whole
+ * cdp.refresh() to commit; docs/architecture.md, "Lock map").  The price is
+ * that each new key's index entry meets the dead row of the same key.
  */
-static bool
-empty_rfm(Oid relid)
+static void
+empty_rfm(void)
 {
-	bool		truncate = false;
-
-	if (OidIsValid(relid) &&
-		pg_class_aclcheck(relid, GetUserId(), ACL_TRUNCATE) == ACLCHECK_OK &&
-		ConditionalLockRelationOid(relid, AccessExclusiveLock))
-	{
-		Relation	rel = table_open(relid, NoLock);
-
-		/* not when this session's own query still reads it (TRUNCATE would refuse) */
-		truncate = rel->rd_refcnt == 1 && !AfterTriggerPendingOnRel(relid);
-		table_close(rel, NoLock);
-	}
-	if (truncate)
-	{
-		if (SPI_execute("TRUNCATE cdp.rfm", false, 0) != SPI_OK_UTILITY)
-			elog(ERROR, "cdp._rfm_refresh: could not empty cdp.rfm");
-	}
-	else if (SPI_execute("DELETE FROM cdp.rfm", false, 0) != SPI_OK_DELETE)
+	if (SPI_execute("DELETE FROM cdp.rfm", false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "cdp._rfm_refresh: could not empty cdp.rfm");
-	return truncate;
 }
 
 PG_FUNCTION_INFO_V1(cdp_rfm_refresh);
@@ -527,9 +506,24 @@ score_of(int64 worse, int64 n)
 }
 
 /*
+ * R: 5 - floor(5 * (profiles with a better value) / profiles), so that
+ * tied profiles share the best score of their run (the whole base bought
+ * on the as-of day: all R = 5), where F and M ties share the worst (all
+ * one-time buyers: F = 1): ties pile up at the end of the scale their
+ * measure is bounded by (0 days since the last purchase, 1 order).
+ */
+static inline int16
+score_best_of(int64 better, int64 n)
+{
+	return (int16) (5 - (5 * better) / n);
+}
+
+/*
  * Scores from n (value, profile) pairs sorted by value: a run of equal
- * values [g, e) gets one score; the profiles with a worse value are those
- * before the run when more is better, after it when less is better.
+ * values [g, e) gets one score.  More is better (F, M, sorted ascending):
+ * the g profiles before the run are worse, score_of.  Less is better (R,
+ * sorted ascending: most recent first): the g profiles before the run are
+ * better, score_best_of.
  */
 #define ASSIGN_SCORES(v, n, score, more_is_better) \
 	do { \
@@ -539,7 +533,7 @@ score_of(int64 worse, int64 n)
 			int16		sc_; \
 			for (e_ = g_; e_ < (n) && (v)[e_].key == (v)[g_].key; e_++) \
 				; \
-			sc_ = score_of((more_is_better) ? g_ : (n) - e_, (n)); \
+			sc_ = (more_is_better) ? score_of(g_, (n)) : score_best_of(g_, (n)); \
 			for (k_ = g_; k_ < e_; k_++) \
 				(score)[(v)[k_].idx] = sc_; \
 		} \
@@ -592,19 +586,121 @@ segment_table(MemoryContext cxt, Datum *seg)
 	SPI_freetuptable(SPI_tuptable);
 }
 
+static const char *const fit_status_names[] = {"converged", "limit", "best point", "failed", "carried over"};
+
+/*
+ * A fit that gave no parameters (or only the degenerate limit of data
+ * without repeat purchases) keeps those of the last refresh's model row,
+ * when it had any: status "carried over", *from the as_of of the fit they
+ * come from, a WARNING saying so; else a WARNING that the columns built on
+ * the model stay NULL (or, for the degenerate limit, what it gives).
+ * Never an unannounced change of the whole base.
+ */
+static void
+carry_over(const char *model, int np, CdpFit *fit, const Datum *prev, const bool *prevnull,
+		   TimestampTz prev_from, bool have_prev, TimestampTz *from)
+{
+	int			i;
+	bool		usable = have_prev;
+
+	if (fit->has_params && !fit->degenerate)
+		return;
+	for (i = 0; i < np && usable; i++)
+		usable = !prevnull[i];
+	if (usable)
+	{
+		for (i = 0; i < np; i++)
+			fit->par[i] = DatumGetFloat8(prev[i]);
+		fit->has_params = true;
+		fit->loglik = NAN;		/* of other data: written as NULL */
+		fit->status = CDP_FIT_CARRIED;
+		fit->converged = false;
+		*from = prev_from;
+		ereport(WARNING,
+				(errmsg("%s fit failed: %s", model, fit->message ? fit->message : "no parameters"),
+				 errdetail("cdp.refresh_rfm keeps the parameters of the fit as of %s (cdp.clv_model status \"carried over\").",
+						   timestamptz_to_str(prev_from)),
+				 errhint("The model is refitted by every refresh; look at the orders if this persists.")));
+		return;
+	}
+	/* what the status column says anyway, and nothing turns NULL: a NOTICE */
+	if (fit->has_params)
+		ereport(NOTICE,
+				(errmsg("%s fit: %s", model, fit->message),
+				 errdetail("No earlier fit to keep; cdp.clv_model status \"limit\".")));
+	else if (np == 4)
+		/* no customers: no row of cdp.rfm turns NULL, so only a NOTICE */
+		ereport(fit->customers > 0 ? WARNING : NOTICE,
+				(errmsg("%s fit failed: %s", model, fit->message ? fit->message : "no parameters"),
+				 errdetail("No earlier fit to keep: p_alive, overdue, expected_purchases and clv of cdp.rfm are NULL (cdp.clv_model status \"failed\")."),
+				 errhint("The model needs customers with repeat purchases and some observation time.")));
+	else
+		ereport(NOTICE,
+				(errmsg("%s fit failed: %s", model, fit->message ? fit->message : "no parameters"),
+				 errdetail("No earlier fit to keep: expected_spend of cdp.rfm is each customer's own mean spend per purchase day (cdp.clv_model status \"failed\")."),
+				 errhint("The model needs repeat buyers whose mean spend varies.")));
+}
+
+/*
+ * Reads the last refresh's parameters (before write_model replaces the
+ * row) and lets carry_over decide for both fits.
+ */
+static void
+carry_over_fits(CdpFit *bg, CdpFit *gg, TimestampTz *bg_from, TimestampTz *gg_from)
+{
+	Datum		pb[4],
+				pg[3];
+	bool		nb[4] = {true, true, true, true},
+				ng[3] = {true, true, true};
+	TimestampTz fb = 0,
+				fg = 0;
+	bool		have = false;
+	int			i;
+
+	if ((bg->has_params && !bg->degenerate) && (gg->has_params && !gg->degenerate))
+		return;
+	if (SPI_execute("SELECT r, alpha, a, b, coalesce(bgnbd_fitted_as_of, as_of),"
+					" p, q, gamma, coalesce(gammagamma_fitted_as_of, as_of),"
+					" bgnbd_status = 'limit' AND r = 0"
+					" FROM cdp.clv_model ORDER BY as_of DESC LIMIT 1", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "cdp._rfm_refresh: could not read cdp.clv_model");
+	if (SPI_processed == 1)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull,
+					degenerate;
+
+		have = true;
+		for (i = 0; i < 4; i++)
+			pb[i] = SPI_getbinval(tup, desc, i + 1, &nb[i]);
+		fb = DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull));
+		for (i = 0; i < 3; i++)
+			pg[i] = SPI_getbinval(tup, desc, i + 6, &ng[i]);
+		fg = DatumGetTimestampTz(SPI_getbinval(tup, desc, 9, &isnull));
+		degenerate = DatumGetBool(SPI_getbinval(tup, desc, 10, &isnull)) && !isnull;
+		/* the last model was itself the limit of data without repeat purchases: nothing better to keep */
+		if (degenerate)
+			nb[0] = true;
+	}
+	carry_over("BG/NBD", 4, bg, pb, nb, fb, have, bg_from);
+	carry_over("Gamma-Gamma", 3, gg, pg, ng, fg, have, gg_from);
+	SPI_freetuptable(SPI_tuptable);
+}
+
 /* Writes the one row of cdp.clv_model. */
 static void
 write_model(TimestampTz as_of, double horizon, double rate, const CdpFit *bg,
-			const CdpFit *gg, int64 unattributed)
+			const CdpFit *gg, int64 unattributed, TimestampTz bg_from, TimestampTz gg_from)
 {
-	Oid			types[20];
-	Datum		v[20];
-	char		nulls[21];
+	Oid			types[24];
+	Datum		v[24];
+	char		nulls[25];
 	int			k = 0,
 				i;
 
 	memset(nulls, ' ', sizeof(nulls));
-	nulls[20] = '\0';
+	nulls[24] = '\0';
 #define ARG(type, value, isnull) \
 	do { types[k] = (type); v[k] = (value); nulls[k] = (isnull) ? 'n' : ' '; k++; } while (0)
 	ARG(TIMESTAMPTZOID, TimestampTzGetDatum(as_of), false);
@@ -612,29 +708,33 @@ write_model(TimestampTz as_of, double horizon, double rate, const CdpFit *bg,
 	ARG(FLOAT8OID, Float8GetDatum(rate), false);
 	for (i = 0; i < 4; i++)
 		ARG(FLOAT8OID, Float8GetDatum(bg->par[i]), !bg->has_params);
-	ARG(FLOAT8OID, Float8GetDatum(bg->loglik), !bg->has_params);
+	ARG(FLOAT8OID, Float8GetDatum(bg->loglik), !bg->has_params || isnan(bg->loglik));
 	ARG(INT8OID, Int64GetDatum((int64) bg->customers), false);
 	ARG(BOOLOID, BoolGetDatum(bg->converged), false);
 	ARG(TEXTOID, bg->message ? CStringGetTextDatum(bg->message) : (Datum) 0, bg->message == NULL);
 	for (i = 0; i < 3; i++)
 		ARG(FLOAT8OID, Float8GetDatum(gg->par[i]), !gg->has_params);
-	ARG(FLOAT8OID, Float8GetDatum(gg->loglik), !gg->has_params);
+	ARG(FLOAT8OID, Float8GetDatum(gg->loglik), !gg->has_params || isnan(gg->loglik));
 	ARG(INT8OID, Int64GetDatum((int64) gg->customers), false);
 	ARG(BOOLOID, BoolGetDatum(gg->converged), false);
 	ARG(TEXTOID, gg->message ? CStringGetTextDatum(gg->message) : (Datum) 0, gg->message == NULL);
 	ARG(INT8OID, Int64GetDatum(unattributed), false);
+	ARG(TEXTOID, CStringGetTextDatum(fit_status_names[bg->status]), false);
+	ARG(TEXTOID, CStringGetTextDatum(fit_status_names[gg->status]), false);
+	ARG(TIMESTAMPTZOID, TimestampTzGetDatum(bg->status == CDP_FIT_CARRIED ? bg_from : as_of), !bg->has_params);
+	ARG(TIMESTAMPTZOID, TimestampTzGetDatum(gg->status == CDP_FIT_CARRIED ? gg_from : as_of), !gg->has_params);
 #undef ARG
-	Assert(k == 20);
+	Assert(k == 24);
 
 	if (SPI_execute("DELETE FROM cdp.clv_model", false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "cdp._rfm_refresh: could not empty cdp.clv_model");
 	if (SPI_execute_with_args("INSERT INTO cdp.clv_model (as_of, time_unit, horizon, annual_discount_rate,"
 							  " r, alpha, a, b, bgnbd_loglik, bgnbd_customers, bgnbd_converged, bgnbd_message,"
 							  " p, q, gamma, gammagamma_loglik, gammagamma_customers, gammagamma_converged, gammagamma_message,"
-							  " unattributed_orders)"
+							  " unattributed_orders, bgnbd_status, gammagamma_status, bgnbd_fitted_as_of, gammagamma_fitted_as_of)"
 							  " VALUES ($1, '1 week', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
-							  " $12, $13, $14, $15, $16, $17, $18, $19)",
-							  20, types, v, nulls, false, 0) != SPI_OK_INSERT)
+							  " $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)",
+							  24, types, v, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "cdp._rfm_refresh: could not write cdp.clv_model");
 }
 
@@ -686,6 +786,7 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 			   *ggx,
 			   *ggm,
 			   *p_alive,
+			   *overdue,
 			   *expected,
 			   *es,
 			   *clv;
@@ -694,6 +795,8 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 			   *es_null;
 	CdpFit		bg,
 				gg;
+	TimestampTz bg_from = 0,
+				gg_from = 0;
 	bool		use_bg,
 				use_gg;
 	Datum		seg[125];
@@ -701,8 +804,7 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 	SPIPlanPtr	ins;
 	Oid			relid;
 	Relation	rel;
-	bool		direct,
-				truncated;
+	bool		direct;
 	instr_time	t0,
 				t1;
 	double		tm[7];			/* per phase, in the order of the DEBUG1 line */
@@ -848,7 +950,8 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 	pfree(ggm);
 	MemoryContextSwitchTo(old);
 	LAP(3);
-	write_model(as_of, horizon, rate, &bg, &gg, unattributed);
+	carry_over_fits(&bg, &gg, &bg_from, &gg_from);
+	write_model(as_of, horizon, rate, &bg, &gg, unattributed, bg_from, gg_from);
 
 	/*
 	 * The models are used when they gave parameters: a converged fit, or the
@@ -895,6 +998,7 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 	/* 5. P(alive), expected purchases and spend, CLV (as cdp.clv etc. compute them) */
 	old = MemoryContextSwitchTo(cxt);
 	p_alive = ALLOC(double);
+	overdue = ALLOC(double);
 	expected = ALLOC(double);
 	es = ALLOC(double);
 	clv = ALLOC(double);
@@ -905,7 +1009,7 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 		CdpClvPlan *plan = cdp_clv_plan(horizon, wk, 4);
 
 		if (use_bg)
-			cdp_check_params("BG/NBD", 4, bg.par);
+			cdp_check_bgnbd_params(bg.par);
 		if (use_gg)
 			cdp_check_params("Gamma-Gamma", 3, gg.par);
 		/*
@@ -931,26 +1035,33 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 			 * has no place in the models, and one such customer must not
 			 * stop the refresh of everybody else
 			 */
-			if (use_gg)
+			/*
+			 * one rule for both ways: the customer's own mean spend per
+			 * purchase day as the Gamma-Gamma model sees it (the repeat
+			 * days' mean; the first day's spend without repeat days) below
+			 * 0 gives NULL
+			 */
 			{
-				double		m = x[i] > 0 ? mrs[i] : 0;
+				double		own = x[i] > 0 ? mrs[i] : spend[i];
 
-				es[i] = gg.par[0] * (gg.par[2] + m * x[i]) / (gg.par[0] * x[i] + gg.par[1] - 1);
-				es_null[i] = !(m >= 0) || isinf(m);
+				if (use_gg)
+				{
+					double		m = x[i] > 0 ? mrs[i] : 0;
+
+					es[i] = gg.par[0] * (gg.par[2] + m * x[i]) / (gg.par[0] * x[i] + gg.par[1] - 1);
+				}
+				else
+					es[i] = own;
+				es_null[i] = !(own >= 0) || isinf(own) || !(es[i] >= 0) || isinf(es[i]);
 			}
-			else
-			{
-				es[i] = spend[i] / days[i];
-				es_null[i] = false;
-			}
-			es_null[i] = es_null[i] || !(es[i] >= 0) || isinf(es[i]);
 			if (!use_bg)
 			{
 				exp_null[i] = clv_null[i] = true;
-				p_alive[i] = expected[i] = clv[i] = 0;
+				p_alive[i] = expected[i] = clv[i] = overdue[i] = 0;
 				continue;
 			}
 			p_alive[i] = cdp_bgnbd_p_alive_of(bg.par, x[i], tx[i], T[i]);
+			overdue[i] = cdp_bgnbd_overdue_of(bg.par, x[i], tx[i], T[i]);
 			if (j == 0 || order[j].key != order[j - 1].key)
 				cdp_clv_eval_num(plan, bg.par, x[i], T[i]);
 			cdp_clv_eval_den(plan, bg.par, x[i], tx[i], T[i]);
@@ -971,16 +1082,13 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 	 * When the table is plain (no row security, no triggers) and the caller
 	 * may insert into it, the rows go straight to the table and its indexes
 	 * the way COPY writes them (constraints checked); else through INSERT
-	 * ... SELECT FROM unnest() of arrays, in batches.  After a TRUNCATE the
-	 * indexes are built once from the full table (a sorted build) instead of
-	 * taking the rows one by one: nobody else can see the table before the
-	 * refresh commits.
+	 * ... SELECT FROM unnest() of arrays, in batches.
 	 */
 	relid = get_relname_relid("rfm", get_namespace_oid("cdp", false));
-	truncated = empty_rfm(relid);
+	empty_rfm();
 	rel = table_open(relid, RowExclusiveLock);
 	direct = rel->rd_rel->relkind == RELKIND_RELATION && rel->trigdesc == NULL &&
-		RelationGetDescr(rel)->natts == 16 &&
+		RelationGetDescr(rel)->natts == 17 &&
 		check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED &&
 		pg_class_aclcheck(relid, GetUserId(), ACL_INSERT) == ACLCHECK_OK;
 	if (direct)
@@ -999,8 +1107,7 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 		ExecInitRangeTable(estate, list_make1(rte));
 		InitResultRelInfo(rri, rel, 1, NULL, 0);
 		estate->es_output_cid = GetCurrentCommandId(true);
-		if (!truncated)
-			ExecOpenIndices(rri, false);
+		ExecOpenIndices(rri, false);
 		/*
 		 * In batches through table_multi_insert (as COPY does: one WAL
 		 * record per page, a bulk-insert buffer strategy), then the index
@@ -1017,7 +1124,7 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 			bool	   *nl = slot->tts_isnull;
 
 			ExecClearTuple(slot);
-			memset(nl, 0, sizeof(bool) * 16);
+			memset(nl, 0, sizeof(bool) * 17);
 			v[0] = Int64GetDatum(ids[i]);
 			v[1] = TimestampTzGetDatum(first_ts[i]);
 			v[2] = TimestampTzGetDatum(last_ts[i]);
@@ -1038,6 +1145,8 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 			v[14] = Float8GetDatum(clv[i]);
 			nl[14] = clv_null[i];
 			v[15] = TimestampTzGetDatum(as_of);
+			v[16] = Float8GetDatum(overdue[i]);
+			nl[16] = !use_bg;
 			ExecStoreVirtualTuple(slot);
 			if (rel->rd_att->constr)
 				ExecConstraints(rri, slot, estate);
@@ -1056,14 +1165,7 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 		}
 		FreeBulkInsertState(bistate);
 		table_finish_bulk_insert(rel, 0);
-		if (truncated)
-		{
-			ReindexParams params = {0};
-
-			reindex_relation(relid, 0, &params);
-		}
-		else
-			ExecCloseIndices(rri);
+		ExecCloseIndices(rri);
 		ExecResetTupleTable(estate->es_tupleTable, false);
 		FreeExecutorState(estate);
 	}
@@ -1071,21 +1173,25 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 	{
 		/* INSERT ... SELECT FROM unnest() of arrays, in batches */
 		{
-			Oid			types[16] = {INT8ARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, INT4ARRAYOID,
+			Oid			types[17] = {INT8ARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, INT4ARRAYOID,
 				INT8ARRAYOID, INT4ARRAYOID, FLOAT8ARRAYOID, INT2ARRAYOID, INT2ARRAYOID, INT2ARRAYOID,
-			TEXTARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID, TIMESTAMPTZOID};
+			TEXTARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID, TIMESTAMPTZOID,
+			FLOAT8ARRAYOID};
 
 			/* a generic plan: a custom one would copy the arrays into the plan */
 			ins = SPI_prepare_cursor("INSERT INTO cdp.rfm (profile_id, first_purchase, last_purchase, recency_days, orders,"
 							  " purchase_days, monetary, r_score, f_score, m_score, segment, p_alive,"
-							  " expected_purchases, expected_spend, clv, as_of)"
-							  " SELECT u.*, $16 FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+							  " expected_purchases, expected_spend, clv, as_of, overdue)"
+							  " SELECT u.c1, u.c2, u.c3, u.c4, u.c5, u.c6, u.c7, u.c8, u.c9, u.c10, u.c11,"
+							  " u.c12, u.c13, u.c14, u.c15, $16, u.c17"
+							  " FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
 							  " pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5),"
 							  " pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8),"
 							  " pg_catalog.unnest($9), pg_catalog.unnest($10), pg_catalog.unnest($11),"
 							  " pg_catalog.unnest($12), pg_catalog.unnest($13), pg_catalog.unnest($14),"
-							  " pg_catalog.unnest($15)) u",
-							  16, types, CURSOR_OPT_GENERIC_PLAN);
+							  " pg_catalog.unnest($15), pg_catalog.unnest($17))"
+							  " u(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c17)",
+							  17, types, CURSOR_OPT_GENERIC_PLAN);
 			if (ins == NULL)
 				elog(ERROR, "cdp._rfm_refresh: could not prepare the insert: %s",
 					 SPI_result_code_string(SPI_result));
@@ -1096,7 +1202,7 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 			int			b = Min(WRITE_BATCH, n - i),
 						j,
 						k;
-			Datum		v[16];
+			Datum		v[17];
 			Datum	   *el = NULL;
 			bool	   *nl;
 			int			dims[1] = {b},
@@ -1131,6 +1237,7 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 			COLUMN(12, Float8GetDatum(expected[k]), exp_null[k], FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
 			COLUMN(13, Float8GetDatum(es[k]), es_null[k], FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
 			COLUMN(14, Float8GetDatum(clv[k]), clv_null[k], FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+			COLUMN(16, Float8GetDatum(overdue[k]), !use_bg, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
 	#undef COLUMN
 			v[15] = TimestampTzGetDatum(as_of);
 			MemoryContextSwitchTo(old);

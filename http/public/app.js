@@ -170,12 +170,15 @@
     }, d.channels.filter((r) => r.visits !== null).length);
     table('#channel-table', ['channel', 'visits', 'orders', 'revenue', 'conversion'], CHANNELS.map((c) => {
       const rows = d.channels.filter((r) => r.channel === c);
-      const visits = c === 'store' ? null : sum(rows, (r) => r.visits);
+      // the store's visitors come from the door counter: unknown (not 0) without counter data
+      const visits = c === 'store' && rows.every((r) => r.visits === null) ? null : sum(rows, (r) => r.visits);
       const conv = sum(rows, (r) => r.conversions);
       const converting = sum(rows, (r) => r.converting_visits);
       const rev = sum(rows, (r) => r.revenue);
       return [[LABELS[c], c], [visits === null ? '—' : fmtInt.format(visits), visits], [fmtInt.format(conv), conv],
-              [fmtEur.format(rev), rev], [visits ? fmtPct.format(converting / visits) : '—', visits ? converting / visits : null]];
+              [fmtEur.format(rev), rev],
+              c === 'store' ? [visits ? fmtPct.format(conv / visits) : '—', visits ? conv / visits : null]
+                            : [visits ? fmtPct.format(converting / visits) : '—', visits ? converting / visits : null]];
     }));
   }
 
@@ -228,10 +231,11 @@
     const seen = d.store_hours.map((r) => r.hour);
     const hours = [];
     for (let h = Math.min(...seen, 24); h <= Math.max(...seen, -1); h++) hours.push(h);
-    const data = d.store_hours.map((r) => [hours.indexOf(r.hour), r.weekday - 1, r.revenue, r.receipts]);
+    const data = d.store_hours.map((r) => [hours.indexOf(r.hour), r.weekday - 1, r.revenue, r.receipts, r.visitors]);
     const max = Math.max(1, ...d.store_hours.map((r) => r.revenue));
     chart('store_hours', {
-      tooltip: { formatter: (p) => `${WEEKDAYS[p.data[1]]} ${hours[p.data[0]]}:00: ${fmtEur.format(p.data[2])} from ${p.data[3]} receipts` },
+      tooltip: { formatter: (p) => `${WEEKDAYS[p.data[1]]} ${hours[p.data[0]]}:00: ${fmtEur.format(p.data[2])} from ${p.data[3]} receipts` +
+                                  (p.data[4] === null ? '' : `, ${fmtInt.format(p.data[4])} visitors`) },
       grid: { left: 50, right: 20, top: 10, bottom: 70 },
       xAxis: { type: 'category', name: 'hour of day', nameLocation: 'middle', nameGap: 26, data: hours.map((h) => String(h)) },
       yAxis: { type: 'category', data: WEEKDAYS, inverse: true },
@@ -239,6 +243,20 @@
                    inRange: { color: ['#f0f7f2', '#2e8b57'] }, formatter: (v) => fmtEur.format(v) },
       series: [{ type: 'heatmap', data, label: { show: true, fontSize: 10, formatter: (p) => String(p.data[3]) } }],
     }, d.store_hours.length);
+
+    // traffic against revenue by hour of day: counted visitors (bars) and revenue (line), summed over the weekdays
+    const byHour = hours.map((h) => d.store_hours.filter((r) => r.hour === h));
+    const counted = byHour.map((rs) => (rs.some((r) => r.visitors !== null) ? sum(rs, (r) => r.visitors || 0) : null));
+    chart('store_traffic', {
+      legend: { top: 0 }, tooltip: { trigger: 'axis' }, grid: { left: 60, right: 70, top: 36, bottom: 40 },
+      xAxis: { type: 'category', name: 'hour of day', nameLocation: 'middle', nameGap: 26, data: hours.map((h) => String(h)) },
+      yAxis: [{ type: 'value', name: 'visitors' }, { type: 'value', name: 'revenue', axisLabel: { formatter: (v) => fmtEur.format(v) } }],
+      series: [
+        { name: 'visitors (door counter)', type: 'bar', itemStyle: { color: '#8fa9c4' }, data: counted },
+        { name: 'revenue', type: 'line', yAxisIndex: 1, itemStyle: { color: '#2e8b57' }, data: byHour.map((rs) => sum(rs, (r) => r.revenue)),
+          tooltip: { valueFormatter: (v) => fmtEur.format(v) } },
+      ],
+    }, d.store_hours.filter((r) => r.visitors !== null).length);
   }
 
   function identityChart(d) {

@@ -12,15 +12,11 @@
 // row), rows (all rows), json (the function's jsonb as it is), page (rows
 // with a "next" link, see page.cursor), csv (all rows, streamed).
 //
-// Extension points (other cdp modules being built now):
-// - app beacon sightings (the in-store module): once it has its SQL
-//   function, e.g. cdp.record_sighting(id_type, value, store, beacon,
-//   seen_at, rssi, foreground), add cdp_api.sighting(...) granted to
-//   cdp_writer and an entry
-//     { method: 'POST', path: '/v1/sightings', fn: 'cdp_api.sighting', result: 'row', ... }
-// - rewards (the in-store module): GET /v1/me/reward (the app's current
-//   discount, cdp_customer) and POST /v1/rewards/:code/redeem (the till,
-//   cdp_writer), each one entry calling its cdp_api function.
+// Extension point: app beacon sightings reach cdp as an ERP source (the
+// in-store module reads them from a registered view, docs/in-store.md);
+// an app that should post them here instead gets a cdp_api function
+// writing the table behind that view, granted to cdp_writer, and an entry
+//   { method: 'POST', path: '/v1/sightings', fn: 'cdp_api.sighting', result: 'row', ... }
 
 const idType = { type: 'string', description: 'identifier type (erp_customer, email, loyalty_card, phone, device, cookie, mac_hash, ...)' };
 
@@ -127,6 +123,19 @@ module.exports = [
     method: 'GET', path: '/v1/me', fn: 'cdp_api.me', result: 'json',
     tag: 'customer', summary: 'Everything cdp holds about the token\'s customer (right of access)', roles: ['cdp_customer'],
     params: {},
+  },
+  {
+    method: 'GET', path: '/v1/me/rewards', fn: 'cdp_api.my_rewards', result: 'rows',
+    tag: 'customer', summary: 'The token\'s customer\'s open rewards earned in the shop (discount, prizes), the best first', roles: ['cdp_customer'],
+    params: {},
+  },
+  {
+    method: 'POST', path: '/v1/rewards/:code/redeem', fn: 'cdp_api.redeem_reward', result: 'row',
+    tag: 'rewards', summary: 'The till redeems a reward code on a receipt, once (used or expired: 409, unknown: 404)', roles: ['cdp_writer'],
+    params: {
+      code: { type: 'string', in: 'path', required: true, description: 'the code the app shows (GS-XXXX-XXXX)' },
+      order_id: { type: 'string', in: 'body', required: true, description: 'the receipt it goes on' },
+    },
   },
   {
     method: 'GET', path: '/v1/me/consents', fn: 'cdp_api.my_consents', result: 'rows',

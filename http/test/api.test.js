@@ -231,6 +231,34 @@ test('the customer: own data and consents only', async () => {
   isError(await get('/v1/me', T.cdp_writer), 403, '42501');
 });
 
+test('rewards: the app sees its open rewards, the till redeems a code once', async () => {
+  const mine = await get('/v1/me/rewards', T.customer);
+  assert.equal(mine.status, 200, mine.text);
+  const want = (await db.query('SELECT code FROM cdp.open_rewards($1)', [erika])).rows.map((r) => r.code);
+  assert.deepEqual(mine.json.map((r) => r.code), want, 'the same open rewards as cdp.open_rewards');
+  // a code of Erika's (the demo's in-store chapter grants her the dwell discount and the prize)
+  const all = (await db.query(`SELECT l.code, l.valid_until >= now() AS valid, l.discount_percent::float8 AS discount
+                                 FROM cdp.reward_ledger l JOIN cdp.identifiers i ON i.id_type = l.id_type AND i.value = l.value
+                                WHERE i.profile_id = $1 ORDER BY l.valid_until DESC, l.code LIMIT 1`, [erika])).rows;
+  assert.equal(all.length, 1, 'the demo granted Erika a reward');
+  const { code, valid } = all[0];
+  isError(await post(`/v1/rewards/${code}/redeem`, T.customer, { order_id: 'R-HTTP-1' }), 403, '42501');
+  isError(await post(`/v1/rewards/${code}/redeem`, T.cdp_analyst, { order_id: 'R-HTTP-1' }), 403, '42501');
+  isError(await post(`/v1/rewards/${code}/redeem`, T.cdp_writer, {}), 400, '22004');
+  isError(await post('/v1/rewards/GS-0000-0000/redeem', T.cdp_writer, { order_id: 'R-HTTP-1' }), 404, 'P0002');
+  isError(await post(`/v1/rewards/${encodeURIComponent("GS-1' OR '1'='1")}/redeem`, T.cdp_writer, { order_id: 'x' }), 404, 'P0002');
+  const first = await post(`/v1/rewards/${code}/redeem`, T.cdp_writer, { order_id: 'R-HTTP-1' });
+  if (valid) {
+    assert.equal(first.status, 200, first.text);
+    assert.equal(Number(first.json.discount_percent), all[0].discount === null ? 0 : all[0].discount);
+    isError(await post(`/v1/rewards/${code}/redeem`, T.cdp_writer, { order_id: 'R-HTTP-2' }), 409, '23505');
+    const after = await get('/v1/me/rewards', T.customer);
+    assert.ok(!after.json.some((r) => r.code === code), 'a redeemed code is no longer open');
+  } else {
+    isError(first, 409, '55000');
+  }
+});
+
 async function allPages(path, tok) {
   const items = [];
   let next = path;

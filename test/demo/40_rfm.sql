@@ -62,13 +62,33 @@ SELECT coalesce(c.first_name || ' ' || c.last_name, '(profile ' || r.profile_id 
 \echo '-- the models behind the CLV (time unit: weeks)'
 \echo 'BG/NBD: purchase rate ~ Gamma(r, alpha), drop-out probability after each purchase ~ Beta(a, b);'
 \echo 'Gamma-Gamma: spend per purchase ~ Gamma(p, nu), nu ~ Gamma(q, gamma).'
-SELECT 'BG/NBD' AS "model", bgnbd_customers AS "customers", bgnbd_converged AS "converged",
+SELECT 'BG/NBD' AS "model", bgnbd_customers AS "customers", bgnbd_status AS "fit",
        format('r = %s, alpha = %s, a = %s, b = %s', round(r::numeric, 3), round(alpha::numeric, 3),
               round(a::numeric, 3), round(b::numeric, 3)) AS "parameters",
        round(bgnbd_loglik::numeric, 1) AS "log-likelihood", bgnbd_message AS "note"
   FROM cdp.clv_model
 UNION ALL
-SELECT 'Gamma-Gamma', gammagamma_customers, gammagamma_converged,
+SELECT 'Gamma-Gamma', gammagamma_customers, gammagamma_status,
        format('p = %s, q = %s, gamma = %s', round(p::numeric, 3), round(q::numeric, 3), round(gamma::numeric, 3)),
        round(gammagamma_loglik::numeric, 1), gammagamma_message
   FROM cdp.clv_model;
+
+\echo
+\echo '-- what the BG/NBD fit recovered, next to the parameters the demo ERP''s customers were drawn from'
+\echo '(test/erp/generate.sql: each random customer''s weekly purchase rate ~ Gamma(r, alpha), drop-out'
+\echo 'probability after each repeat purchase ~ Beta(a, b); besides, the personas and newsletter-driven orders)'
+CREATE TEMP VIEW g AS
+SELECT max(value) FILTER (WHERE param = 'r') AS r, max(value) FILTER (WHERE param = 'alpha') AS alpha,
+       max(value) FILTER (WHERE param = 'a') AS a, max(value) FILTER (WHERE param = 'b') AS b
+  FROM erp.generator_truth;
+SELECT "parameter", "generator", "fitted"
+  FROM (SELECT array_position(ARRAY['r', 'alpha', 'a', 'b'], t.param) AS k, t.param AS "parameter", t.value AS "generator",
+               round((CASE t.param WHEN 'r' THEN m.r WHEN 'alpha' THEN m.alpha WHEN 'a' THEN m.a WHEN 'b' THEN m.b END)::numeric, 3) AS "fitted"
+          FROM erp.generator_truth t, cdp.clv_model m
+        UNION ALL
+        SELECT 5, 'mean weekly rate r / alpha', round((g.r / g.alpha)::numeric, 4), round((m.r / m.alpha)::numeric, 4)
+          FROM cdp.clv_model m, g
+        UNION ALL
+        SELECT 6, 'mean drop-out probability a / (a + b)', round((g.a / (g.a + g.b))::numeric, 4), round((m.a / (m.a + m.b))::numeric, 4)
+          FROM cdp.clv_model m, g) x
+ ORDER BY k;

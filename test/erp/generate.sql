@@ -47,6 +47,31 @@ SELECT current_setting('is_superuser')::boolean AS erp_skip_fk_triggers \gset
 SET session_replication_role = replica;
 \endif
 
+-- how the random customers buy (BG/NBD, weeks): purchase rate ~
+-- Gamma(r, alpha), drop-out probability after each repeat purchase ~
+-- Beta(a, b); psql variables erp_r, erp_alpha, erp_a, erp_b override them
+\if :{?erp_r}
+\else
+\set erp_r 0.6
+\endif
+\if :{?erp_alpha}
+\else
+\set erp_alpha 6
+\endif
+\if :{?erp_a}
+\else
+\set erp_a 0.9
+\endif
+\if :{?erp_b}
+\else
+\set erp_b 4.5
+\endif
+INSERT INTO erp.generator_truth (param, value, description) VALUES
+    ('r', :erp_r, 'BG/NBD: shape of the Gamma distribution of the weekly purchase rates'),
+    ('alpha', :erp_alpha, 'BG/NBD: scale (in weeks) of the Gamma distribution of the weekly purchase rates'),
+    ('a', :erp_a, 'BG/NBD: first shape of the Beta distribution of the drop-out probabilities'),
+    ('b', :erp_b, 'BG/NBD: second shape of the Beta distribution of the drop-out probabilities');
+
 -- the demo's time window: 2024-01-01 00:00 .. 2026-11-20 18:00 Europe/Berlin
 SELECT extract(epoch FROM timestamptz '2024-01-01 00:00 Europe/Berlin')::bigint AS erp_t0,
        extract(epoch FROM timestamptz '2026-11-20 18:00 Europe/Berlin')::bigint AS erp_t1,
@@ -88,6 +113,45 @@ AS $$ SELECT CASE $1 WHEN 'blue' THEN 'BLU' WHEN 'orange' THEN 'ORA' WHEN 'black
                      WHEN 'green' THEN 'GRN' WHEN 'grey' THEN 'GRY' WHEN 'white' THEN 'WHT'
                      WHEN 'red' THEN 'RED' WHEN 'brown' THEN 'BRN' WHEN 'yellow' THEN 'YEL'
                      WHEN 'purple' THEN 'PUR' ELSE upper(left($1, 3)) END $$;
+
+-- a Gamma(shape, 1) draw for key k from hash uniforms (Marsaglia and
+-- Tsang's method: the first of 8 candidates that is accepted, each one
+-- accepted with a chance above 95 %; for shape < 1 a Gamma(shape + 1) draw
+-- times U^(1/shape)), so that no random() draw is added
+CREATE OR REPLACE FUNCTION pg_temp.g_gamma(shape float8, k bigint, salt int, seed bigint) RETURNS float8
+LANGUAGE sql IMMUTABLE STRICT
+AS $$
+SELECT coalesce((SELECT c.d * c.v
+                   FROM (SELECT i, d, z, u, (1 + z / sqrt(9 * d)) ^ 3 AS v
+                           FROM (SELECT i, d,
+                                        sqrt(-2 * ln(1 - pg_temp.g_h(k * 8 + i, salt, seed)))
+                                          * cos(2 * pi() * pg_temp.g_h(k * 8 + i, salt + 1, seed)) AS z,
+                                        pg_temp.g_h(k * 8 + i, salt + 2, seed) AS u
+                                   FROM (SELECT CASE WHEN shape < 1 THEN shape + 1 ELSE shape END - 1.0 / 3 AS d) s,
+                                        generate_series(0, 7) i) a
+                          WHERE 1 + z / sqrt(9 * d) > 0) c
+                  WHERE ln(greatest(c.u, 1e-300)) < 0.5 * c.z * c.z + c.d - c.d * c.v + c.d * ln(c.v)
+                  ORDER BY c.i LIMIT 1),
+                (SELECT CASE WHEN shape < 1 THEN shape + 1 ELSE shape END))
+       * CASE WHEN shape < 1 THEN greatest(pg_temp.g_h(k, salt + 3, seed), 1e-300) ^ (1 / shape) ELSE 1 END
+$$;
+
+-- a customer's purchase days (epoch seconds), as BG/NBD has it: the first
+-- at `first`, repeat purchases at the customer's weekly rate lambda
+-- (exponential gaps), after each repeat purchase gone with probability p;
+-- those before `until`, at most 40 in all (order numbers cno*100 + k, web
+-- events of the k-th order cno*1000 + 600 + 10 (k - 1) + j)
+CREATE OR REPLACE FUNCTION pg_temp.g_buys(cno bigint, first float8, until float8, lambda float8, p float8, seed bigint)
+RETURNS float8[]
+LANGUAGE sql IMMUTABLE STRICT
+AS $$
+SELECT array_agg(t ORDER BY j)
+  FROM (SELECT j, first + 604800 * sum(CASE WHEN j = 0 THEN 0
+                                        ELSE -ln(1 - pg_temp.g_h(cno * 32 + j, 76, seed)) / lambda END)
+                                  OVER (ORDER BY j) AS t
+          FROM generate_series(0, least(39, 1 + floor(ln(1 - pg_temp.g_h(cno, 77, seed)) / ln(1 - p))::int)) j) b
+ WHERE t < until
+$$;
 
 CREATE OR REPLACE FUNCTION pg_temp.g_tsh(a float8, b float8, h float8) RETURNS timestamptz
 LANGUAGE sql IMMUTABLE STRICT
@@ -323,11 +387,12 @@ SELECT b.*,
        -- created in the ERP between 2016 and a month before the demo's today
        to_timestamp(floor(extract(epoch FROM timestamptz '2016-01-01 Europe/Berlin')
                           + b.r_created * (:erp_t1 - 30 * 86400 - extract(epoch FROM timestamptz '2016-01-01 Europe/Berlin')))) AS created_at,
-       -- skewed purchase frequency: 10% never, 35% once, 40% 2-8, 15% champions 10-25
-       CASE WHEN b.r_orders < 0.10 THEN 0
-            WHEN b.r_orders < 0.45 THEN 1
-            WHEN b.r_orders < 0.85 THEN 2 + floor(b.r_orders2 * 7)::int
-            ELSE 10 + floor(b.r_orders2 * 16)::int END AS n_orders,
+       -- 10% never buy; the others buy as BG/NBD has it (g_buys, the
+       -- parameters in erp.generator_truth): the first purchase on a day
+       -- in their time since 2024, then at a rate of their own until they
+       -- drop out
+       CASE WHEN b.r_orders < 0.10 THEN 0 ELSE cardinality(bd.days) END AS n_orders,
+       bd.days AS buy_days,
        CASE WHEN b.home_store = 'WEB' THEN 0.1 ELSE 0.25 + b.r_store * 0.6 END AS p_store,
        CASE WHEN b.r_cookies < 0.2 THEN 0 WHEN b.r_cookies < 0.75 THEN 1 ELSE 2 END AS n_cookies,
        (b.r_app < 0.35 OR b.cno % 50 IN (7, 8)) AS has_app,
@@ -340,6 +405,15 @@ SELECT b.*,
        b.r_card < 0.60 AS has_card,
        'GS-' || (5000 + b.cno / 10000) || '-' || lpad((b.cno % 10000)::text, 4, '0') AS card
 FROM base b
+CROSS JOIN LATERAL (
+    SELECT to_timestamp(floor(extract(epoch FROM timestamptz '2016-01-01 Europe/Berlin')
+                              + b.r_created * (:erp_t1 - 30 * 86400 - extract(epoch FROM timestamptz '2016-01-01 Europe/Berlin')))) AS created0) c0
+CROSS JOIN LATERAL (
+    SELECT pg_temp.g_buys(b.cno, w.lo + b.r_orders2 * (:erp_t1 - 86400 - w.lo), :erp_t1 - 86400,
+                          pg_temp.g_gamma(:erp_r, b.cno, 70, :seed) / :erp_alpha,
+                          least(greatest(x.ga / (x.ga + x.gb), 1e-9), 1 - 1e-9), :seed) AS days
+      FROM (SELECT greatest(extract(epoch FROM c0.created0), :erp_t0) AS lo) w,
+           (SELECT pg_temp.g_gamma(:erp_a, b.cno, 80, :seed) AS ga, pg_temp.g_gamma(:erp_b, b.cno, 90, :seed) AS gb) x) bd
 ORDER BY b.cno;
 CREATE UNIQUE INDEX ON g_plan (cno);
 ANALYZE g_plan;
@@ -441,20 +515,22 @@ FROM (
                -- 45% of the customers drop out: they buy only in the first
                -- 15-85% of their time (a hash of the customer number, so no
                -- random() draw is added and the rest of the data stays put)
-               floor(greatest(extract(epoch FROM p.created_at), :erp_t0)
-                     + random() * (:erp_t1 - 86400 - greatest(extract(epoch FROM p.created_at), :erp_t0))
-                       * CASE WHEN (p.cno::bigint * 7919) % 100 < 45
-                              THEN 0.15 + ((p.cno::bigint * 104729) % 71) / 100.0 ELSE 1.0 END) AS day,
+               -- (the purchase days of g_buys; the random() draw that
+               -- made them before stays, so the other draws stay put)
+               floor(p.buy_days[k] + 0 * random()) AS day,
                random() AS r_time,
                1 + floor(random() * 4)::int AS n_lines,
                CASE WHEN random() < 0.07 THEN (ARRAY[5, 10, 10, 20])[1 + floor(random() * 4)::int] END AS coupon_value
         WHERE k IS NOT NULL) u
     WHERE p.n_orders > 0
 ) o;
--- anonymous shop sales: no customer; a quarter scan a loyalty card
+-- anonymous shop sales: no customer, no card (a card scanned at the till
+-- without the customer number is one of the customer's own purchases
+-- above, so that every purchase of a known buyer follows their BG/NBD
+-- process; see the orders insert)
 INSERT INTO g_ord
 SELECT 9000000000000 + i, NULL, 'store', (ARRAY['M01', 'B01', 'H01'])[1 + floor(u.r1 * 3)::int],
-       CASE WHEN u.r2 < 0.25 THEN 'GS-' || (5000 + u.cc / 10000) || '-' || lpad((u.cc % 10000)::text, 4, '0') END,
+       CASE WHEN u.r2 < 0 THEN 'GS-' || (5000 + u.cc / 10000) || '-' || lpad((u.cc % 10000)::text, 4, '0') END,
        pg_temp.g_when(true, u.day, u.r_time), u.n_lines, 1, :g_n_art, NULL, CASE WHEN u.r3 < 0.7 THEN 2 ELSE 3 END
 FROM generate_series(1, ((:scale)::int * 4) / 5) i
 CROSS JOIN LATERAL (
@@ -476,7 +552,11 @@ FROM (
 JOIN g_art a ON a.idx = l.idx;
 
 INSERT INTO erp.orders (order_no, customer_no, loyalty_card, channel, store_id, ordered_at, total, coupon_code)
-SELECT o.order_no, o.cno, o.loyalty_card, o.channel, o.store_id, o.ordered_at,
+SELECT o.order_no,
+       -- a quarter of the shop sales with a card are booked on the card alone
+       CASE WHEN o.loyalty_card IS NOT NULL AND o.cno IS NOT NULL AND o.coupon_value IS NULL
+                 AND pg_temp.g_h(o.order_no, 78, :seed) < 0.25 THEN NULL ELSE o.cno END,
+       o.loyalty_card, o.channel, o.store_id, o.ordered_at,
        greatest(t.total - coalesce(o.coupon_value, 0), 0),
        CASE WHEN o.coupon_value IS NOT NULL THEN 'C' || o.order_no END
 FROM g_ord o

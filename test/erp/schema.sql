@@ -170,3 +170,13 @@ CREATE TABLE erp.store_events (
     min_stay    interval,                     -- how long to stand there for it
     prizes      integer                       -- how many there are
 );
+
+-- not an ERP table: the parameters test/erp/generate.sql drew the random
+-- customers' buying from (BG/NBD: weekly purchase rate ~ Gamma(r, alpha),
+-- drop-out probability after each repeat purchase ~ Beta(a, b)), so that
+-- the demo can show them next to what cdp's fit recovers
+CREATE TABLE erp.generator_truth (
+    param text PRIMARY KEY,
+    value float8 NOT NULL,
+    description text NOT NULL
+);
