@@ -89,6 +89,9 @@ REGRESS = \
 	erp_generator \
 	identity \
 	stitch \
+	identify_bulk \
+	mistakes \
+	roles \
 	consent \
 	consent_fold \
 	erasure \

@@ -26,7 +26,7 @@ DO $roles$
 DECLARE
     r text;
 BEGIN
-    FOREACH r IN ARRAY ARRAY['cdp_admin', 'cdp_writer', 'cdp_analyst', 'cdp_segment_reader', 'cdp_customer', 'cdp_campaign', 'cdp_scheduler'] LOOP
+    FOREACH r IN ARRAY ARRAY['cdp_admin', 'cdp_writer', 'cdp_analyst', 'cdp_segment_reader', 'cdp_customer', 'cdp_campaign', 'cdp_scheduler', 'cdp_marketer'] LOOP
         IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) THEN
             EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
         END IF;
@@ -42,7 +42,11 @@ COMMENT ON ROLE cdp_campaign IS 'cdp: a campaign tool: consent-filtered audience
 COMMENT ON ROLE cdp_scheduler IS 'cdp: the role the pg_cron job of cdp.schedule_refresh() runs cdp.refresh() as (a cdp_admin, never a superuser); LOGIN only while a job is scheduled (pg_cron 1.4 connects as it), without a password';
 -- the nightly job refreshes with the admin's rights, no more
 GRANT cdp_admin TO cdp_scheduler;
-GRANT USAGE ON SCHEMA cdp TO cdp_admin, cdp_writer, cdp_analyst, cdp_segment_reader, cdp_campaign;
+COMMENT ON ROLE cdp_marketer IS 'cdp: marketing''s segment editor: defines and refreshes segments and trigger audiences, sees counts, profiles and pseudonymised identifiers as cdp_analyst does, no raw personal data; audiences for campaigns are cdp_campaign''s';
+GRANT USAGE ON SCHEMA cdp TO cdp_admin, cdp_writer, cdp_analyst, cdp_segment_reader, cdp_campaign, cdp_marketer;
+-- the segment editor reads what BI reads (no raw personal data), and its
+-- predicates run as cdp_segment_reader
+GRANT cdp_analyst, cdp_segment_reader TO cdp_marketer;
 -- segment predicates run as cdp_segment_reader: the admin must be able to
 -- switch to it
 GRANT cdp_segment_reader TO cdp_admin;

@@ -129,7 +129,7 @@ AS $fn$
 DECLARE
     norm   text;
     pid    bigint;
-    known  boolean;
+    known  boolean;         nlocks integer;   -- advisory locks this transaction took (below)
 BEGIN
     IF id_type IS NULL OR value IS NULL THEN
         RAISE EXCEPTION 'identifier type and value must not be NULL'
@@ -144,8 +144,21 @@ BEGIN
     END IF;
     -- shared with other writers, exclusive for cdp.stitch() (stitch.sql)
     PERFORM pg_catalog.pg_advisory_xact_lock_shared(4408400, 1);
-    -- the per-identifier lock cdp.link takes too (stitch.sql)
-    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended(id_type || ':' || norm, 0));
+    -- the per-identifier lock cdp.link takes too (stitch.sql).  Each distinct
+    -- identifier costs one entry of the shared lock table until commit, so
+    -- a transaction's cdp.identify and cdp.link calls take at most 64 of them
+    -- (the lock table holds max_locks_per_transaction, 64 by default, per
+    -- connection, shared by all): past
+    -- that it is a bulk load (SELECT cdp.identify(...) FROM a big table),
+    -- whose further identifiers are recorded without one.  That is still
+    -- safe: the unique index on (id_type, value) and ON CONFLICT below make
+    -- a concurrent recording of the same value wait and use the first one;
+    -- the lock only spares that wait a throw-away profile.
+    nlocks := coalesce(nullif(pg_catalog.current_setting('cdp_identify.locks_taken', true), '')::integer, 0);
+    IF nlocks < 64 THEN
+        PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended(id_type || ':' || norm, 0));
+        PERFORM pg_catalog.set_config('cdp_identify.locks_taken', (nlocks + 1)::text, true);
+    END IF;
     LOOP
         -- lock order everywhere: the profile row first, then its identifiers
         PERFORM 1 FROM cdp.profiles p

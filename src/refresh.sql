@@ -169,6 +169,12 @@ DECLARE
     rd    jsonb;
     wr    jsonb;
 BEGIN
+    -- (cdp's own tracked events, events.sql, are no mapping of the ERP)
+    IF NOT EXISTS (SELECT 1 FROM cdp.sources src JOIN pg_class c ON c.oid = src.relation
+                    WHERE c.relnamespace <> 'cdp'::regnamespace) THEN
+        RAISE WARNING 'no source is registered: the refresh reads nothing and every model stays empty'
+            USING HINT = 'Map the ERP''s tables with one view per source kind and cdp.add_source() first (docs/sources.md; test/erp/mapping.sql is a complete example).';
+    END IF;
     INSERT INTO cdp.refresh_runs DEFAULT VALUES RETURNING run_id INTO run;
     FOR s IN SELECT rs.step, rs.command, rs.params, rs.author FROM cdp.refresh_steps rs WHERE rs.enabled ORDER BY rs.step_order LOOP
         t0 := clock_timestamp();

@@ -220,7 +220,7 @@ SET search_path = pg_catalog, pg_temp
 SET client_min_messages = warning
 AS $fn$
 DECLARE
-    wk     float8;
+    wk     float8;  missing text;
 BEGIN
     IF as_of IS NULL OR NOT isfinite(as_of) THEN
         RAISE EXCEPTION 'as_of must be a finite time, not %', coalesce(as_of::text, 'NULL')
@@ -272,6 +272,35 @@ BEGIN
       JOIN cdp.identifiers i ON i.id_type = o.id_type AND i.value = cdp.try_normalize(t.normalizer, o.id_value)
      GROUP BY i.profile_id, o.channel;
     DROP TABLE pg_temp.cdp_rfm_orders;
+
+    -- mistakes speak up (WARNINGs: this function hides NOTICEs)
+    IF NOT EXISTS (SELECT 1 FROM cdp.sources s WHERE s.kind = 'orders') THEN
+        RAISE WARNING 'no source of kind orders is registered: cdp.rfm stays empty'
+            USING HINT = 'Map the ERP''s orders with cdp.add_source(''orders'', ...) (docs/sources.md).';
+    ELSIF orders + unattributed_orders = 0 THEN
+        RAISE WARNING 'the orders sources gave no orders up to %', as_of;
+    ELSIF unattributed_orders >= 10 AND unattributed_orders > 0.10 * (orders + unattributed_orders) THEN
+        -- more than a tenth: which identifier types of which sources miss,
+        -- a second look at the orders, only when they are many
+        EXECUTE format($q$
+            SELECT string_agg(format('%%s orders with identifier type %%s from %%s%%s', x.n, x.id_type, s.relation,
+                                     CASE WHEN x.known_type THEN '' ELSE ' (not an identifier type)' END),
+                              '; ' ORDER BY x.n DESC)
+              FROM (SELECT o.source_id, o.id_type, t.id_type IS NOT NULL AS known_type, count(*) AS n
+                      FROM (%1$s) o
+                      LEFT JOIN cdp.identifier_types t ON t.id_type = o.id_type
+                     WHERE o.ordered_at <= $1
+                       AND NOT EXISTS (SELECT 1 FROM cdp.identifiers i
+                                        WHERE i.id_type = o.id_type
+                                          AND i.value = cdp.try_normalize(t.normalizer, o.id_value))
+                     GROUP BY 1, 2, 3 ORDER BY 4 DESC LIMIT 5) x
+              JOIN cdp.sources s ON s.source_id = x.source_id$q$, cdp.source_sql('orders'))
+          INTO missing USING as_of;
+        RAISE WARNING '% of % orders (% %%) are not attributed to a profile: %', unattributed_orders,
+                orders + unattributed_orders, round(100.0 * unattributed_orders / (orders + unattributed_orders), 1), missing
+            USING DETAIL = 'An order is attributed when cdp.identifiers knows its identifier (type and normalised value).',
+                  HINT = 'Check the id_type the orders view gives (SELECT id_type FROM cdp.identifier_types) and that the customer master is mapped as identity_links, then run cdp.stitch().';
+    END IF;
 END
 $fn$;
 COMMENT ON FUNCTION cdp.refresh_rfm(timestamptz, float8, float8) IS

@@ -83,6 +83,10 @@ GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.segments, cdp.
 GRANT USAGE, SELECT, UPDATE ON SEQUENCE cdp.segments_segment_id_seq TO cdp_admin;
 GRANT SELECT ON cdp.segments, cdp.segment_composition, cdp.segment_members,
     cdp.segment_history, cdp.segment_refreshes TO cdp_analyst, cdp_campaign;
+-- the segment editor (marketing) defines and refreshes segments
+GRANT SELECT, INSERT, UPDATE, DELETE ON cdp.segments, cdp.segment_composition, cdp.segment_members,
+    cdp.segment_history, cdp.segment_refreshes TO cdp_marketer;
+GRANT USAGE, SELECT ON SEQUENCE cdp.segments_segment_id_seq TO cdp_marketer;
 
 -- cdp._segment_id: the id of a segment by name; error naming the known ones.
 CREATE FUNCTION cdp._segment_id(name text) RETURNS integer
@@ -124,7 +128,7 @@ CREATE FUNCTION cdp._exec_as_segment_reader(sql text) RETURNS bigint
     LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION cdp._exec_as_segment_reader(text) IS 'internal: runs a statement as cdp_segment_reader, security-restricted; the caller must hold cdp_segment_reader''s privileges';
 REVOKE EXECUTE ON FUNCTION cdp._exec_as_segment_reader(text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION cdp._exec_as_segment_reader(text) TO cdp_admin;
+GRANT EXECUTE ON FUNCTION cdp._exec_as_segment_reader(text) TO cdp_admin, cdp_marketer;
 
 -- cdp._check_predicate: the sandbox's check, its error prefixed with what it is about.
 CREATE FUNCTION cdp._check_predicate(predicate text) RETURNS void
@@ -220,7 +224,7 @@ $fn$;
 COMMENT ON FUNCTION cdp.create_segment(text, text, text, text[], text[]) IS
     'defines a segment: a boolean predicate over cdp.profile_360, optionally also requiring members of the include segments and leaving out members of the exclude segments; checked at once';
 REVOKE EXECUTE ON FUNCTION cdp.create_segment(text, text, text, text[], text[]) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION cdp.create_segment(text, text, text, text[], text[]) TO cdp_admin;
+GRANT EXECUTE ON FUNCTION cdp.create_segment(text, text, text, text[], text[]) TO cdp_admin, cdp_marketer;
 
 -- cdp.alter_segment: changes what is given (NULL keeps it); membership follows at the next refresh.
 CREATE FUNCTION cdp.alter_segment(name text, predicate text DEFAULT NULL, description text DEFAULT NULL,
@@ -258,7 +262,7 @@ $fn$;
 COMMENT ON FUNCTION cdp.alter_segment(text, text, text, text[], text[], text) IS
     'changes a segment''s predicate, description, include/exclude lists or name (NULL keeps what is there); members change at the next refresh';
 REVOKE EXECUTE ON FUNCTION cdp.alter_segment(text, text, text, text[], text[], text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION cdp.alter_segment(text, text, text, text[], text[], text) TO cdp_admin;
+GRANT EXECUTE ON FUNCTION cdp.alter_segment(text, text, text, text[], text[], text) TO cdp_admin, cdp_marketer;
 
 -- cdp.drop_segment: removes a segment with its members and history.
 CREATE FUNCTION cdp.drop_segment(name text) RETURNS boolean
@@ -287,7 +291,7 @@ END
 $fn$;
 COMMENT ON FUNCTION cdp.drop_segment(text) IS 'drops a segment with its members and history; false when it does not exist; refused while other segments include or exclude it';
 REVOKE EXECUTE ON FUNCTION cdp.drop_segment(text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION cdp.drop_segment(text) TO cdp_admin;
+GRANT EXECUTE ON FUNCTION cdp.drop_segment(text) TO cdp_admin, cdp_marketer;
 
 -- cdp._eval_segments: fills pg_temp._cdp_seg_new with the predicate matches
 -- of the given segments (checked by the caller), running as
@@ -509,7 +513,7 @@ $fn$;
 COMMENT ON FUNCTION cdp.refresh_segments(text) IS
     'recomputes one segment or all of them in one scan of cdp.profile_360 and writes only entries and exits; a predicate that fails records its error and keeps the old members; a segment being refreshed elsewhere is skipped';
 REVOKE EXECUTE ON FUNCTION cdp.refresh_segments(text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION cdp.refresh_segments(text) TO cdp_admin;
+GRANT EXECUTE ON FUNCTION cdp.refresh_segments(text) TO cdp_admin, cdp_marketer;
 
 
 -- cdp.segment_entries: who entered a segment since a time (for campaign tools that poll).

@@ -45,6 +45,80 @@ GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.sources TO cdp
 COMMENT ON COLUMN cdp.sources.registered_by IS 'the role that registered the source: its view and erase statement run with this role''s rights (set by cdp: a role other than a superuser is always the registrant of what it inserts, or whose view or erase statement it changes)';
 GRANT USAGE, SELECT, UPDATE ON SEQUENCE cdp.sources_source_id_seq TO cdp_admin;
 
+-- cdp._base_tables: the tables (and foreign tables, materialised views) a
+-- relation reads, through views of views, sorted: two sources of a kind
+-- with the same set are likely the same rows twice.
+CREATE FUNCTION cdp._base_tables(rel regclass) RETURNS regclass[]
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    WITH RECURSIVE r(oid) AS (
+        SELECT rel::oid
+        UNION
+        SELECT d.refobjid
+          FROM r
+          JOIN pg_rewrite w ON w.ev_class = r.oid
+          JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = w.oid
+                          AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> r.oid
+    )
+    SELECT array_agg(c.oid::regclass ORDER BY c.oid)
+      FROM r JOIN pg_class c ON c.oid = r.oid
+     WHERE c.relkind IN ('r', 'p', 'f', 'm')
+$fn$;
+COMMENT ON FUNCTION cdp._base_tables(regclass) IS 'internal: the tables a relation reads through views, sorted (cdp.add_source warns when two sources of a kind read the same)';
+REVOKE EXECUTE ON FUNCTION cdp._base_tables(regclass) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp._base_tables(regclass) TO cdp_admin;
+
+-- cdp._protect_sources: an event trigger on sql_drop.  Dropping a
+-- registered view (or table) by name is refused, saying how to remove the
+-- source first; when it goes as part of a cascade (DROP SCHEMA ...
+-- CASCADE, a table it reads dropped with CASCADE), its registration goes
+-- too (logged).  Either way cdp.sources never names a relation that
+-- is gone (an event trigger, not a pg_depend entry: it needs no object per
+-- source, and pg_dump/pg_restore recreate it with the extension; a
+-- pg_restore --clean, which drops the views before it restores
+-- cdp.sources, is let through).
+CREATE FUNCTION cdp._protect_sources() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    d record;
+BEGIN
+    -- the extension itself (or cdp.sources) going: nothing to protect
+    IF EXISTS (SELECT 1 FROM pg_event_trigger_dropped_objects() o
+                WHERE o.classid = 'pg_extension'::regclass
+                   OR (o.classid = 'pg_class'::regclass AND o.object_identity = 'cdp.sources'))
+       OR pg_catalog.to_regclass('cdp.sources') IS NULL THEN
+        RETURN;
+    END IF;
+    FOR d IN SELECT s.source_id, s.kind, o.object_identity, o.object_type, o.original
+               FROM pg_event_trigger_dropped_objects() o
+               JOIN cdp.sources s ON s.relation::oid = o.objid
+              WHERE o.classid = 'pg_class'::regclass AND o.objsubid = 0
+              ORDER BY o.original DESC, s.source_id
+    LOOP
+        -- pg_restore --clean (or a plain dump with --clean) drops the views
+        -- before it restores cdp.sources from the dump: let it; a restore
+        -- is recognised by check_function_bodies = off, which every script
+        -- of pg_dump sets
+        IF d.original AND pg_catalog.current_setting('check_function_bodies')::boolean THEN
+            RAISE EXCEPTION 'cannot drop % %: it is registered as cdp source % of kind %',
+                    d.object_type, d.object_identity, d.source_id, d.kind
+                USING ERRCODE = 'dependent_objects_still_exist',
+                      DETAIL = 'cdp reads the sources of a kind on every refresh; a dropped one would break it.',
+                      HINT = format('Remove the source first: SELECT cdp.drop_source(%L, %L);', d.kind, d.object_identity);
+        END IF;
+        -- LOG, not NOTICE: PostgreSQL's own "drop cascades to" NOTICE
+        -- already names the view
+        RAISE LOG 'cdp source % of kind % (%) is removed with it', d.source_id, d.kind, d.object_identity;
+        DELETE FROM cdp.sources s WHERE s.source_id = d.source_id;
+    END LOOP;
+END
+$fn$;
+COMMENT ON FUNCTION cdp._protect_sources() IS 'internal: sql_drop event trigger function; refuses to drop a registered source''s relation by name, unregisters it when dropped by a cascade';
+REVOKE EXECUTE ON FUNCTION cdp._protect_sources() FROM PUBLIC;
+
 -- cdp._one_statement (predicate.c): exactly one statement, by PostgreSQL's parser.
 CREATE FUNCTION cdp._one_statement(sql text, what text) RETURNS void
     AS 'MODULE_PATHNAME', 'cdp_one_statement'
@@ -61,7 +135,7 @@ DECLARE
     c          record;
     att_type   regtype;
     contract   text;
-    new_id     integer;
+    new_id     integer;     twins text;
 BEGIN
     IF kind IS NULL OR relation IS NULL THEN
         RAISE EXCEPTION 'source kind and relation must not be NULL'
@@ -111,7 +185,7 @@ BEGIN
         END IF;
     END LOOP;
 
-    IF erase_statement IS NOT NULL THEN
+    IF erase_statement IS NOT NULL AND erase_statement <> '' THEN
         -- one statement by PostgreSQL's parser (EXECUTE would run all of
         -- them), then parsed and analysed as the caller, never run
         PERFORM cdp._one_statement(erase_statement, format('the erase statement of source %s', relation));
@@ -126,17 +200,37 @@ BEGIN
         END;
     END IF;
 
+    -- the same ERP tables under two names, both unfiltered (or defined
+    -- alike): every row would count twice
+    SELECT string_agg(format('%s (source %s)', s.relation, s.source_id), ', ' ORDER BY s.source_id)
+      INTO twins
+      FROM cdp.sources s
+     WHERE s.kind = add_source.kind AND s.relation <> add_source.relation
+       AND cdp._base_tables(s.relation) = cdp._base_tables(add_source.relation)
+       AND (pg_catalog.pg_get_viewdef(s.relation) = pg_catalog.pg_get_viewdef(add_source.relation)
+            OR (coalesce(pg_catalog.pg_get_viewdef(s.relation) !~* '\mwhere\M', true)
+                AND coalesce(pg_catalog.pg_get_viewdef(add_source.relation) !~* '\mwhere\M', true)));
+    IF twins IS NOT NULL THEN
+        RAISE WARNING 'source % of kind % reads the same tables as %', relation, kind, twins
+            USING DETAIL = format('Tables read: %s.  Rows both views return are counted twice (revenue doubled, for orders).',
+                                  array_to_string(cdp._base_tables(relation)::text[], ', ')),
+                  HINT = format('Remove one (SELECT cdp.drop_source(%L, %L);), or let each view keep its own rows with a WHERE.', kind, relation::text);
+    END IF;
+
+    -- registering again keeps the erase statement unless one is given;
+    -- '' removes it
     INSERT INTO cdp.sources (kind, relation, erase_statement)
-    VALUES (kind, relation, erase_statement)
+    VALUES (kind, relation, NULLIF(erase_statement, ''))
     ON CONFLICT ON CONSTRAINT sources_kind_relation_key
-        DO UPDATE SET erase_statement = EXCLUDED.erase_statement,
+        DO UPDATE SET erase_statement = CASE WHEN add_source.erase_statement IS NULL THEN cdp.sources.erase_statement
+                                             ELSE EXCLUDED.erase_statement END,
                       registered_at = pg_catalog.now(), registered_by = CURRENT_USER
     RETURNING source_id INTO new_id;
     RETURN new_id;
 END
 $fn$;
 COMMENT ON FUNCTION cdp.add_source(text, regclass, text) IS
-    'registers an ERP view as a source of a kind after checking its columns against the kind''s contract; registering it again updates it';
+    'registers an ERP view as a source of a kind after checking its columns against the kind''s contract; registering it again updates it and keeps its erase statement unless one is given ('''' removes it); warns when another source of the kind reads all rows of the same tables';
 REVOKE EXECUTE ON FUNCTION cdp.add_source(text, regclass, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cdp.add_source(text, regclass, text) TO cdp_admin;
 
@@ -155,6 +249,10 @@ END;
 COMMENT ON FUNCTION cdp.drop_source(text, regclass) IS 'unregisters a source (the view stays); true when one was registered';
 REVOKE EXECUTE ON FUNCTION cdp.drop_source(text, regclass) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cdp.drop_source(text, regclass) TO cdp_admin;
+
+CREATE EVENT TRIGGER cdp_protect_sources ON sql_drop
+    EXECUTE FUNCTION cdp._protect_sources();
+COMMENT ON EVENT TRIGGER cdp_protect_sources IS 'refuses to drop a view registered as a cdp source until cdp.drop_source() removed it (cdp._protect_sources)';
 
 -- cdp._source_rows (sources.c): the rows of every source of a kind, each
 -- read with the rights of the role that registered it (rights.c); the

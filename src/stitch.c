@@ -395,9 +395,11 @@ uf_find(StitchState *st, uint32 x)
 
 /*
  * Unites the components of a and b unless that breaks a type's limit.
- * Returns false for a blocked merge.
+ * Returns -1 when united (or already one), else the index of the first
+ * type (in st->types) whose max_per_profile the merge would exceed: a
+ * blocked merge.
  */
-static bool
+static int
 uf_unite(StitchState *st, uint32 a, uint32 b)
 {
 	uint32		ra = uf_find(st, a);
@@ -406,7 +408,7 @@ uf_unite(StitchState *st, uint32 a, uint32 b)
 			   *cb;
 
 	if (ra == rb)
-		return true;
+		return -1;
 	ca = st->cnt + (uint64) ra * st->nlim;
 	cb = st->cnt + (uint64) rb * st->nlim;
 	for (int i = 0; i < st->ntypes; i++)
@@ -414,7 +416,7 @@ uf_unite(StitchState *st, uint32 a, uint32 b)
 		int			l = st->types[i].lim;
 
 		if (l >= 0 && (int) ca[l] + (int) cb[l] > st->types[i].max)
-			return false;
+			return i;
 	}
 	if (st->size[ra] < st->size[rb])
 	{
@@ -430,7 +432,7 @@ uf_unite(StitchState *st, uint32 a, uint32 b)
 	st->size[ra] += st->size[rb];
 	for (int l = 0; l < st->nlim; l++)
 		ca[l] = (uint16) Min((int) ca[l] + (int) cb[l], PG_UINT16_MAX);
-	return true;
+	return -1;
 }
 
 /*
@@ -1436,6 +1438,7 @@ cdp_stitch_run(PG_FUNCTION_ARGS)
 				changed = 0,
 				created = 0;
 	uint32	   *blocked_edges = NULL;
+	int16	   *blocked_type = NULL;	/* per blocked merge: the type whose limit stopped it */
 	uint32	   *neworder;		/* new nodes in key order */
 	uint32		nnewids;
 	uint32	   *node_of_rank;
@@ -1549,15 +1552,19 @@ cdp_stitch_run(PG_FUNCTION_ARGS)
 			uint32		a = node_of_rank[bk->edges[i].a],
 						b = node_of_rank[bk->edges[i].b];
 
-			if (!uf_unite(st, a, b))
+			int			bt = uf_unite(st, a, b);
+
+			if (bt >= 0)
 			{
 				if ((uint64) blocked * 2 >= nblocked_cap)
 				{
 					nblocked_cap = nblocked_cap == 0 ? 1024 : nblocked_cap * 2;
 					blocked_edges = grow_array(st, blocked_edges, nblocked_cap, sizeof(uint32));
+					blocked_type = grow_array(st, blocked_type, nblocked_cap / 2, sizeof(int16));
 				}
 				blocked_edges[blocked * 2] = a;
 				blocked_edges[blocked * 2 + 1] = b;
+				blocked_type[blocked] = (int16) bt;
 				blocked++;
 			}
 			if ((i & 0xFFFF) == 0)
@@ -1711,15 +1718,24 @@ cdp_stitch_run(PG_FUNCTION_ARGS)
 			uint32	   *bn = palloc(sizeof(uint32) * blocked);
 			Datum	   *d_sa = palloc(sizeof(Datum) * blocked);
 			Datum	   *d_sb = palloc(sizeof(Datum) * blocked);
-			Oid			t[7] = {TEXTOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
-			Datum		v[7];
+			Datum	   *d_why = palloc(sizeof(Datum) * blocked);
+			Datum	   *why_of_type = palloc0(sizeof(Datum) * Max(st->ntypes, 1));
+			Oid			t[8] = {TEXTOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID};
+			Datum		v[8];
 
 			for (int64 i = 0; i < blocked; i++)
 			{
+				int			bt = blocked_type[i];
+
 				an[i] = blocked_edges[i * 2];
 				bn[i] = blocked_edges[i * 2 + 1];
 				d_sa[i] = Int64GetDatum(final[uf_find(st, an[i])]);
 				d_sb[i] = Int64GetDatum(final[uf_find(st, bn[i])]);
+				/* the limit by name, as cdp.link words it: max_per_profile of type card = 1 */
+				if (why_of_type[bt] == (Datum) 0)
+					why_of_type[bt] = CStringGetTextDatum(psprintf("would exceed max_per_profile of type %s = %d",
+																   st->types[bt].name, st->types[bt].max));
+				d_why[i] = why_of_type[bt];
 			}
 			v[0] = CStringGetTextDatum(via);
 			v[1] = node_text_array(st, an, (int) blocked, true);
@@ -1728,13 +1744,14 @@ cdp_stitch_run(PG_FUNCTION_ARGS)
 			v[4] = node_text_array(st, bn, (int) blocked, false);
 			v[5] = make_array(d_sa, NULL, (int) blocked, INT8OID);
 			v[6] = make_array(d_sb, NULL, (int) blocked, INT8OID);
+			v[7] = make_array(d_why, NULL, (int) blocked, TEXTOID);
 			run("INSERT INTO cdp.profile_merges (action, survivor, absorbed, via, type_a, value_a, type_b, value_b, detail) "
-				"SELECT 'blocked', u.sa, u.sb, $1, u.ta, u.va, u.tb, u.vb, 'a limit of max_per_profile' "
-				"FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7)) AS u(ta, va, tb, vb, sa, sb) "
+				"SELECT 'blocked', u.sa, u.sb, $1, u.ta, u.va, u.tb, u.vb, u.why "
+				"FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8)) AS u(ta, va, tb, vb, sa, sb, why) "
 				"WHERE NOT EXISTS (SELECT 1 FROM cdp.profile_merges m WHERE m.action OPERATOR(pg_catalog.=) 'blocked' "
 				"AND m.type_a OPERATOR(pg_catalog.=) u.ta AND m.value_a OPERATOR(pg_catalog.=) u.va "
 				"AND m.type_b OPERATOR(pg_catalog.=) u.tb AND m.value_b OPERATOR(pg_catalog.=) u.vb)",
-				7, t, v, SPI_OK_INSERT);
+				8, t, v, SPI_OK_INSERT);
 		}
 
 		if (nnew > 0)

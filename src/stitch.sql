@@ -232,7 +232,7 @@ DECLARE
     known_b boolean;
     n_ok    integer;
     max_a   integer;        -- max_per_profile of type_a
-    max_b   integer;
+    max_b   integer;        nlocks integer; use_locks boolean;   -- advisory locks this transaction took (cdp.identify)
 BEGIN
     IF type_a IS NULL OR value_a IS NULL OR type_b IS NULL OR value_b IS NULL OR observed_at IS NULL THEN
         RAISE EXCEPTION 'identifier types, values and observed_at of a link must not be NULL'
@@ -287,6 +287,11 @@ BEGIN
     IF k2 < k1 THEN
         keep := k1; k1 := k2; k2 := keep;
     END IF;
+    nlocks := coalesce(nullif(pg_catalog.current_setting('cdp_identify.locks_taken', true), '')::integer, 0);
+    use_locks := nlocks < 64;
+    IF use_locks THEN
+        PERFORM pg_catalog.set_config('cdp_identify.locks_taken', (nlocks + 2)::text, true);
+    END IF;
 
     LOOP
         attempts := attempts + 1;
@@ -297,11 +302,16 @@ BEGIN
             -- for one while holding the other from this call: if the second
             -- is busy, the block is rolled back (releasing the first) and we
             -- wait for the second alone.
-            IF NOT pg_catalog.pg_try_advisory_xact_lock(k1) THEN
-                PERFORM pg_catalog.pg_advisory_xact_lock(k1);
-            END IF;
-            IF k2 <> k1 AND NOT pg_catalog.pg_try_advisory_xact_lock(k2) THEN
-                RAISE EXCEPTION USING ERRCODE = 'lock_not_available';
+            -- A transaction takes at most 64 of them (shared with
+            -- cdp.identify, identity.sql); a bulk load's further links go
+            -- without, relying on the unique index and the retry below.
+            IF use_locks THEN
+                IF NOT pg_catalog.pg_try_advisory_xact_lock(k1) THEN
+                    PERFORM pg_catalog.pg_advisory_xact_lock(k1);
+                END IF;
+                IF k2 <> k1 AND NOT pg_catalog.pg_try_advisory_xact_lock(k2) THEN
+                    RAISE EXCEPTION USING ERRCODE = 'lock_not_available';
+                END IF;
             END IF;
 
             -- both identifiers in one statement

@@ -228,7 +228,7 @@ END
 $fn$;
 COMMENT ON FUNCTION cdp._eval_trigger(integer) IS 'internal: narrows a trigger audience''s candidates to profiles with a qualifying event';
 REVOKE EXECUTE ON FUNCTION cdp._eval_trigger(integer) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION cdp._eval_trigger(integer) TO cdp_admin;
+GRANT EXECUTE ON FUNCTION cdp._eval_trigger(integer) TO cdp_admin, cdp_marketer;
 
 -- cdp._trigger_trial: plans a trigger kind's query with the given
 -- parameters without reading a row (the sources are read as their
@@ -238,6 +238,8 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
+    unmapped text;
+    g        record;
     author name := (SELECT k.author FROM cdp.trigger_kinds k WHERE k.kind = _trigger_trial.kind);
 BEGIN
     IF author IS NULL THEN
@@ -249,11 +251,41 @@ BEGIN
                                      'SELECT q.profile_id, q.triggered_at FROM (' || cdp._trigger_sql(kind) || ') q LIMIT 0',
                                      params, COALESCE((params ->> 'as_of')::timestamptz, pg_catalog.now()));
     END IF;
+    -- the plan reads no row, so it cannot see a registrant's missing
+    -- grant: check them, and name the grant that is missing
+    FOR g IN SELECT s.relation, s.registered_by, c.relnamespace::regnamespace AS nsp,
+                    has_schema_privilege(s.registered_by, c.relnamespace, 'USAGE') AS usage_ok
+               FROM cdp.trigger_kinds tk,
+                    regexp_matches(tk.query, '\{(?:source|profiles):([a-z_0-9]+)\}', 'g') AS r(m)
+               JOIN cdp.sources s ON s.kind = r.m[1]
+               JOIN pg_class c ON c.oid = s.relation
+               JOIN pg_roles ro ON ro.rolname = s.registered_by
+              WHERE tk.kind = _trigger_trial.kind
+                AND NOT (has_schema_privilege(s.registered_by, c.relnamespace, 'USAGE')
+                         AND has_table_privilege(s.registered_by, s.relation, 'SELECT'))
+              ORDER BY s.source_id
+    LOOP
+        RAISE EXCEPTION 'permission denied: role % registered source %, but lacks % on %', g.registered_by, g.relation,
+                CASE WHEN g.usage_ok THEN 'SELECT' ELSE 'USAGE' END,
+                CASE WHEN g.usage_ok THEN 'it' ELSE 'its schema ' || g.nsp END
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = CASE WHEN g.usage_ok THEN format('GRANT SELECT ON %s TO %I;', g.relation, g.registered_by)
+                              ELSE format('GRANT USAGE ON SCHEMA %s TO %I;', g.nsp, g.registered_by) END;
+    END LOOP;
+    -- a kind over a source kind nobody registered: its audiences stay empty
+    SELECT string_agg(DISTINCT r.m[1], ', ') INTO unmapped
+      FROM cdp.trigger_kinds tk, regexp_matches(tk.query, '\{(?:source|profiles):([a-z_0-9]+)\}', 'g') AS r(m)
+     WHERE tk.kind = _trigger_trial.kind
+       AND NOT EXISTS (SELECT 1 FROM cdp.sources s WHERE s.kind = r.m[1]);
+    IF unmapped IS NOT NULL THEN
+        RAISE WARNING 'trigger kind % reads source kind % with no registered source: its audience stays empty', kind, unmapped
+            USING HINT = format('Register a source first: SELECT cdp.add_source(%L, ''my_schema.my_view'');', split_part(unmapped, ', ', 1));
+    END IF;
 END
 $fn$;
-COMMENT ON FUNCTION cdp._trigger_trial(text, jsonb) IS 'internal: runs a trigger kind''s query with the parameters on no rows, so bad parameters fail when the audience is created';
+COMMENT ON FUNCTION cdp._trigger_trial(text, jsonb) IS 'internal: runs a trigger kind''s query with the parameters on no rows, so bad parameters fail when the audience is created; warns when a source kind it reads has no source';
 REVOKE EXECUTE ON FUNCTION cdp._trigger_trial(text, jsonb) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION cdp._trigger_trial(text, jsonb) TO cdp_admin;
+GRANT EXECUTE ON FUNCTION cdp._trigger_trial(text, jsonb) TO cdp_admin, cdp_marketer;
 
 -- cdp.create_trigger_audience: a segment whose members have a qualifying
 -- event (and match the optional predicate over cdp.profile_360).
@@ -265,7 +297,7 @@ SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     seg integer;
-    p   jsonb;
+    p   jsonb;  h text;
 BEGIN
     IF kind IS NULL THEN
         RAISE EXCEPTION 'trigger kind must not be NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -273,10 +305,12 @@ BEGIN
     p := cdp._trigger_params(kind, params);      -- also errors for unknown kinds
     BEGIN
         PERFORM cdp._trigger_trial(kind, p);
-    EXCEPTION WHEN OTHERS THEN
+    EXCEPTION WHEN OTHERS THEN GET STACKED DIAGNOSTICS h = PG_EXCEPTION_HINT;
         RAISE EXCEPTION 'trigger audience "%" cannot run: %', name, SQLERRM
             USING ERRCODE = SQLSTATE,
-                  HINT = 'Check the parameters (intervals such as ''3 days'') and that the sources the kind reads are registered.';
+                  HINT = CASE WHEN SQLSTATE = '42501'   -- a missing grant, not the parameters: say so
+                              THEN coalesce(nullif(h, '') || ' ', '') || '(Each source is read with the rights of the role that registered it.)'
+                              ELSE 'Check the parameters (intervals such as ''3 days'') and that the sources the kind reads are registered.' END;
     END;
     seg := cdp.create_segment(name, predicate, description);
     UPDATE cdp.segments s SET trigger_kind = kind, trigger_params = params WHERE s.segment_id = seg;
@@ -286,7 +320,7 @@ $fn$;
 COMMENT ON FUNCTION cdp.create_trigger_audience(text, text, jsonb, text, text) IS
     'defines a trigger audience: profiles with a qualifying event of the kind (newsletter_not_opened, coupon_not_redeemed, ...) and matching the optional predicate; refreshed like a segment, members carry triggered_at';
 REVOKE EXECUTE ON FUNCTION cdp.create_trigger_audience(text, text, jsonb, text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION cdp.create_trigger_audience(text, text, jsonb, text, text) TO cdp_admin;
+GRANT EXECUTE ON FUNCTION cdp.create_trigger_audience(text, text, jsonb, text, text) TO cdp_admin, cdp_marketer;
 
 INSERT INTO cdp.trigger_kinds (kind, builtin, default_params, description, query) VALUES
 ('abandoned_cart', true, '{"wait": "1 hour", "lookback": "24 hours"}',

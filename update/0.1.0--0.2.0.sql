@@ -231,6 +231,11 @@ BEGIN
 END
 $cron$;
 
+-- a registered source's view cannot be dropped by name (sources.sql); the
+-- function's body comes with the replayed part below
+CREATE FUNCTION cdp._protect_sources() RETURNS event_trigger LANGUAGE plpgsql AS $fn$BEGIN END$fn$;
+CREATE EVENT TRIGGER cdp_protect_sources ON sql_drop EXECUTE FUNCTION cdp._protect_sources();
+
 -- last, after every seed row the update inserts (those are cdp's own, no
 -- author): what admins insert from now on has theirs
 ALTER TABLE cdp.refresh_steps ALTER COLUMN author SET DEFAULT CURRENT_USER;

@@ -49,14 +49,15 @@ SELECT coalesce(c.first_name || ' ' || c.last_name, '(profile ' || r.profile_id 
        to_char(100 * r.p_alive, 'FM990') || ' %' AS "still active",
        round(r.expected_purchases::numeric, 1) AS "expected purchases",
        to_char(r.clv, 'FM999G990D00') AS "CLV (EUR)"
-  FROM cdp.rfm r
+  -- the ten first, then their names: a customer looked up by its number
+  -- (the primary key), never by normalising every customer number per profile
+  FROM (SELECT * FROM cdp.rfm WHERE clv IS NOT NULL ORDER BY clv DESC, profile_id LIMIT 10) r
   LEFT JOIN LATERAL (SELECT c.* FROM cdp.identifiers i
-                       JOIN erp.customers c ON i.value = cdp.normalize('erp_customer', c.customer_no::text)
+                       JOIN erp.customers c
+                         ON c.customer_no = CASE WHEN i.value ~ '^[0-9]{1,9}$' THEN i.value::integer END
                       WHERE i.profile_id = r.profile_id AND i.id_type = 'erp_customer'
                       ORDER BY c.customer_no LIMIT 1) c ON true
- WHERE r.clv IS NOT NULL
- ORDER BY r.clv DESC, r.profile_id
- LIMIT 10;
+ ORDER BY r.clv DESC, r.profile_id;
 
 \echo
 \echo '-- the models behind the CLV (time unit: weeks)'
