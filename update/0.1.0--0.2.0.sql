@@ -145,12 +145,10 @@ INSERT INTO cdp.refresh_steps (step_order, step, command, description, builtin) 
 -- nightly job any more)
 ALTER TABLE cdp.refresh_steps ADD COLUMN author name;
 UPDATE cdp.refresh_steps SET author = 'cdp_admin' WHERE NOT builtin;
-ALTER TABLE cdp.refresh_steps ALTER COLUMN author SET DEFAULT CURRENT_USER;
 ALTER TABLE cdp.trigger_kinds ADD COLUMN author name;
 UPDATE cdp.trigger_kinds SET author = 'cdp_admin'
  WHERE NOT (builtin AND md5(query) IN ('f75a67d8408b3fa167be7841491dd8ca', 'f892db999c51ba17817ef84f8aae3455',
                                        'bd169610fe1f51a996d0f7ab15edafa0', '8eab5ec0247c7e39c09e8684ffecb2e4'));
-ALTER TABLE cdp.trigger_kinds ALTER COLUMN author SET DEFAULT CURRENT_USER;
 
 -- models that say what they did (clv.sql, rfm.sql, triggers.sql): how each
 -- fit's parameters came about and from which refresh, the churn measure
@@ -237,3 +235,8 @@ $cron$;
 -- function's body comes with the replayed part below
 CREATE FUNCTION cdp._protect_sources() RETURNS event_trigger LANGUAGE plpgsql AS $fn$BEGIN END$fn$;
 CREATE EVENT TRIGGER cdp_protect_sources ON sql_drop EXECUTE FUNCTION cdp._protect_sources();
+
+-- last, after every seed row the update inserts (those are cdp's own, no
+-- author): what admins insert from now on has theirs
+ALTER TABLE cdp.refresh_steps ALTER COLUMN author SET DEFAULT CURRENT_USER;
+ALTER TABLE cdp.trigger_kinds ALTER COLUMN author SET DEFAULT CURRENT_USER;
