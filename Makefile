@@ -113,7 +113,8 @@ REGRESS = \
 	rewards \
 	footfall \
 	attacks \
-	models_fits
+	models_fits \
+	refresh_settings
 
 # isolation specs and TAP tests live under test/
 ISOLATION = \
@@ -123,6 +124,7 @@ ISOLATION = \
 	consent_during_link \
 	segment_refresh \
 	rfm_refresh_read \
+	refresh_readers \
 	merge_during_reattribute \
 	redeem_twice
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output

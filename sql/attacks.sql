@@ -111,6 +111,11 @@ SELECT cdp.create_segment('p5', $$current_setting('cdp.pseudonym_key') > 'a'$$);
 SELECT cdp.create_segment('p6', $$profile_id IN (SELECT profile_id FROM cdp.identifiers WHERE value LIKE '%@web.de')$$);
 SELECT cdp.create_segment('p7', $$known = ANY (SELECT true FROM pg_catalog.pg_authid)$$);
 SELECT cdp.create_segment('p8', $$emails > 0 AND '1'::atk.d IS NOT NULL$$);
+SELECT cdp.create_segment('p9', $$pg_get_viewdef('cdp.profile_360'::regclass) <> ''$$);
+-- what a marketer writes still passes
+SELECT 'accepted' AS predicate FROM (SELECT cdp._check_predicate($$make_interval(days => emails) < interval '3 days'
+    AND lower(coalesce(rfm_segment, '')) LIKE '%a%' AND (attributes ->> 'city') IN ('München', 'Berlin')
+    AND CASE WHEN known THEN cookies ELSE 0 END BETWEEN 0 AND 10 AND greatest(emails, phones) > 0$$)) c;
 -- ... and editing the table, which skips the check: the next refresh
 -- refuses the segment and keeps its members
 UPDATE cdp.segments SET predicate = 'atk.reset_pwn() AND set_config(''role'', ''none'', true) IS NOT NULL' WHERE name = 'Everyone';

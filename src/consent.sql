@@ -520,6 +520,12 @@ AS $fn$
 DECLARE
     unknown_purposes text;
 BEGIN
+    IF NOT EXISTS (SELECT 1 FROM cdp.sources s WHERE s.kind = 'consents') THEN
+        RAISE NOTICE 'no consents source is registered: no consent events loaded'
+            USING HINT = 'Register the ERP''s consent view with cdp.add_source(''consents'', ...) (docs/sources.md).';
+        RETURN QUERY SELECT 0::bigint, 0::bigint, 0::bigint;
+        RETURN;
+    END IF;
     CREATE TEMP TABLE cdp_consent_load ON COMMIT DROP AS
     SELECT s.id_type, s.id_value, cdp.try_normalize(t.normalizer, s.id_value) AS value,
            s.purpose, s.granted, s.recorded_at, s.confirmed_at, s.source, s.proof,
@@ -541,14 +547,30 @@ BEGIN
                   HINT = 'Map the ERP''s purposes to cdp''s in the source view, or add purposes to cdp.purposes.';
     END IF;
 
-    -- unseen identifiers get profiles
-    PERFORM cdp.identify(d.id_type, d.id_value, 'consents', d.first_at)
-       FROM (SELECT DISTINCT ON (c.id_type, c.value) c.id_type, c.id_value, c.recorded_at AS first_at
-               FROM pg_temp.cdp_consent_load c
-              WHERE NOT c.bad
-                AND NOT EXISTS (SELECT 1 FROM cdp.identifiers i
-                                 WHERE i.id_type = c.id_type AND i.value = c.value)
-              ORDER BY c.id_type, c.value, c.recorded_at) d;
+    -- unseen identifiers get profiles, set-wise: with the lock cdp.stitch
+    -- takes (stitch.sql), no cdp.identify or cdp.link records one meanwhile,
+    -- so no per-identifier lock is needed (cdp.identify per row took one
+    -- each, until commit: out of shared memory at some 6,400 new ones)
+    IF EXISTS (SELECT 1 FROM pg_temp.cdp_consent_load c
+                WHERE NOT c.bad
+                  AND NOT EXISTS (SELECT 1 FROM cdp.identifiers i WHERE i.id_type = c.id_type AND i.value = c.value)) THEN
+        PERFORM pg_catalog.pg_advisory_xact_lock(4408400, 1);
+        CREATE TEMP TABLE cdp_consent_new ON COMMIT DROP AS
+        -- ids in (type, value) order, as one cdp.identify per row gave them
+        SELECT pg_catalog.nextval('cdp.profile_id_seq') AS profile_id, d.id_type, d.value, d.first_at, d.makes_known
+          FROM (SELECT DISTINCT ON (c.id_type, c.value) c.id_type, c.value, c.recorded_at AS first_at, t.makes_known
+                  FROM pg_temp.cdp_consent_load c
+                  JOIN cdp.identifier_types t ON t.id_type = c.id_type
+                 WHERE NOT c.bad
+                   AND NOT EXISTS (SELECT 1 FROM cdp.identifiers i
+                                    WHERE i.id_type = c.id_type AND i.value = c.value)
+                 ORDER BY c.id_type, c.value, c.recorded_at) d;
+        INSERT INTO cdp.profiles (profile_id, created_at, known)
+        SELECT n.profile_id, n.first_at, n.makes_known FROM pg_temp.cdp_consent_new n;
+        INSERT INTO cdp.identifiers (id_type, value, profile_id, first_seen, last_seen, source)
+        SELECT n.id_type, n.value, n.profile_id, n.first_at, n.first_at, 'consents' FROM pg_temp.cdp_consent_new n;
+        DROP TABLE pg_temp.cdp_consent_new;
+    END IF;
 
     RETURN QUERY
     WITH ins AS (
@@ -608,7 +630,11 @@ END
 $fn$;
 COMMENT ON FUNCTION cdp.consent_audience(text) IS 'profiles with consent for a purpose now (the bitmask, with the ledger asked only where a grant has expired since)';
 
--- the nightly pipeline: recompute consent state (expired grants, changed purposes)
+-- the nightly pipeline: load what the ERP recorded since (the consents
+-- sources), then recompute consent state (expired grants, changed purposes)
+INSERT INTO cdp.refresh_steps (step_order, step, command, description, builtin) VALUES
+    (150, 'consent_load', 'SELECT l.loaded FROM cdp.load_consents() l',
+     'load the consent events of the registered consents sources into the ledger (cdp.load_consents)', true);
 INSERT INTO cdp.refresh_steps (step_order, step, command, description, builtin) VALUES
     (200, 'consent', 'SELECT cdp.refresh_consent()::bigint',
      'recompute every profile''s consent state, so expired grants drop out', true);

@@ -133,6 +133,7 @@ REVOKE EXECUTE ON FUNCTION cdp.next_best(bigint, integer, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cdp.next_best(bigint, integer, text) TO cdp_admin, cdp_writer, cdp_analyst;
 
 -- the nightly pipeline: basket rules
-INSERT INTO cdp.refresh_steps (step_order, step, command, description, builtin) VALUES
-    (500, 'cross_sell', 'SELECT cdp.refresh_cross_sell()::bigint',
-     'association rules from order baskets', true);
+INSERT INTO cdp.refresh_steps (step_order, step, command, description, builtin, params) VALUES
+    (500, 'cross_sell', $c$SELECT cdp.refresh_cross_sell(($1 ->> 'min_support')::float8, ($1 ->> 'min_confidence')::float8, ($1 ->> 'min_baskets')::bigint)::bigint$c$,
+     'association rules from order baskets (params: min_support, min_confidence, min_baskets)', true,
+     '{"min_support": 0.001, "min_confidence": 0.1, "min_baskets": 2}');

@@ -1034,6 +1034,7 @@ REVOKE EXECUTE ON FUNCTION cdp.profile_events(timestamptz, timestamptz) FROM PUB
 GRANT EXECUTE ON FUNCTION cdp.profile_events(timestamptz, timestamptz) TO cdp_admin, cdp_analyst;
 
 -- the nightly pipeline: journeys and attribution, after RFM and affinity
-INSERT INTO cdp.refresh_steps (step_order, step, command, description, builtin) VALUES
-    (600, 'journeys', 'SELECT cdp.refresh_journeys()::bigint',
-     'sessions, touchpoints, conversions and attribution credits per model', true);
+INSERT INTO cdp.refresh_steps (step_order, step, command, description, builtin, params) VALUES
+    (600, 'journeys', $c$SELECT cdp.refresh_journeys(COALESCE(($1 ->> 'as_of')::timestamptz, pg_catalog.now()))::bigint$c$,
+     'sessions, touchpoints, conversions and attribution credits per model (params: as_of, null = now)', true,
+     '{"as_of": null}');

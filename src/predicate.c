@@ -56,8 +56,8 @@
 /*
  * Stable (or immutable) functions of pg_catalog that nevertheless run SQL of
  * their argument, read server settings (cdp.pseudonym_key among them) or
- * other sessions' activity, or read files.  Matched on the name: a prefix
- * when it ends with '*'.
+ * other sessions' activity, or read files.  Matched on the name; one '*'
+ * stands for any run of characters.
  */
 static const char *const deny_names[] = {
 	"set_config", "current_setting", "pg_settings_get_flags",
@@ -77,15 +77,24 @@ denied_name(const char *name)
 
 	for (d = deny_names; *d; d++)
 	{
-		size_t		len = strlen(*d);
+		const char *star = strchr(*d, '*');
 
-		if ((*d)[len - 1] == '*')
+		if (star == NULL)
 		{
-			if (strncmp(name, *d, len - 1) == 0)
+			if (strcmp(name, *d) == 0)
 				return true;
 		}
-		else if (strcmp(name, *d) == 0)
-			return true;
+		else
+		{
+			/* one '*' anywhere: the prefix before it and the suffix after it */
+			size_t		pre = star - *d;
+			size_t		suf = strlen(star + 1);
+			size_t		len = strlen(name);
+
+			if (len >= pre + suf && strncmp(name, *d, pre) == 0 &&
+				strcmp(name + len - suf, star + 1) == 0)
+				return true;
+		}
 	}
 	return false;
 }
@@ -122,7 +131,7 @@ check_function(Oid funcid, const char *kind, Oid opno, int location)
 	else if (p->prokind != PROKIND_FUNCTION || p->proretset)
 		reason = "Aggregates, window and set-returning functions are not conditions on one profile.";
 	else if (denied_name(NameStr(p->proname)))
-		reason = "It runs SQL, or reads the server's settings, files or other sessions' activity.";
+		reason = "It runs SQL, or reads server settings, files, object definitions or other sessions' activity.";
 	ReleaseSysCache(tp);
 	if (reason == NULL)
 		return;
@@ -192,6 +201,7 @@ predicate_walker(Node *node, void *context)
 		case T_SQLValueFunction:
 		case T_ArrayCoerceExpr:
 		case T_ConvertRowtypeExpr:
+		case T_NamedArgExpr:
 		case T_List:
 			break;
 		case T_MinMaxExpr:

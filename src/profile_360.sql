@@ -64,18 +64,21 @@ SELECT p.profile_id,
             ELSE cdp.has_consent(p.profile_id, 'analytics') END AS consent_analytics,
        COALESCE(cs.mask, 0) AS consent_mask,
        -- affinities (cdp.refresh_affinity)
-       (SELECT t.value FROM cdp.affinity_top(pa.affinity, 'sport', 1) t)    AS top_sport,
-       (SELECT t.value FROM cdp.affinity_top(pa.affinity, 'category', 1) t) AS top_category,
-       (SELECT t.value FROM cdp.affinity_top(pa.affinity, 'brand', 1) t)    AS top_brand,
-       (SELECT t.value FROM cdp.affinity_top(pa.affinity, 'colour', 1) t)   AS top_colour,
-       (SELECT t.value FROM cdp.affinity_top(pa.affinity, 'size', 1) t)     AS top_size,
-       cdp.affinity_latest(pa.affinity, 'colour') AS latest_colour,
+       -- (the favourites are computed once per refresh, not on every read)
+       pa.top_sport,
+       pa.top_category,
+       pa.top_brand,
+       pa.top_colour,
+       pa.top_size,
+       pa.latest_colour,
        pa.affinity,
        -- segment membership (cdp.refresh_segments)
-       ARRAY(SELECT s.name FROM cdp.segment_members m JOIN cdp.segments s ON s.segment_id = m.segment_id
-              WHERE m.profile_id = p.profile_id ORDER BY s.name) AS segments,
+       COALESCE(sg.segments, '{}'::text[]) AS segments,
        -- what the ERP knows about the customer (cdp.refresh_attributes)
-       COALESCE(pat.attributes, '{}'::jsonb) AS attributes
+       COALESCE(pat.attributes, '{}'::jsonb) AS attributes,
+       -- orders and revenue per sales channel (cdp.refresh_rfm)
+       COALESCE(ch.orders_by_channel, '{}'::jsonb) AS orders_by_channel,
+       COALESCE(ch.revenue_by_channel, '{}'::jsonb) AS revenue_by_channel
   FROM cdp.profiles p
   LEFT JOIN (
         SELECT t.profile_id,
@@ -98,7 +101,17 @@ SELECT p.profile_id,
   LEFT JOIN cdp.rfm r ON r.profile_id = p.profile_id
   LEFT JOIN cdp.consent_state cs ON cs.profile_id = p.profile_id
   LEFT JOIN cdp.profile_affinities pa ON pa.profile_id = p.profile_id
-  LEFT JOIN cdp.profile_attributes pat ON pat.profile_id = p.profile_id;
+  LEFT JOIN cdp.profile_attributes pat ON pat.profile_id = p.profile_id
+  -- one pass over the memberships and channels, not one look-up per profile
+  LEFT JOIN (
+        SELECT m.profile_id, pg_catalog.array_agg(s.name ORDER BY s.name) AS segments
+          FROM cdp.segment_members m JOIN cdp.segments s ON s.segment_id = m.segment_id
+         GROUP BY m.profile_id) sg ON sg.profile_id = p.profile_id
+  LEFT JOIN (
+        SELECT c.profile_id, pg_catalog.jsonb_object_agg(c.channel, c.orders) AS orders_by_channel,
+               pg_catalog.jsonb_object_agg(c.channel, c.revenue) AS revenue_by_channel
+          FROM cdp.rfm_channels c
+         GROUP BY c.profile_id) ch ON ch.profile_id = p.profile_id;
 
 COMMENT ON VIEW cdp.profile_360 IS 'one row per profile for BI tools and segment predicates: identity, channels, RFM/CLV, consent now, top affinities and segments';
 COMMENT ON COLUMN cdp.profile_360.profile_id IS 'stable profile id (a merge keeps the oldest)';
@@ -146,6 +159,8 @@ COMMENT ON COLUMN cdp.profile_360.top_size IS 'size with the highest decayed aff
 COMMENT ON COLUMN cdp.profile_360.latest_colour IS 'the colour chosen most recently';
 COMMENT ON COLUMN cdp.profile_360.affinity IS 'all affinities (cdp.affinity_agg state): cdp.affinity_score(affinity, ''sport:running'')';
 COMMENT ON COLUMN cdp.profile_360.segments IS 'segments the profile is a member of (as of their last refresh)';
+COMMENT ON COLUMN cdp.profile_360.orders_by_channel IS 'orders per sales channel ({"store": 3, "web": 1}; cdp.rfm_channels, as of the last RFM refresh)';
+COMMENT ON COLUMN cdp.profile_360.revenue_by_channel IS 'revenue per sales channel ({"store": 120.50, "web": 39.90}; cdp.rfm_channels)';
 COMMENT ON COLUMN cdp.profile_360.attributes IS 'what the ERP knows about the customer (city, home store, ...: cdp.profile_attributes); in a predicate: attributes ->> ''city'' = ''München''';
 
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.profile_360 TO cdp_admin;

@@ -5,7 +5,15 @@
 --
 -- Each step runs in its own subtransaction: a step that fails is recorded
 -- with its error and the later steps still run, so one broken model does
--- not leave every other model stale.
+-- not leave every other model stale.  A step's settings (as-of, half-life,
+-- thresholds) are stored with it (cdp.refresh_steps.params, $1 of its
+-- command), so the nightly run uses what the admin chose.  Every run
+-- records per step which sources it read (rows per kind) and which of cdp's
+-- tables it wrote (rows inserted, updated, deleted), as PostgreSQL counted
+-- them.  No step may keep readers of cdp's tables waiting: each writes with
+-- ordinary MVCC (DELETE + INSERT, UPDATE), never TRUNCATE or another ACCESS
+-- EXCLUSIVE lock, so last night's rows stay readable until the commit
+-- (docs/architecture.md, "Lock map"; test/isolation/specs/refresh_readers.spec).
 
 CREATE TABLE cdp.refresh_steps (
     step_order  integer PRIMARY KEY,
@@ -14,9 +22,10 @@ CREATE TABLE cdp.refresh_steps (
     enabled     boolean NOT NULL DEFAULT true,
     description text,
     builtin     boolean NOT NULL DEFAULT false,
-    author      name DEFAULT CURRENT_USER
+    author      name DEFAULT CURRENT_USER,
+    params      jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(params) = 'object')
 );
-COMMENT ON TABLE cdp.refresh_steps IS 'steps of cdp.refresh() in order; command is a query returning one bigint (rows changed); modules register theirs, admins may disable them';
+COMMENT ON TABLE cdp.refresh_steps IS 'steps of cdp.refresh() in order; command is a query returning one bigint (rows changed), with the step''s params as $1 (jsonb); modules register theirs, admins may disable them or change their params (cdp.set_refresh_params)';
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.refresh_steps TO cdp_admin;
 GRANT SELECT ON cdp.refresh_steps TO cdp_analyst;
 
@@ -39,12 +48,17 @@ CREATE TABLE cdp.refresh_run_steps (
     finished_at  timestamptz NOT NULL,
     rows_changed bigint,
     error        text,
+    rows_read    jsonb,
+    rows_written jsonb,
     PRIMARY KEY (run_id, step)
 );
 COMMENT ON TABLE cdp.refresh_run_steps IS 'what each step of each cdp.refresh() run did: time, rows changed, or the error';
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.refresh_run_steps TO cdp_admin;
 GRANT SELECT ON cdp.refresh_run_steps TO cdp_analyst;
 COMMENT ON COLUMN cdp.refresh_steps.builtin IS 'true while the row is as cdp shipped it (not dumped); a row an admin adds or changes is false and kept by pg_dump (config.sql)';
+COMMENT ON COLUMN cdp.refresh_steps.params IS 'the step''s settings (a JSON object, $1 of its command; e.g. {"as_of": null, "half_life": "180 days"}; null: the default the step documents); change them with cdp.set_refresh_params';
+COMMENT ON COLUMN cdp.refresh_run_steps.rows_read IS 'rows the step read from the registered sources, per source kind ({"orders": 115919}); NULL when it failed';
+COMMENT ON COLUMN cdp.refresh_run_steps.rows_written IS 'rows the step wrote to cdp''s tables, per table ({"rfm": {"inserted": 18288, "deleted": 18288}}), as PostgreSQL counted them in the transaction; NULL when it failed';
 SELECT pg_catalog.pg_extension_config_dump('cdp.refresh_steps', 'WHERE NOT builtin');
 COMMENT ON COLUMN cdp.refresh_steps.author IS 'the role that wrote the command, which runs with that role''s rights (security-restricted); NULL for cdp''s own steps, which run as the caller of cdp.refresh() (set by cdp: see cdp._stamp_author)';
 CREATE TRIGGER refresh_steps_author BEFORE INSERT OR UPDATE ON cdp.refresh_steps
@@ -86,8 +100,60 @@ COMMENT ON FUNCTION cdp._run_step(text) IS 'internal: runs a refresh step an adm
 REVOKE EXECUTE ON FUNCTION cdp._run_step(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cdp._run_step(text) TO cdp_admin;
 
--- cdp.refresh: runs every enabled step in order, records the run.
-CREATE FUNCTION cdp.refresh() RETURNS TABLE (step text, rows_changed bigint, seconds numeric, error text)
+-- cdp._refresh_writes: rows inserted, updated and deleted in each of cdp's
+-- tables by the current transaction so far ({table: [ins, upd, del]});
+-- cdp.refresh() reports the difference a step makes.
+CREATE FUNCTION cdp._refresh_writes() RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT COALESCE(jsonb_object_agg(w.relname, jsonb_build_array(w.ins, w.upd, w.del)), '{}')
+      FROM (SELECT c.relname,
+                   pg_stat_get_xact_tuples_inserted(c.oid) AS ins,
+                   pg_stat_get_xact_tuples_updated(c.oid) AS upd,
+                   pg_stat_get_xact_tuples_deleted(c.oid) AS del
+              FROM pg_class c
+             WHERE c.relnamespace = 'cdp'::regnamespace AND c.relkind IN ('r', 'p')
+               AND c.relname NOT IN ('refresh_runs', 'refresh_run_steps')) w
+     WHERE w.ins + w.upd + w.del > 0;
+END;
+COMMENT ON FUNCTION cdp._refresh_writes() IS 'internal: rows inserted, updated and deleted per table of cdp by the current transaction so far';
+REVOKE EXECUTE ON FUNCTION cdp._refresh_writes() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp._refresh_writes() TO cdp_admin;
+
+-- cdp._refresh_diff: what a step wrote, from the counters before and after it
+CREATE FUNCTION cdp._refresh_diff(before jsonb, after jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT COALESCE(jsonb_object_agg(d.t, jsonb_strip_nulls(jsonb_build_object(
+               'inserted', NULLIF(d.ins, 0), 'updated', NULLIF(d.upd, 0), 'deleted', NULLIF(d.del, 0))) ORDER BY d.t), '{}')
+      FROM (SELECT a.key AS t,
+                   (a.value ->> 0)::bigint - COALESCE((before -> a.key ->> 0)::bigint, 0) AS ins,
+                   (a.value ->> 1)::bigint - COALESCE((before -> a.key ->> 1)::bigint, 0) AS upd,
+                   (a.value ->> 2)::bigint - COALESCE((before -> a.key ->> 2)::bigint, 0) AS del
+              FROM jsonb_each(after) a) d
+     WHERE d.ins <> 0 OR d.upd <> 0 OR d.del <> 0;
+END;
+COMMENT ON FUNCTION cdp._refresh_diff(jsonb, jsonb) IS 'internal: the rows a step wrote per table, from cdp._refresh_writes() before and after it';
+REVOKE EXECUTE ON FUNCTION cdp._refresh_diff(jsonb, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp._refresh_diff(jsonb, jsonb) TO cdp_admin;
+
+-- cdp._refresh_reads: rows read from the sources per kind by this session so far
+CREATE FUNCTION cdp._refresh_reads() RETURNS jsonb
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT COALESCE(jsonb_object_agg(r.kind, r.rows), '{}') FROM cdp._source_reads() r;
+END;
+COMMENT ON FUNCTION cdp._refresh_reads() IS 'internal: rows read from the registered sources per kind by this session so far';
+REVOKE EXECUTE ON FUNCTION cdp._refresh_reads() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp._refresh_reads() TO cdp_admin;
+
+-- cdp.refresh: runs every enabled step in order with its params, records
+-- the run and what each step read and wrote.
+CREATE FUNCTION cdp.refresh()
+RETURNS TABLE (step text, rows_changed bigint, seconds numeric, error text, rows_read jsonb, rows_written jsonb)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $fn$
@@ -98,6 +164,10 @@ DECLARE
     n     bigint;
     err   text;
     nfail integer := 0;
+    r0    jsonb;
+    w0    jsonb;
+    rd    jsonb;
+    wr    jsonb;
 BEGIN
     -- (cdp's own tracked events, events.sql, are no mapping of the ERP)
     IF NOT EXISTS (SELECT 1 FROM cdp.sources src JOIN pg_class c ON c.oid = src.relation
@@ -106,33 +176,87 @@ BEGIN
             USING HINT = 'Map the ERP''s tables with one view per source kind and cdp.add_source() first (docs/sources.md; test/erp/mapping.sql is a complete example).';
     END IF;
     INSERT INTO cdp.refresh_runs DEFAULT VALUES RETURNING run_id INTO run;
-    FOR s IN SELECT rs.step, rs.command, rs.author FROM cdp.refresh_steps rs WHERE rs.enabled ORDER BY rs.step_order LOOP
+    FOR s IN SELECT rs.step, rs.command, rs.params, rs.author FROM cdp.refresh_steps rs WHERE rs.enabled ORDER BY rs.step_order LOOP
         t0 := clock_timestamp();
         n := NULL;
         err := NULL;
+        rd := NULL;
+        wr := NULL;
+        r0 := cdp._refresh_reads();
+        w0 := cdp._refresh_writes();
+        -- steps may ask which one they are (stitch.c: no bulk load that
+        -- would lock readers out until the whole refresh commits)
+        PERFORM set_config('cdp_refresh.step', s.step, true);
         BEGIN
-            -- cdp's own steps run as the caller, an admin's as their author
+            -- cdp's own steps run as the caller with their params ($1); an
+            -- admin's as their author (security-restricted, without params)
             IF s.author IS NULL THEN
-                EXECUTE s.command INTO n;
+                EXECUTE s.command INTO n USING s.params;
             ELSE
                 n := cdp._run_step(s.step);
             END IF;
+            -- inside the subtransaction: what a failed step did is rolled back
+            wr := cdp._refresh_diff(w0, cdp._refresh_writes());
         EXCEPTION WHEN OTHERS THEN
             err := SQLERRM;
             nfail := nfail + 1;
         END;
-        INSERT INTO cdp.refresh_run_steps VALUES (run, s.step, t0, clock_timestamp(), n, err);
-        step := s.step; rows_changed := n; error := err;
+        IF err IS NULL THEN
+            SELECT COALESCE(jsonb_object_agg(a.key, a.value::bigint - COALESCE((r0 ->> a.key)::bigint, 0) ORDER BY a.key)
+                              FILTER (WHERE a.value::bigint > COALESCE((r0 ->> a.key)::bigint, 0)), '{}')
+              INTO rd FROM jsonb_each_text(cdp._refresh_reads()) a;
+        END IF;
+        INSERT INTO cdp.refresh_run_steps (run_id, step, started_at, finished_at, rows_changed, error, rows_read, rows_written)
+        VALUES (run, s.step, t0, clock_timestamp(), n, err, rd, wr);
+        step := s.step; rows_changed := n; error := err; rows_read := rd; rows_written := wr;
         seconds := round(extract(epoch FROM clock_timestamp() - t0)::numeric, 3);
         RETURN NEXT;
     END LOOP;
+    PERFORM set_config('cdp_refresh.step', '', true);
     UPDATE cdp.refresh_runs r SET finished_at = clock_timestamp(), failed_steps = nfail
      WHERE r.run_id = run;
 END
 $fn$;
-COMMENT ON FUNCTION cdp.refresh() IS 'runs the whole refresh pipeline (cdp.refresh_steps in order), each step in its own subtransaction; records the run in cdp.refresh_runs / cdp.refresh_run_steps';
+COMMENT ON FUNCTION cdp.refresh() IS 'runs the whole refresh pipeline (cdp.refresh_steps in order, each with its params), each step in its own subtransaction; records the run in cdp.refresh_runs / cdp.refresh_run_steps with what each step read (rows per source kind) and wrote (rows per table)';
 REVOKE EXECUTE ON FUNCTION cdp.refresh() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cdp.refresh() TO cdp_admin;
+
+-- cdp.set_refresh_params: changes some of a step's settings; keys the
+-- step does not have are refused (a typo would otherwise be ignored).
+CREATE FUNCTION cdp.set_refresh_params(step text, params jsonb) RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    cur jsonb;
+    bad text;
+BEGIN
+    SELECT rs.params INTO cur FROM cdp.refresh_steps rs WHERE rs.step = set_refresh_params.step;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown refresh step "%"', step
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'The steps are: ' || (SELECT string_agg(rs.step, ', ' ORDER BY rs.step_order) FROM cdp.refresh_steps rs) || '.';
+    END IF;
+    IF params IS NULL OR jsonb_typeof(params) <> 'object' THEN
+        RAISE EXCEPTION 'refresh parameters must be a JSON object, not %', COALESCE(params::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = format('The parameters of step %s: %s', step, cur);
+    END IF;
+    SELECT string_agg(k, ', ' ORDER BY k) INTO bad FROM jsonb_object_keys(params) k WHERE NOT cur ? k;
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'unknown parameter(s) for refresh step %: %', step, bad
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = format('The parameters of step %s: %s', step, cur);
+    END IF;
+    UPDATE cdp.refresh_steps rs SET params = rs.params || set_refresh_params.params
+     WHERE rs.step = set_refresh_params.step
+    RETURNING rs.params INTO cur;
+    RETURN cur;
+END
+$fn$;
+COMMENT ON FUNCTION cdp.set_refresh_params(text, jsonb) IS 'changes some settings of a refresh step (cdp.refresh_steps.params; unknown keys are refused); returns all its settings';
+REVOKE EXECUTE ON FUNCTION cdp.set_refresh_params(text, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp.set_refresh_params(text, jsonb) TO cdp_admin;
 
 -- cdp._cron_check: errors with a hint when pg_cron cannot be used from here.
 CREATE FUNCTION cdp._cron_check() RETURNS void

@@ -178,6 +178,23 @@ COMMENT ON COLUMN cdp.rfm.clv IS 'expected spend x expected purchases per 4-week
 GRANT SELECT ON cdp.rfm TO cdp_admin;
 GRANT SELECT ON cdp.rfm TO cdp_analyst;
 
+CREATE TABLE cdp.rfm_channels (
+    profile_id bigint NOT NULL,
+    channel    text NOT NULL,
+    orders     bigint NOT NULL,
+    revenue    numeric NOT NULL,
+    as_of      timestamptz NOT NULL,
+    PRIMARY KEY (profile_id, channel)
+);
+COMMENT ON TABLE cdp.rfm_channels IS 'orders and revenue per profile and sales channel (the orders sources'' channel column; unknown when a source has none), written by cdp.refresh_rfm with cdp.rfm (recomputed, not dumped)';
+COMMENT ON COLUMN cdp.rfm_channels.channel IS 'store, web, app, ... as the orders source names it; unknown when it has no channel';
+COMMENT ON COLUMN cdp.rfm_channels.orders IS 'orders in the channel up to as_of';
+COMMENT ON COLUMN cdp.rfm_channels.revenue IS 'their total amount';
+COMMENT ON COLUMN cdp.rfm_channels.as_of IS 'as_of of the cdp.refresh_rfm that wrote the row';
+-- state: written only through cdp's functions
+GRANT SELECT ON cdp.rfm_channels TO cdp_admin;
+GRANT SELECT ON cdp.rfm_channels TO cdp_analyst;
+
 -- cdp._rfm_refresh: runs the orders query of cdp.refresh_rfm (rows of
 -- id_type, id_value, ordered_at, amount), summarises the orders per
 -- identifier and merges the summaries per profile, fits both models,
@@ -226,14 +243,35 @@ BEGIN
     -- finds its profile in cdp.identifiers, merges the summaries of a
     -- profile's identifiers and does the rest (scores, segments, fits, CLV,
     -- writes).  Orders whose identifier has no profile are only counted.
-    SELECT r.profiles, r.orders, r.unattributed_orders
-      INTO profiles, orders, unattributed_orders
-      FROM cdp._rfm_refresh(format($q$
-        SELECT o.id_type, o.id_value, o.ordered_at, o.amount
+    -- The sources are read once, into a temporary table that both the C
+    -- pass and the revenue per channel read.
+    IF pg_catalog.to_regclass('pg_temp.cdp_rfm_orders') IS NOT NULL THEN
+        DROP TABLE pg_temp.cdp_rfm_orders;
+    END IF;
+    EXECUTE format($q$
+        CREATE TEMP TABLE cdp_rfm_orders AS
+        SELECT o.id_type, o.id_value, o.ordered_at, o.amount, o.channel
           FROM (%1$s) o
          WHERE o.ordered_at <= %2$L::timestamptz$q$,
-            cdp.source_sql('orders'), as_of),
-          as_of, horizon_weeks, annual_discount_rate, wk) r;
+        cdp.source_sql('orders'), as_of);
+    SELECT r.profiles, r.orders, r.unattributed_orders
+      INTO profiles, orders, unattributed_orders
+      FROM cdp._rfm_refresh('SELECT o.id_type, o.id_value, o.ordered_at, o.amount FROM pg_temp.cdp_rfm_orders o',
+                            as_of, horizon_weeks, annual_discount_rate, wk) r;
+
+    -- orders and revenue per channel and profile: summed per raw identifier
+    -- first, so that each distinct identifier is normalised once
+    DELETE FROM cdp.rfm_channels;
+    INSERT INTO cdp.rfm_channels (profile_id, channel, orders, revenue, as_of)
+    SELECT i.profile_id, o.channel, sum(o.n), sum(o.revenue), refresh_rfm.as_of
+      FROM (SELECT o.id_type, o.id_value, COALESCE(o.channel, 'unknown') AS channel,
+                   count(*) AS n, sum(o.amount) AS revenue
+              FROM pg_temp.cdp_rfm_orders o
+             GROUP BY 1, 2, 3) o
+      JOIN cdp.identifier_types t ON t.id_type = o.id_type
+      JOIN cdp.identifiers i ON i.id_type = o.id_type AND i.value = cdp.try_normalize(t.normalizer, o.id_value)
+     GROUP BY i.profile_id, o.channel;
+    DROP TABLE pg_temp.cdp_rfm_orders;
 
     -- mistakes speak up (WARNINGs: this function hides NOTICEs)
     IF NOT EXISTS (SELECT 1 FROM cdp.sources s WHERE s.kind = 'orders') THEN
@@ -271,6 +309,7 @@ REVOKE EXECUTE ON FUNCTION cdp.refresh_rfm(timestamptz, float8, float8) FROM PUB
 GRANT EXECUTE ON FUNCTION cdp.refresh_rfm(timestamptz, float8, float8) TO cdp_admin;
 
 -- the nightly pipeline: RFM scores, segments and CLV as of now
-INSERT INTO cdp.refresh_steps (step_order, step, command, description, builtin) VALUES
-    (300, 'rfm', 'SELECT r.profiles FROM cdp.refresh_rfm() r',
-     'RFM scores, segments, BG/NBD and Gamma-Gamma fits, CLV', true);
+INSERT INTO cdp.refresh_steps (step_order, step, command, description, builtin, params) VALUES
+    (300, 'rfm', $c$SELECT r.profiles FROM cdp.refresh_rfm(COALESCE(($1 ->> 'as_of')::timestamptz, pg_catalog.now()), ($1 ->> 'horizon_weeks')::float8, ($1 ->> 'annual_discount_rate')::float8) r$c$,
+     'RFM scores, segments, BG/NBD and Gamma-Gamma fits, CLV, revenue per channel (params: as_of, null = now; horizon_weeks; annual_discount_rate)', true,
+     '{"as_of": null, "horizon_weeks": 52, "annual_discount_rate": 0.10}');

@@ -17,8 +17,9 @@
  * the 125 score triples built from cdp.rfm_segments, computes P(alive),
  * expected purchases (the series once per distinct x and T), expected spend
  * and CLV, and writes cdp.clv_model and cdp.rfm in profile_id order
- * (straight into the table, with one index build after a TRUNCATE, when it
- * is plain; else INSERT ... SELECT FROM unnest() of arrays in batches).
+ * (after a DELETE, so that readers keep last night's rows until the commit;
+ * straight into the table when it is plain, else INSERT ... SELECT FROM
+ * unnest() of arrays in batches).
  * Every value is computed with the same floating-point operations as the
  * SQL functions it replaces (cdp.rfm_merge, cdp.bgnbd_t_x,
  * cdp.bgnbd_p_alive, cdp.clv, ...), so the table is the same; sql/rfm.sql
@@ -38,7 +39,6 @@
 #include "access/heapam.h"
 #include "access/table.h"
 #include "access/tableam.h"
-#include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
@@ -71,38 +71,17 @@
 #define SECS_PER_WEEK (7 * CDP_SECS_PER_DAY)
 
 /*
- * Empties cdp.rfm before the new rows go in.  A DELETE leaves last night's
- * 500k rows as dead tuples beside the new ones, and every new primary key
- * then has to visit the dead row of the same key in the heap to see that it
- * is gone: the write of a second refresh took 2.4-3 s instead of 0.6 s.  So
- * TRUNCATE when the caller may and nobody uses the table right now (the
- * ACCESS EXCLUSIVE lock is taken only if it is free at once, as
- * cdp.stitch() does for its bulk load; readers then wait for the refresh to
- * commit); else DELETE.  Returns true when it truncated.
+ * Empties cdp.rfm before the new rows go in, with DELETE: last night's rows
+ * stay readable by everyone else until the refresh commits (a TRUNCATE would
+ * make every reader of cdp.rfm and cdp.profile_360 wait for the whole
+ * cdp.refresh() to commit; docs/architecture.md, "Lock map").  The price is
+ * that each new key's index entry meets the dead row of the same key.
  */
-static bool
-empty_rfm(Oid relid)
+static void
+empty_rfm(void)
 {
-	bool		truncate = false;
-
-	if (OidIsValid(relid) &&
-		pg_class_aclcheck(relid, GetUserId(), ACL_TRUNCATE) == ACLCHECK_OK &&
-		ConditionalLockRelationOid(relid, AccessExclusiveLock))
-	{
-		Relation	rel = table_open(relid, NoLock);
-
-		/* not when this session's own query still reads it (TRUNCATE would refuse) */
-		truncate = rel->rd_refcnt == 1 && !AfterTriggerPendingOnRel(relid);
-		table_close(rel, NoLock);
-	}
-	if (truncate)
-	{
-		if (SPI_execute("TRUNCATE cdp.rfm", false, 0) != SPI_OK_UTILITY)
-			elog(ERROR, "cdp._rfm_refresh: could not empty cdp.rfm");
-	}
-	else if (SPI_execute("DELETE FROM cdp.rfm", false, 0) != SPI_OK_DELETE)
+	if (SPI_execute("DELETE FROM cdp.rfm", false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "cdp._rfm_refresh: could not empty cdp.rfm");
-	return truncate;
 }
 
 PG_FUNCTION_INFO_V1(cdp_rfm_refresh);
@@ -825,8 +804,7 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 	SPIPlanPtr	ins;
 	Oid			relid;
 	Relation	rel;
-	bool		direct,
-				truncated;
+	bool		direct;
 	instr_time	t0,
 				t1;
 	double		tm[7];			/* per phase, in the order of the DEBUG1 line */
@@ -1104,13 +1082,10 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 	 * When the table is plain (no row security, no triggers) and the caller
 	 * may insert into it, the rows go straight to the table and its indexes
 	 * the way COPY writes them (constraints checked); else through INSERT
-	 * ... SELECT FROM unnest() of arrays, in batches.  After a TRUNCATE the
-	 * indexes are built once from the full table (a sorted build) instead of
-	 * taking the rows one by one: nobody else can see the table before the
-	 * refresh commits.
+	 * ... SELECT FROM unnest() of arrays, in batches.
 	 */
 	relid = get_relname_relid("rfm", get_namespace_oid("cdp", false));
-	truncated = empty_rfm(relid);
+	empty_rfm();
 	rel = table_open(relid, RowExclusiveLock);
 	direct = rel->rd_rel->relkind == RELKIND_RELATION && rel->trigdesc == NULL &&
 		RelationGetDescr(rel)->natts == 17 &&
@@ -1132,8 +1107,7 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 		ExecInitRangeTable(estate, list_make1(rte));
 		InitResultRelInfo(rri, rel, 1, NULL, 0);
 		estate->es_output_cid = GetCurrentCommandId(true);
-		if (!truncated)
-			ExecOpenIndices(rri, false);
+		ExecOpenIndices(rri, false);
 		/*
 		 * In batches through table_multi_insert (as COPY does: one WAL
 		 * record per page, a bulk-insert buffer strategy), then the index
@@ -1191,14 +1165,7 @@ cdp_rfm_refresh(PG_FUNCTION_ARGS)
 		}
 		FreeBulkInsertState(bistate);
 		table_finish_bulk_insert(rel, 0);
-		if (truncated)
-		{
-			ReindexParams params = {0};
-
-			reindex_relation(relid, 0, &params);
-		}
-		else
-			ExecCloseIndices(rri);
+		ExecCloseIndices(rri);
 		ExecResetTupleTable(estate->es_tupleTable, false);
 		FreeExecutorState(estate);
 	}

@@ -21,6 +21,7 @@
 #include "tcop/dest.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/tuplestore.h"
 
 #include "cdp.h"
@@ -149,6 +150,44 @@ source_select(const char *kind, Source *s, List *contract)
 	return q.data;
 }
 
+/*
+ * Rows read from the sources of each kind by this backend since it started
+ * (cdp._source_reads(); cdp.refresh() reports the difference per step).
+ */
+typedef struct SourceReads
+{
+	char		kind[NAMEDATALEN];
+	int64		rows;
+} SourceReads;
+
+static SourceReads *source_reads = NULL;
+static int	nsource_reads = 0;
+static int	source_reads_cap = 0;
+
+static void
+count_source_rows(const char *kind, int64 rows)
+{
+	int			i;
+
+	for (i = 0; i < nsource_reads; i++)
+		if (strcmp(source_reads[i].kind, kind) == 0)
+			break;
+	if (i == nsource_reads)
+	{
+		if (nsource_reads == source_reads_cap)
+		{
+			source_reads_cap = Max(16, source_reads_cap * 2);
+			source_reads = source_reads == NULL
+				? MemoryContextAlloc(TopMemoryContext, source_reads_cap * sizeof(SourceReads))
+				: repalloc(source_reads, source_reads_cap * sizeof(SourceReads));
+		}
+		strlcpy(source_reads[i].kind, kind, NAMEDATALEN);
+		source_reads[i].rows = 0;
+		nsource_reads++;
+	}
+	source_reads[i].rows += rows;
+}
+
 /* Runs every source of the kind into dest, each as its registrant. */
 int
 cdp_source_scan(const char *kind, DestReceiver *dest)
@@ -166,6 +205,7 @@ cdp_source_scan(const char *kind, DestReceiver *dest)
 
 		cdp_become(cdp_author_role(s->registrant, what), what, &sw);
 		cdp_execute_into(sql, false, dest, what);
+		count_source_rows(kind, (int64) SPI_processed);
 		cdp_unbecome(&sw);
 	}
 	return list_length(srcs);
@@ -230,5 +270,30 @@ cdp_source_rows(PG_FUNCTION_ARGS)
 	(void) cdp_source_scan(kind, dest);
 	dest->rDestroy(dest);
 	SPI_finish();
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(cdp_source_reads);
+
+/*
+ * cdp._source_reads(): (kind, rows) read from the sources of each kind by
+ * this backend since it started, through cdp_source_scan (C modules and
+ * cdp._source_rows alike).
+ */
+Datum
+cdp_source_reads(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (int i = 0; i < nsource_reads; i++)
+	{
+		Datum		v[2];
+		bool		nl[2] = {false, false};
+
+		v[0] = CStringGetTextDatum(source_reads[i].kind);
+		v[1] = Int64GetDatum(source_reads[i].rows);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nl);
+	}
 	return (Datum) 0;
 }

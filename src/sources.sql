@@ -291,3 +291,14 @@ END
 $fn$;
 COMMENT ON FUNCTION cdp.source_sql(text) IS
     'the query cdp modules read all registered sources of a kind with (contract columns and source_id; each source read as the role that registered it)';
+
+-- cdp._source_reads (sources.c): rows this backend has read from the
+-- sources of each kind since it started; cdp.refresh() reports the
+-- difference each step makes.
+CREATE FUNCTION cdp._source_reads(OUT kind text, OUT rows bigint) RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'cdp_source_reads'
+    LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION cdp._source_reads() IS
+    'internal: (kind, rows) read from the registered sources of each kind by this session since it started (cdp.refresh() reports the difference per step)';
+REVOKE EXECUTE ON FUNCTION cdp._source_reads() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp._source_reads() TO cdp_admin;

@@ -31,7 +31,9 @@
  *      flags, one DELETE of absorbed profiles, and the merge/split/blocked
  *      history.  Ordinary DML and COPY through PostgreSQL's own code, so
  *      other modules' triggers on cdp.identifiers fire.  A bulk load
- *      (100,000 new identifiers or more, outnumbering the existing ones) by
+ *      (100,000 new identifiers or more, outnumbering the existing ones;
+ *      inside cdp.refresh() only into an empty identity map, so that no
+ *      reader waits for the rest of the refresh) by
  *      the owner of cdp.identifiers drops its foreign keys, unique
  *      constraint and secondary indexes and adds them back after the copy:
  *      sorted index builds and one validating join per foreign key instead
@@ -1081,6 +1083,15 @@ node_text_array(StitchState *st, const uint32 *nodes, int n, bool want_type)
  * cdp.identifiers and the referenced tables until commit, and a failed
  * stitch rolls the DDL back with everything else.
  */
+/* true while cdp.refresh() runs a step (it sets cdp_refresh.step) */
+static bool
+in_refresh(void)
+{
+	const char *step = GetConfigOption("cdp_refresh.step", true, false);
+
+	return step != NULL && step[0] != '\0';
+}
+
 static char *
 drop_for_bulk_load(void)
 {
@@ -1797,7 +1808,14 @@ cdp_stitch_run(PG_FUNCTION_ARGS)
 		{
 			char	   *readd = NULL;
 
-			if (m >= BULK_MIN && m > (uint64) st->nnodes - m)
+			/*
+			 * Inside cdp.refresh() only into an empty identity map: the bulk
+			 * load holds ACCESS EXCLUSIVE locks until commit, which there is
+			 * the end of the whole refresh, and readers of last night's
+			 * identifiers must not wait that long.
+			 */
+			if (m >= BULK_MIN && m > (uint64) st->nnodes - m &&
+				(m == (uint64) st->nnodes || !in_refresh()))
 				readd = drop_for_bulk_load();
 			ereport(cdp_stitch_progress_level,
 					(errmsg("cdp.stitch: copying %llu new identifiers%s",

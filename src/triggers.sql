@@ -91,6 +91,48 @@ END
 $fn$;
 COMMENT ON FUNCTION cdp._trigger_sql(text) IS 'internal: a trigger kind''s query over the registered sources';
 
+-- cdp._trigger_rows: the rows of the sources of a kind (resolved: with the
+-- profile_id of their identifier, as {profiles:KIND}) in a temporary table,
+-- read from the sources once per statement however many trigger audiences
+-- of one refresh use them, analysed so that the kinds' queries join them
+-- set-wise (hash joins, not a re-read of the source per candidate row).
+-- Returns the table's name.
+CREATE FUNCTION cdp._trigger_rows(kind text, resolved boolean) RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    tname text := CASE WHEN resolved THEN '_cdp_trig_p_' ELSE '_cdp_trig_s_' END || kind;
+    src text;
+BEGIN
+    IF pg_catalog.to_regclass('pg_temp._cdp_trig_rows') IS NULL THEN
+        CREATE TEMP TABLE _cdp_trig_rows (tab text PRIMARY KEY, made_at timestamptz NOT NULL) ON COMMIT DROP;
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_temp._cdp_trig_rows r WHERE r.tab = tname
+                  AND r.made_at = pg_catalog.statement_timestamp())
+       AND pg_catalog.to_regclass('pg_temp.' || tname) IS NOT NULL THEN
+        RETURN 'pg_temp.' || tname;
+    END IF;
+    src := cdp.source_sql(kind);
+    IF resolved THEN
+        src := format('SELECT i.profile_id, s.* FROM (%s) s'
+                      ' JOIN cdp.identifier_types t ON t.id_type = s.id_type'
+                      ' JOIN cdp.identifiers i ON i.id_type = s.id_type'
+                      ' AND i.value = cdp.try_normalize(t.normalizer, s.id_value)', src);
+    END IF;
+    IF pg_catalog.to_regclass('pg_temp.' || tname) IS NOT NULL THEN
+        EXECUTE format('DROP TABLE pg_temp.%I', tname);
+    END IF;
+    EXECUTE format('CREATE TEMP TABLE %I ON COMMIT DROP AS %s', tname, src);
+    EXECUTE format('ANALYZE pg_temp.%I', tname);
+    INSERT INTO pg_temp._cdp_trig_rows VALUES (tname, pg_catalog.statement_timestamp())
+        ON CONFLICT ON CONSTRAINT _cdp_trig_rows_pkey DO UPDATE SET made_at = EXCLUDED.made_at;
+    RETURN 'pg_temp.' || tname;
+END
+$fn$;
+COMMENT ON FUNCTION cdp._trigger_rows(text, boolean) IS 'internal: the rows of a kind''s sources (with their profile_id when resolved) in a temporary table, read once per statement';
+REVOKE EXECUTE ON FUNCTION cdp._trigger_rows(text, boolean) FROM PUBLIC;
+
 -- cdp._trigger_params: defaults overlaid with the given parameters; unknown keys are an error.
 CREATE FUNCTION cdp._trigger_params(kind text, params jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE
@@ -139,7 +181,9 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
-    sg record;
+    sg  record;
+    q   text;
+    src text;
 BEGIN
     SELECT s.trigger_kind, s.trigger_params, k.author INTO sg
       FROM cdp.segments s JOIN cdp.trigger_kinds k ON k.kind = s.trigger_kind WHERE s.segment_id = seg;
@@ -148,10 +192,18 @@ BEGIN
     END IF;
     TRUNCATE pg_temp._cdp_trig;
     BEGIN
-        -- cdp's own kinds run here; a kind an admin wrote runs as its author
+        -- cdp's own kinds run here, each source read once per refresh into a
+        -- temporary table (cdp._trigger_rows); a kind an admin wrote runs as
+        -- its author, over the sources' queries
         IF sg.author IS NULL THEN
-            EXECUTE 'INSERT INTO pg_temp._cdp_trig SELECT q.profile_id, q.triggered_at FROM (' ||
-                    cdp._trigger_sql(sg.trigger_kind) || ') q'
+            SELECT k.query INTO STRICT q FROM cdp.trigger_kinds k WHERE k.kind = sg.trigger_kind;
+            FOR src IN SELECT DISTINCT m[1] FROM regexp_matches(q, '\{source:([a-z_]+)\}', 'g') m LOOP
+                q := replace(q, '{source:' || src || '}', cdp._trigger_rows(src, false));
+            END LOOP;
+            FOR src IN SELECT DISTINCT m[1] FROM regexp_matches(q, '\{profiles:([a-z_]+)\}', 'g') m LOOP
+                q := replace(q, '{profiles:' || src || '}', cdp._trigger_rows(src, true));
+            END LOOP;
+            EXECUTE 'INSERT INTO pg_temp._cdp_trig SELECT q.profile_id, q.triggered_at FROM (' || q || ') q'
               USING cdp._trigger_params(sg.trigger_kind, sg.trigger_params),
                     COALESCE((sg.trigger_params ->> 'as_of')::timestamptz, pg_catalog.now());
         ELSE

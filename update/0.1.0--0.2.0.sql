@@ -175,6 +175,64 @@ UPDATE cdp.trigger_kinds
         OR (r.purchase_days = 1 AND r.overdue > 1 - ($1 ->> 'threshold')::float8)$q$
  WHERE kind = 'lapsed' AND builtin;
 
+-- the nightly refresh keeps its settings and reports what it did
+-- (refresh.sql): params per step, rows read and written per step
+ALTER TABLE cdp.refresh_steps ADD COLUMN params jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(params) = 'object');
+ALTER TABLE cdp.refresh_run_steps ADD COLUMN rows_read jsonb, ADD COLUMN rows_written jsonb;
+DROP FUNCTION cdp.refresh();
+-- steps still as 0.1.0 shipped them take their settings from params
+UPDATE cdp.refresh_steps
+   SET command = $c$SELECT r.profiles FROM cdp.refresh_rfm(COALESCE(($1 ->> 'as_of')::timestamptz, pg_catalog.now()), ($1 ->> 'horizon_weeks')::float8, ($1 ->> 'annual_discount_rate')::float8) r$c$,
+       description = 'RFM scores, segments, BG/NBD and Gamma-Gamma fits, CLV, revenue per channel (params: as_of, null = now; horizon_weeks; annual_discount_rate)',
+       params = '{"as_of": null, "horizon_weeks": 52, "annual_discount_rate": 0.10}'
+ WHERE builtin AND step = 'rfm';
+UPDATE cdp.refresh_steps
+   SET command = $c$SELECT cdp.refresh_affinity(COALESCE(($1 ->> 'as_of')::timestamptz, pg_catalog.now()), COALESCE(($1 ->> 'half_life')::interval, (SELECT a.half_life FROM cdp.profile_affinities a ORDER BY a.refreshed_at DESC LIMIT 1), interval '90 days'))::bigint$c$,
+       description = 'decayed affinities per profile (params: as_of, null = now; half_life, null = that of the last refresh, else 90 days)',
+       params = '{"as_of": null, "half_life": null}'
+ WHERE builtin AND step = 'affinity';
+UPDATE cdp.refresh_steps
+   SET command = $c$SELECT cdp.refresh_cross_sell(($1 ->> 'min_support')::float8, ($1 ->> 'min_confidence')::float8, ($1 ->> 'min_baskets')::bigint)::bigint$c$,
+       description = 'association rules from order baskets (params: min_support, min_confidence, min_baskets)',
+       params = '{"min_support": 0.001, "min_confidence": 0.1, "min_baskets": 2}'
+ WHERE builtin AND step = 'cross_sell';
+INSERT INTO cdp.refresh_steps (step_order, step, command, description, builtin) VALUES
+    (150, 'consent_load', 'SELECT l.loaded FROM cdp.load_consents() l',
+     'load the consent events of the registered consents sources into the ledger (cdp.load_consents)', true);
+
+-- revenue per channel (rfm.sql) and the favourites profile_360 shows,
+-- computed once per refresh (affinity.sql; empty until the next refresh)
+CREATE TABLE cdp.rfm_channels (
+    profile_id bigint NOT NULL,
+    channel    text NOT NULL,
+    orders     bigint NOT NULL,
+    revenue    numeric NOT NULL,
+    as_of      timestamptz NOT NULL,
+    PRIMARY KEY (profile_id, channel)
+);
+ALTER TABLE cdp.profile_affinities ADD COLUMN top_sport text, ADD COLUMN top_category text, ADD COLUMN top_brand text,
+    ADD COLUMN top_colour text, ADD COLUMN top_size text, ADD COLUMN latest_colour text;
+UPDATE cdp.profile_affinities SET
+    top_sport = (SELECT t.value FROM cdp.affinity_top(affinity, 'sport', 1) t),
+    top_category = (SELECT t.value FROM cdp.affinity_top(affinity, 'category', 1) t),
+    top_brand = (SELECT t.value FROM cdp.affinity_top(affinity, 'brand', 1) t),
+    top_colour = (SELECT t.value FROM cdp.affinity_top(affinity, 'colour', 1) t),
+    top_size = (SELECT t.value FROM cdp.affinity_top(affinity, 'size', 1) t),
+    latest_colour = cdp.affinity_latest(affinity, 'colour');
+
+-- the nightly job runs as cdp_scheduler (refresh.sql): a job 0.1.0 made runs
+-- as whoever scheduled it until it is scheduled again
+DO $cron$
+BEGIN
+    IF pg_catalog.to_regclass('cron.job') IS NOT NULL THEN
+        IF EXISTS (SELECT 1 FROM cron.job j WHERE j.jobname = 'cdp-refresh' AND j.username <> 'cdp_scheduler') THEN
+            RAISE WARNING 'the pg_cron job "cdp-refresh" still runs as the role that scheduled it'
+                USING HINT = 'Schedule it again with SELECT cdp.schedule_refresh(''<its schedule>''): it then runs as cdp_scheduler, no superuser.';
+        END IF;
+    END IF;
+END
+$cron$;
+
 -- a registered source's view cannot be dropped by name (sources.sql); the
 -- function's body comes with the replayed part below
 CREATE FUNCTION cdp._protect_sources() RETURNS event_trigger LANGUAGE plpgsql AS $fn$BEGIN END$fn$;

@@ -69,6 +69,7 @@ is($err, '', 'and reports no error');
 my %derived = (
 	'cdp.rfm'           => undef,                               # recomputed by refresh_rfm, not dumped
 	'cdp.clv_model'     => undef,                               # likewise
+	'cdp.rfm_channels'  => undef,                               # likewise (orders and revenue per channel)
 	'cdp.consent_state' => 'profile_id, mask, valid_until',     # refolded from the ledger on restore
 	'cdp.profile_attributes'           => undef,               # recomputed by refresh_attributes, not dumped
 	'cdp.attribution_queue'            => undef,               # a work list: restoring the merge history queues its profiles again
