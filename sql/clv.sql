@@ -152,7 +152,11 @@ SELECT round(r::numeric, 3) AS r, round(alpha::numeric, 3) AS alpha, a, b, round
   FROM (SELECT (cdp.bgnbd_fit(x, t_x, t)).* FROM nodrop) f;
 CREATE TEMP TABLE nodrop_m AS
 SELECT n.x, avg(20 + 10 * random())::float8 AS m FROM nodrop n, generate_series(1, n.x) g WHERE n.x > 0 GROUP BY n.i, n.x;
-SELECT (cdp.gammagamma_fit(x, m)).* FROM nodrop_m;
+-- (the limit q, gamma -> infinity, one spend distribution for everybody,
+-- is the model then: its own maximum and log-likelihood)
+SELECT round(p::numeric, 2) AS p, q, round((q / gamma)::numeric, 4) AS nu, round(loglik::numeric, 3) AS loglik,
+       customers, converged, message
+  FROM (SELECT (cdp.gammagamma_fit(x, m)).* FROM nodrop_m) f;
 -- with drop-out as BG/NBD has it (after each purchase a customer leaves with
 -- a chance of their own, here 0.01 + 0.3 u^2, mean 0.11; daily purchase
 -- chance 0.02 to 0.22, i.e. 0.84 a week on average) the fit is interior and

@@ -86,3 +86,7 @@ SELECT hour, visitors, conversion FROM cdp.footfall_hourly WHERE store = 'M01' A
 SET ROLE cdp_analyst;
 SELECT count(*) > 0 AS hours, (SELECT count(*) FROM cdp.profile_in_store) AS profiles FROM cdp.footfall_hourly;
 RESET ROLE;
+
+SET client_min_messages = warning;
+DROP SCHEMA shop CASCADE;
+RESET client_min_messages;

@@ -25,6 +25,13 @@ SELECT abs(loglik - (-17293.652)) < 0.01 AS loglik_ok, round(loglik::numeric, 3)
        round(r::numeric, 2) AS r, round(alpha::numeric, 1) AS alpha,
        round((a / (a + b))::numeric, 5) AS dropout_p, a + b AS a_plus_b, customers, converged, message
   FROM rfm_fit;
+-- the Gamma-Gamma fit of the repeat buyers' mean spend has no interior
+-- maximum either: its limit q, gamma -> infinity (one spend distribution
+-- for everybody) is the fit, with its log-likelihood
+SELECT round(p::numeric, 3) AS p, q, round((q / gamma)::numeric, 5) AS nu, round((p * gamma / q)::numeric, 2) AS mean_spend,
+       round(loglik::numeric, 3) AS loglik, customers, converged, message
+  FROM (SELECT (cdp.gammagamma_fit(cdp.bgnbd_x(s), (s).mean_repeat_spend) FILTER (WHERE (s).mean_repeat_spend > 0)).*
+          FROM (SELECT cdp.rfm_agg(order_date::timestamptz, revenue) AS s FROM rfm_orders GROUP BY customer) a) f;
 -- the same limit with the per-customer functions: P(alive) and expected
 -- purchases for every customer, no NULL
 SELECT count(*) AS customers,
@@ -165,11 +172,13 @@ SELECT * FROM cdp.refresh_rfm('2006-12-31', 52, NULL);
 
 -- discount rates: between 0 and 1 (a year in cdp.refresh_rfm, a time unit
 -- in cdp.clv); -0.99 is refused with 22023 and a hint
-\set VERBOSITY verbose
+\set VERBOSITY sqlstate
+SELECT * FROM cdp.refresh_rfm('2006-12-31', 52, -0.99);
+SELECT cdp.clv(0.243, 4.414, 0.793, 2.426, 2, 30.43, 38.86, 30, 39, -0.99, 4);
+\set VERBOSITY default
 SELECT * FROM cdp.refresh_rfm('2006-12-31', 52, -0.99);
 SELECT cdp.clv(0.243, 4.414, 0.793, 2.426, 2, 30.43, 38.86, 30, 39, -0.99, 4);
 SELECT cdp.refresh_rfm('2006-12-31', 52, 1.5);
-\set VERBOSITY default
 SELECT round(cdp.clv(0.243, 4.414, 0.793, 2.426, 2, 30.43, 38.86, 30, 39, 1, 4)::numeric, 4) AS rate_1,
        round(cdp.clv(0.243, 4.414, 0.793, 2.426, 2, 30.43, 38.86, 30, 39, 0, 4)::numeric, 4) AS rate_0;
 

@@ -122,3 +122,7 @@ SELECT table_name, rows_removed FROM cdp.erase('device', 'm60', 'test')
  WHERE table_name IN ('cdp.reward_ledger', 'cdp.visits') ORDER BY 1;
 SELECT count(*) FILTER (WHERE value = 'm60') AS m60_rewards, count(*) AS rewards FROM cdp.reward_ledger;
 SELECT count(*) AS redemptions FROM cdp.reward_redemptions;
+
+SET client_min_messages = warning;
+DROP SCHEMA shop CASCADE;
+RESET client_min_messages;

@@ -181,3 +181,22 @@ SET ROLE cdp_analyst;
 SELECT count(*) > 0 AS analyst_reads FROM cdp.store_visits;
 SELECT count(*) FROM cdp.visits;
 RESET ROLE;
+
+-- zones as affinities: with a weight per minute, minutes at the running wall
+-- count for sport:running (the remaining visits are dev-gap, dev-max, ...:
+-- give one of them a zone)
+INSERT INTO cdp.zone_attributes (zone, attribute) VALUES ('running', 'sport:running'), ('outdoor', 'sport:hiking');
+INSERT INTO shop.app (device, store, seen_at, beacon)
+SELECT 'dev-dup', 'M01', timestamptz '2026-06-01 10:00' + g * interval '30 seconds', 'b-run' FROM generate_series(0, 40) g;
+SELECT cdp.refresh_visits() AS zoned;
+SELECT cdp.refresh_affinity('2026-06-02') AS without_weight;
+SELECT count(*) AS running_signals FROM cdp.profile_affinities p, cdp.affinity_entries(p.affinity) e
+ WHERE p.profile_id = cdp.resolve('device', 'dev-dup') AND e.kind = 'sport';
+INSERT INTO cdp.affinity_weights (event_type, weight) VALUES ('store_minute', 0.5);
+SELECT cdp.refresh_affinity('2026-06-02') AS with_weight;
+SELECT e.kind, e.value, round(e.score::numeric, 2) AS score FROM cdp.profile_affinities p, cdp.affinity_entries(p.affinity) e
+ WHERE p.profile_id = cdp.resolve('device', 'dev-dup') AND e.kind = 'sport';
+
+SET client_min_messages = warning;
+DROP SCHEMA shop CASCADE;
+RESET client_min_messages;

@@ -201,10 +201,18 @@ BEGIN
                 CASE WHEN s.bought THEN pg_catalog.array_append(COALESCE(a.attributes, '{}'), 'bought:' || s.article_id)
                      ELSE a.attributes END) x(attr)
          WHERE x.attr IS NOT NULL
+        UNION ALL
+        -- minutes in a shop's zones (visits.sql: cdp.zone_attributes), weighted per minute
+        SELECT i.profile_id, za.attribute, w.weight * (z.value #>> '{}')::float8 / 60, v.started_at
+          FROM cdp.visits v
+          JOIN cdp.identifiers i ON i.id_type = v.id_type AND i.value = v.value
+          CROSS JOIN LATERAL pg_catalog.jsonb_each(v.zone_seconds) z
+          JOIN cdp.zone_attributes za ON za.zone = z.key AND (za.store IS NULL OR za.store = v.store)
+          JOIN cdp.affinity_weights w ON w.event_type = 'store_minute'
         $q$, cdp.source_sql('order_lines'), cdp.source_sql('article_events'), cdp.source_sql('articles'));
 END
 $fn$;
-COMMENT ON FUNCTION cdp._affinity_signals_sql() IS 'internal: the query of every affinity signal (profile_id, attr, weight, at) over the registered sources';
+COMMENT ON FUNCTION cdp._affinity_signals_sql() IS 'internal: the query of every affinity signal (profile_id, attr, weight, at) over the registered sources and the in-store visits'' zone minutes';
 
 -- cdp.refresh_affinity: recomputes cdp.profile_affinities as of a moment.
 CREATE FUNCTION cdp.refresh_affinity(as_of timestamptz DEFAULT pg_catalog.now(),

@@ -874,6 +874,60 @@ nbd_negll(const double *th, FitPrep *fp, double *grad)
 	return -ll;
 }
 
+/*
+ * The limit of Gamma-Gamma that its fit falls back on: q, gamma -> infinity
+ * with gamma / q = 1 / nu, every customer's spend per purchase ~ Gamma(p,
+ * nu) with the same nu (no heterogeneity in the customers' mean spend).  A
+ * repeat buyer's mean m of x purchases is then Gamma(p x, nu x):
+ *   LL = p x ln nu - lnG(p x) + (p x - 1) ln m + p x ln x - nu x m
+ * at th = (log p, log nu); summed, (p x - 1) ln m + p x ln x is p s1 - s0.
+ */
+static double
+gg_lim_negll(const double *th, FitPrep *fp, double *grad)
+{
+	double		p = exp(th[0]),
+				nu = exp(th[1]),
+				lnnu = th[1];
+	double		ll,
+				gp,
+				gnu = 0,
+				smx = 0;
+	int			g,
+				i;
+
+	fp->nevals++;
+	if (grad)
+		fp->ngrads++;
+	if (!isfinite(p) || !isfinite(nu) || p <= 0 || nu <= 0)
+		return INFINITY;
+	ll = p * fp->s1 - fp->s0;
+	gp = fp->s1;
+	for (g = 0; g < fp->ngroups; g++)
+	{
+		double		x = fp->gx[g],
+					px = p * x,
+					gn = fp->gn[g];
+
+		ll += gn * (px * lnnu - lgamma(px));
+		if (grad)
+		{
+			gp += gn * x * (lnnu - digamma(px));
+			gnu += gn * px / nu;
+		}
+		for (i = fp->gstart[g]; i < fp->gstart[g + 1]; i++)
+			smx += fp->n[i] * fp->mx[i];
+	}
+	ll -= nu * smx;
+	if (isnan(ll) || isinf(ll))
+		return INFINITY;
+	if (grad)
+	{
+		grad[0] = -p * gp;
+		grad[1] = -nu * (gnu - smx);
+	}
+	return -ll;
+}
+
 /* result of bfgs() */
 #define BFGS_CONVERGED 0
 #define BFGS_BOUNDARY 1			/* a parameter ran beyond any sensible value */
@@ -1591,6 +1645,38 @@ bgnbd_fit_state(FitState *st, CdpFit *res)
 }
 
 /*
+ * No interior Gamma-Gamma maximum: fits the limit of gg_lim_negll and, when
+ * it has a maximum of its own at least as likely as the full model's best
+ * point (within 1e-6), res becomes that limit model (q = 1e12, gamma = q /
+ * nu: the expected spend is p / nu for everybody), status CDP_FIT_LIMIT.
+ */
+static void
+gg_fit_limit(FitPrep *fp, double negll, double meanm, CdpFit *res)
+{
+	static const char *const names[] = {"p", "nu"};
+	double		th[2] = {0, -log(Max(meanm, 1e-9))},
+				v;
+	bool		k;
+	const char *m;
+	double		full = isfinite(negll) ? negll : INFINITY;
+
+	m = fit_solve(gg_lim_negll, fp, 2, th, &v, names, 0, NULL, &k);
+	elog(DEBUG2, "cdp Gamma-Gamma limit: full %.10g, q, gamma -> inf %.10g (%s)",
+		 full, v, m ? m : "maximum");
+	if (m != NULL || !isfinite(v) || v > full + 1e-6 * (fabs(full) + 1))
+		return;
+	res->status = CDP_FIT_LIMIT;
+	res->converged = false;
+	res->has_params = true;
+	res->par[0] = exp(th[0]);
+	res->par[1] = CDP_GG_LIMIT_Q;
+	res->par[2] = CDP_GG_LIMIT_Q / exp(th[1]);
+	res->loglik = -v;
+	res->message = psprintf("no interior maximum: the likelihood is highest in the limit q, gamma -> infinity with q / gamma = nu = %.6g, every customer's spend per purchase Gamma(p, nu) with that one nu (expected spend p / nu = %.6g for everybody); the parameters are that limit model's (q = 1e12 stands for infinity)",
+							exp(th[1]), exp(th[0] - th[1]));
+}
+
+/*
  * The Gamma-Gamma fit over a compacted histogram (NULL: no rows): fills
  * res.  Shared by cdp.gammagamma_fit's final function and
  * cdp_gammagamma_fit_arrays().
@@ -1640,6 +1726,8 @@ gg_fit_state(FitState *st, CdpFit *res)
 	elog(DEBUG2, "cdp Gamma-Gamma fit: %d distinct rows, %d evaluations (%d with gradient)",
 		 fp->nrows, fp->nevals, fp->ngrads);
 	fit_store(res, 3, th, -negll, msg, keep);
+	if (msg != NULL)
+		gg_fit_limit(fp, negll, summ / customers, res);
 }
 
 /* Final of cdp.bgnbd_fit: the maximum-likelihood (r, alpha, a, b). */

@@ -39,6 +39,8 @@ typedef struct CdpFit
 
 /* a + b of the BG/NBD limit a, b -> infinity with a fixed ratio */
 #define CDP_BGNBD_LIMIT_AB 1e12
+/* q of the Gamma-Gamma limit q, gamma -> infinity with a fixed ratio */
+#define CDP_GG_LIMIT_Q 1e12
 
 /* P(an active customer at the rate their purchases show would have bought again by T) */
 extern double cdp_bgnbd_overdue_of(const double *p, double x, double t_x, double T);

@@ -624,8 +624,7 @@ cdp_visit_candidates(PG_FUNCTION_ARGS)
 	bool		nullsfirst[2] = {false, false};
 	TupleTableSlot *in;
 	OpenVisit	o;
-	int			k,
-				nsources = 0;
+	int			k;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "cdp visits", ALLOCSET_DEFAULT_SIZES);
@@ -662,13 +661,9 @@ cdp_visit_candidates(PG_FUNCTION_ARGS)
 	{
 		s->kind = k;
 		s->last_raw = -1;
-		nsources += cdp_source_scan(kinds[k], &s->pub);
+		(void) cdp_source_scan(kinds[k], &s->pub);
 	}
 	SPI_finish();
-	if (nsources == 0)
-		ereport(NOTICE,
-				(errmsg("no presence source is registered: no visits"),
-				 errhint("Register the WiFi's or the app's sightings with cdp.add_source('wifi_sightings', ...) or cdp.add_source('beacon_sightings', ...).")));
 
 	tuplesort_performsort(s->sort);
 	memset(&o, 0, sizeof(o));

@@ -184,6 +184,27 @@ COMMENT ON COLUMN cdp.visit_beacon_stays.stay_until IS 'last sighting at it befo
 COMMENT ON COLUMN cdp.visit_beacon_stays.stay IS 'stay_until - stay_from';
 GRANT SELECT ON cdp.visit_beacon_stays TO cdp_admin, cdp_analyst;
 
+-- ---- zones as affinities ---------------------------------------------------
+
+-- cdp.zone_attributes: what a zone of the shop stands for; each minute a
+-- visit spent there is an affinity signal of the attribute, weighted by
+-- cdp.affinity_weights' row 'store_minute' (none by default: add it to
+-- switch zone minutes on), so that visitors fall into segments by where they
+-- stand, not only by what they buy
+CREATE TABLE cdp.zone_attributes (
+    store     text,
+    zone      text NOT NULL,
+    attribute text NOT NULL CHECK (attribute ~ '^[a-z_]+:.+$'),
+    UNIQUE NULLS NOT DISTINCT (store, zone, attribute)
+);
+COMMENT ON TABLE cdp.zone_attributes IS 'the article attribute (kind:value, e.g. sport:running) a shop zone stands for: minutes there count as affinity signals, weighted by cdp.affinity_weights ''store_minute''';
+COMMENT ON COLUMN cdp.zone_attributes.store IS 'the store; NULL: the zone of that name in every store';
+COMMENT ON COLUMN cdp.zone_attributes.zone IS 'zone as the sightings or beacons name it';
+COMMENT ON COLUMN cdp.zone_attributes.attribute IS 'attribute as kind:value, as the articles source names them';
+SELECT pg_catalog.pg_extension_config_dump('cdp.zone_attributes', '');
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.zone_attributes TO cdp_admin;
+GRANT SELECT ON cdp.zone_attributes TO cdp_analyst;
+
 -- ---- the refresh -----------------------------------------------------------
 
 -- cdp.refresh_visits: sessionises all sightings (visits.c), keeps the
@@ -210,6 +231,10 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Put the row back, e.g. INSERT INTO cdp.visit_settings (kind, gap, min_dwell, max_length) VALUES (''wifi_sightings'', ''10 minutes'', ''5 minutes'', ''4 hours'').';
     END IF;
+    IF NOT EXISTS (SELECT 1 FROM cdp.sources s WHERE s.kind IN ('wifi_sightings', 'beacon_sightings')) THEN
+        RAISE NOTICE 'no presence source is registered: no visits'
+            USING HINT = 'Register the WiFi''s or the app''s sightings with cdp.add_source(''wifi_sightings'', ...) or cdp.add_source(''beacon_sightings'', ...).';
+    END IF;
     IF EXISTS (SELECT 1 FROM cdp.sources s WHERE s.kind = 'orders') THEN
         orders_sql := format($q$
             SELECT o.order_id, o.ordered_at, o.amount, o.store, i.profile_id
@@ -227,11 +252,14 @@ BEGIN
           FROM cdp._visit_candidates() c
           JOIN cdp.identifiers i ON i.id_type = c.id_type AND i.value = c.value
     ), ci AS MATERIALIZED (
-        SELECT * FROM cdp.consent_intervals('in_store_tracking', (SELECT array_agg(DISTINCT c.profile_id) FROM c))
+        -- the whole purpose's ledger folded once (a list of profiles would be
+        -- searched per identifier)
+        SELECT * FROM cdp.consent_intervals('in_store_tracking')
     ), ok AS MATERIALIZED (
+        -- a profile's consent intervals do not overlap: at most one holds the start
         SELECT c.* FROM c
-         WHERE EXISTS (SELECT 1 FROM ci WHERE ci.profile_id = c.profile_id AND ci.valid_from <= c.started_at
-                          AND (ci.valid_until IS NULL OR c.started_at < ci.valid_until))
+          JOIN ci ON ci.profile_id = c.profile_id AND ci.valid_from <= c.started_at
+                 AND (ci.valid_until IS NULL OR c.started_at < ci.valid_until)
     ), o AS MATERIALIZED (
         SELECT * FROM (%s) o
          WHERE o.profile_id IN (SELECT ok.profile_id FROM ok)
