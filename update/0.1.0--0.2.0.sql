@@ -194,9 +194,11 @@ UPDATE cdp.refresh_steps
        description = 'association rules from order baskets (params: min_support, min_confidence, min_baskets)',
        params = '{"min_support": 0.001, "min_confidence": 0.1, "min_baskets": 2}'
  WHERE builtin AND step = 'cross_sell';
-INSERT INTO cdp.refresh_steps (step_order, step, command, description, builtin) VALUES
+-- (a step of cdp's own has no author, as in a fresh installation; the
+-- column's default above would make it the updater's)
+INSERT INTO cdp.refresh_steps (step_order, step, command, description, builtin, author) VALUES
     (150, 'consent_load', 'SELECT l.loaded FROM cdp.load_consents() l',
-     'load the consent events of the registered consents sources into the ledger (cdp.load_consents)', true);
+     'load the consent events of the registered consents sources into the ledger (cdp.load_consents)', true, NULL);
 
 -- revenue per channel (rfm.sql) and the favourites profile_360 shows,
 -- computed once per refresh (affinity.sql; empty until the next refresh)
