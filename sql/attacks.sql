@@ -74,16 +74,19 @@ SELECT step, author FROM cdp.refresh_steps WHERE step = 'pwn';
 -- a built-in step rewritten: its author is the admin from now on
 UPDATE cdp.refresh_steps SET command = 'SELECT length(atk.pwn(''y''))::bigint' WHERE step = 'cross_sell';
 SELECT step, author, builtin FROM cdp.refresh_steps WHERE step = 'cross_sell';
+-- an admin's own step still gets its params ($1), with the admin's rights
+INSERT INTO cdp.refresh_steps (step_order, step, command, params) VALUES
+    (6, 'admin_step', 'SELECT ($1 ->> ''n'')::bigint + count(*) FILTER (WHERE current_user = ''atk_admin'') - 1 FROM (SELECT 1) x', '{"n": 42}');
 -- disabling a step keeps cdp's own as cdp's own
 UPDATE cdp.refresh_steps SET enabled = false WHERE step IN ('journeys', 'attributes', 'affinity');
 SELECT step, author FROM cdp.refresh_steps WHERE step IN ('journeys', 'attributes', 'affinity') ORDER BY step;
 RESET ROLE;
 SET client_min_messages = warning;
-SELECT step, error FROM cdp.refresh() WHERE step IN ('pwn', 'cross_sell') ORDER BY step;
+SELECT step, rows_changed, error FROM cdp.refresh() WHERE step IN ('pwn', 'cross_sell', 'admin_step') ORDER BY step;
 RESET client_min_messages;
 -- nor can the admin run SQL as another role through cdp's internals
 SET ROLE atk_admin;
-SELECT cdp._step_as('postgres', 'a step', 'SELECT 1');
+SELECT cdp._step_as('postgres', 'a step', 'SELECT 1', '{}');
 SELECT * FROM cdp._trigger_rows_as('postgres', 'a kind', 'SELECT 1::bigint, now()', NULL, NULL);
 SELECT cdp._run_step('segments');
 RESET ROLE;

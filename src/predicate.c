@@ -394,9 +394,10 @@ cdp_exec_as_segment_reader(PG_FUNCTION_ARGS)
 PG_FUNCTION_INFO_V1(cdp_step_as);
 
 /*
- * cdp._step_as(author name, what text, command text): runs a refresh step an
- * admin wrote as that admin (security-restricted); returns the bigint of its
- * first row's first column, NULL when it has none.
+ * cdp._step_as(author name, what text, command text, params jsonb): runs a
+ * refresh step an admin wrote as that admin (security-restricted), with the
+ * step's params as $1; returns the bigint of its first row's first column,
+ * NULL when it has none.
  */
 Datum
 cdp_step_as(PG_FUNCTION_ARGS)
@@ -404,15 +405,22 @@ cdp_step_as(PG_FUNCTION_ARGS)
 	char	   *author = NameStr(*PG_GETARG_NAME(0));
 	char	   *what = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	char	   *sql = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	Oid			argtypes[1] = {JSONBOID};
+	Datum		args[1];
+	char		nulls[1] = {' '};
 	CdpRoleSwitch sw;
 	char	   *val = NULL;
 	int64		n = 0;
 	MemoryContext caller = CurrentMemoryContext;
 
+	if (PG_ARGISNULL(3))
+		nulls[0] = 'n';
+	else
+		args[0] = PG_GETARG_DATUM(3);
 	cdp_become(cdp_author_role(author, what), what, &sw);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute(sql, false, 0) < 0)
+	if (SPI_execute_with_args(sql, 1, argtypes, args, nulls, false, 0) < 0)
 		elog(ERROR, "cdp: could not run %s", what);
 	if (SPI_tuptable != NULL && SPI_processed > 0)
 	{

@@ -72,11 +72,11 @@ SELECT pg_catalog.pg_extension_config_dump('cdp.refresh_runs_run_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('cdp.refresh_run_steps', '');
 
 -- cdp._step_as (predicate.c): a command run as its author, security-restricted.
-CREATE FUNCTION cdp._step_as(author name, what text, command text) RETURNS bigint
+CREATE FUNCTION cdp._step_as(author name, what text, command text, params jsonb) RETURNS bigint
     AS 'MODULE_PATHNAME', 'cdp_step_as'
-    LANGUAGE C VOLATILE STRICT;
-COMMENT ON FUNCTION cdp._step_as(name, text, text) IS 'internal: runs a command as the role that wrote it, security-restricted; the bigint of its first row';
-REVOKE EXECUTE ON FUNCTION cdp._step_as(name, text, text) FROM PUBLIC;
+    LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION cdp._step_as(name, text, text, jsonb) IS 'internal: runs a command as the role that wrote it, security-restricted, its params as $1; the bigint of its first row';
+REVOKE EXECUTE ON FUNCTION cdp._step_as(name, text, text, jsonb) FROM PUBLIC;
 
 -- cdp._run_step: a step an admin wrote, run with its author's rights and no
 -- more (the owner's rights only serve to become the author).
@@ -87,13 +87,13 @@ AS $fn$
 DECLARE
     r record;
 BEGIN
-    SELECT rs.author, rs.command INTO r FROM cdp.refresh_steps rs WHERE rs.step = _run_step.step AND rs.author IS NOT NULL;
+    SELECT rs.author, rs.command, rs.params INTO r FROM cdp.refresh_steps rs WHERE rs.step = _run_step.step AND rs.author IS NOT NULL;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'refresh step "%" does not exist or is cdp''s own', step
             USING ERRCODE = 'undefined_object',
                   HINT = 'SELECT step, author FROM cdp.refresh_steps lists the steps and who wrote them.';
     END IF;
-    RETURN cdp._step_as(r.author, format('the refresh step %s', step), r.command);
+    RETURN cdp._step_as(r.author, format('the refresh step %s', step), r.command, r.params);
 END
 $fn$;
 COMMENT ON FUNCTION cdp._run_step(text) IS 'internal: runs a refresh step an admin wrote as its author (cdp.refresh_steps.author), security-restricted';
@@ -188,8 +188,8 @@ BEGIN
         -- would lock readers out until the whole refresh commits)
         PERFORM set_config('cdp_refresh.step', s.step, true);
         BEGIN
-            -- cdp's own steps run as the caller with their params ($1); an
-            -- admin's as their author (security-restricted, without params)
+            -- cdp's own steps run as the caller, an admin's as their author
+            -- (security-restricted); both with their params ($1)
             IF s.author IS NULL THEN
                 EXECUTE s.command INTO n USING s.params;
             ELSE

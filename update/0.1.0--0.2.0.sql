@@ -145,12 +145,10 @@ INSERT INTO cdp.refresh_steps (step_order, step, command, description, builtin) 
 -- nightly job any more)
 ALTER TABLE cdp.refresh_steps ADD COLUMN author name;
 UPDATE cdp.refresh_steps SET author = 'cdp_admin' WHERE NOT builtin;
-ALTER TABLE cdp.refresh_steps ALTER COLUMN author SET DEFAULT CURRENT_USER;
 ALTER TABLE cdp.trigger_kinds ADD COLUMN author name;
 UPDATE cdp.trigger_kinds SET author = 'cdp_admin'
  WHERE NOT (builtin AND md5(query) IN ('f75a67d8408b3fa167be7841491dd8ca', 'f892db999c51ba17817ef84f8aae3455',
                                        'bd169610fe1f51a996d0f7ab15edafa0', '8eab5ec0247c7e39c09e8684ffecb2e4'));
-ALTER TABLE cdp.trigger_kinds ALTER COLUMN author SET DEFAULT CURRENT_USER;
 
 -- models that say what they did (clv.sql, rfm.sql, triggers.sql): how each
 -- fit's parameters came about and from which refresh, the churn measure
@@ -196,9 +194,11 @@ UPDATE cdp.refresh_steps
        description = 'association rules from order baskets (params: min_support, min_confidence, min_baskets)',
        params = '{"min_support": 0.001, "min_confidence": 0.1, "min_baskets": 2}'
  WHERE builtin AND step = 'cross_sell';
-INSERT INTO cdp.refresh_steps (step_order, step, command, description, builtin) VALUES
+-- (a step of cdp's own has no author, as in a fresh installation; the
+-- column's default above would make it the updater's)
+INSERT INTO cdp.refresh_steps (step_order, step, command, description, builtin, author) VALUES
     (150, 'consent_load', 'SELECT l.loaded FROM cdp.load_consents() l',
-     'load the consent events of the registered consents sources into the ledger (cdp.load_consents)', true);
+     'load the consent events of the registered consents sources into the ledger (cdp.load_consents)', true, NULL);
 
 -- revenue per channel (rfm.sql) and the favourites profile_360 shows,
 -- computed once per refresh (affinity.sql; empty until the next refresh)
@@ -237,3 +237,8 @@ $cron$;
 -- function's body comes with the replayed part below
 CREATE FUNCTION cdp._protect_sources() RETURNS event_trigger LANGUAGE plpgsql AS $fn$BEGIN END$fn$;
 CREATE EVENT TRIGGER cdp_protect_sources ON sql_drop EXECUTE FUNCTION cdp._protect_sources();
+
+-- last, after every seed row the update inserts (those are cdp's own, no
+-- author): what admins insert from now on has theirs
+ALTER TABLE cdp.refresh_steps ALTER COLUMN author SET DEFAULT CURRENT_USER;
+ALTER TABLE cdp.trigger_kinds ALTER COLUMN author SET DEFAULT CURRENT_USER;

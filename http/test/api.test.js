@@ -239,8 +239,9 @@ test('rewards: the app sees its open rewards, the till redeems a code once', asy
   // a code of Erika's (the demo's in-store chapter grants her the dwell discount and the prize)
   const all = (await db.query(`SELECT l.code, l.valid_until >= now() AS valid, l.discount_percent::float8 AS discount
                                  FROM cdp.reward_ledger l JOIN cdp.identifiers i ON i.id_type = l.id_type AND i.value = l.value
-                                WHERE i.profile_id = $1 ORDER BY l.valid_until DESC, l.code LIMIT 1`, [erika])).rows;
-  assert.equal(all.length, 1, 'the demo granted Erika a reward');
+                                WHERE i.profile_id = $1 AND NOT EXISTS (SELECT 1 FROM cdp.reward_redemptions x WHERE x.code = l.code)
+                                ORDER BY l.valid_until DESC, l.code LIMIT 1`, [erika])).rows;
+  assert.equal(all.length, 1, 'the demo granted Erika a reward it did not redeem yet');
   const { code, valid } = all[0];
   isError(await post(`/v1/rewards/${code}/redeem`, T.customer, { order_id: 'R-HTTP-1' }), 403, '42501');
   isError(await post(`/v1/rewards/${code}/redeem`, T.cdp_analyst, { order_id: 'R-HTTP-1' }), 403, '42501');
