@@ -870,6 +870,21 @@ load_suppressions(StitchState *st)
 	st->nsupp = n;
 }
 
+/*
+ * True when (typ, val) is already a node.  An identifier in cdp.identifiers
+ * is never suppressed (cdp.erase deletes what it suppresses, and nothing
+ * records a suppressed value), so only values that would become new
+ * identifiers need the keyed hash of is_suppressed: a refresh over sources
+ * cdp already knows costs a hash probe per value, not an HMAC.
+ */
+static bool
+is_node(StitchState *st, int typ, const char *val, int len)
+{
+	bool		isnew;
+
+	return node_get(st, typ, val, len, false, &isnew) != NO_INDEX;
+}
+
 /* True when the normalised value val (NUL-terminated) of type typ was erased. */
 static bool
 is_suppressed(StitchState *st, int typ, const char *val)
@@ -948,7 +963,9 @@ edge_row(StitchReceiver *r, Datum *v, bool *isnull)
 			r->skipped++;
 			return;
 		}
-		if (is_suppressed(st, ia, sa) || is_suppressed(st, ib, sb))
+		if (st->nsupp > 0 &&
+			((!is_node(st, ia, sa, la) && is_suppressed(st, ia, sa)) ||
+			 (!is_node(st, ib, sb, lb) && is_suppressed(st, ib, sb))))
 		{
 			st->nsuppressed++;
 			return;
