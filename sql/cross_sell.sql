@@ -88,6 +88,50 @@ DELETE FROM cdp.affinity_one_off WHERE attribute = 'category:consoles';
 SELECT article_id, matched FROM cdp.recommend(:jonas, 10, 'M01') ORDER BY 1;
 ROLLBACK;
 
+-- cross-sell per channel (the dashboard): the baskets' channels come from
+-- the orders with the same order number and buyer.  Stored rules now: the
+-- pairs GC-1000 & GC-ACC-01, GC-1000 & GC-ACC-02, GC-1000 & GC-2000,
+-- RS-44 & SOCKS.  By hand, with orders 1-4 on the web, 5-7 in M01, 9 in
+-- B01 and 8, 10, 11 in the app (order 10 at 80 EUR, the others at 10):
+--   web 1 2 3 4: articles 2+3+2+1 = 8, 2.0 per basket; 3 of two or more;
+--     cross-sold 1 (console+controller), 2 (both), 3 (console+headset) =
+--     3 of 4, 0.75, 30 EUR; the pairs console+controller (1, 2) and
+--     console+headset (2, 3) tie at 2, the first by name wins
+--   store 5 6 7 9: 2+2+1+1 = 1.5; 5 and 6 cross-sold (shoe+socks), 0.5
+--   app 8 10 11: 1+2+2 = 1.6667; 10 and 11 (console+second console), 90 EUR
+-- order 12 exists only as lines: channel unknown
+INSERT INTO xsell.lines VALUES ('22', 12, 'RS-44'), ('22', 12, 'SOCKS');
+CREATE VIEW xsell.cdp_orders AS
+    SELECT DISTINCT 'erp_customer' AS id_type, customer AS id_value, '2026-11-02'::timestamptz AS ordered_at,
+           CASE WHEN order_no = 10 THEN 80 ELSE 10 END::numeric AS amount,
+           CASE WHEN order_no <= 4 THEN 'web' WHEN order_no IN (5, 6, 7, 9) THEN 'store' ELSE 'app' END AS channel,
+           order_no::text AS order_id,
+           CASE WHEN order_no IN (5, 6, 7) THEN 'M01' WHEN order_no = 9 THEN 'B01' END AS store
+      FROM xsell.lines WHERE order_no IS NOT NULL AND order_no <> 12;
+SELECT cdp.add_source('orders', 'xsell.cdp_orders') > 0 AS registered;
+SELECT channel, baskets, multi_article_baskets, round(articles_per_basket::numeric, 4) AS articles_per_basket,
+       cross_sold_baskets, round(cross_sold_share::numeric, 4) AS share, cross_sold_revenue, top_pair, top_pair_baskets
+  FROM cdp.dashboard_cross_sell('2026-11-01', '2026-11-30');
+-- the store filter narrows the store row to M01 (5 6 7); web, app and unknown stay whole
+SELECT channel, baskets, cross_sold_baskets FROM cdp.dashboard_cross_sell('2026-11-01', '2026-11-30', 'M01');
+-- a period without baskets, and a segment nobody defined
+SELECT count(*) AS channels FROM cdp.dashboard_cross_sell('2026-10-01', '2026-10-31');
+SELECT * FROM cdp.dashboard_cross_sell('2026-11-01', '2026-11-30', NULL, 'Nobody');
+-- a segment keeps its members' baskets: the three identified buyers 2, 11
+-- and 15 bought orders 8 (app, one article), 1 (web, cross-sold) and 5
+-- (store, cross-sold)
+SELECT cdp.create_segment('Identified', 'true') > 0 AS created;
+SELECT segment, members FROM cdp.refresh_segments('Identified');
+SELECT channel, baskets, cross_sold_baskets, top_pair
+  FROM cdp.dashboard_cross_sell('2026-11-01', '2026-11-30', NULL, 'Identified');
+-- the analyst reads it (aggregates only), the writer may not
+SET ROLE cdp_analyst;
+SELECT sum(baskets) AS baskets FROM cdp.dashboard_cross_sell('2026-11-01', '2026-11-30');
+RESET ROLE;
+SET ROLE cdp_writer;
+SELECT * FROM cdp.dashboard_cross_sell('2026-11-01', '2026-11-30');
+RESET ROLE;
+
 -- bad input
 SELECT * FROM cdp.association_rules(1.5, 0.1, 2);
 SELECT * FROM cdp.association_rules(0.1, -0.1, 2);

@@ -539,6 +539,104 @@ COMMENT ON FUNCTION cdp.dashboard_attribution(date, date, text) IS
 REVOKE EXECUTE ON FUNCTION cdp.dashboard_attribution(date, date, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cdp.dashboard_attribution(date, date, text) TO cdp_admin, cdp_analyst;
 
+-- cdp.dashboard_cross_sell: how often the cross-sell rules came true per
+-- channel.  A basket is an order of the order_lines sources; its channel
+-- (and store) is that of the order with the same order number and buyer in
+-- the orders sources ('unknown' without one).  A basket is cross-sold when
+-- it holds both articles of a stored rule (cdp.cross_sell_rules); a rule and
+-- its reverse are one pair.  The store filter narrows the store channel to
+-- one shop; a segment keeps its members' baskets.
+CREATE FUNCTION cdp.dashboard_cross_sell(date_from date, date_to date, store text DEFAULT NULL, segment text DEFAULT NULL)
+RETURNS TABLE (channel text, baskets bigint, multi_article_baskets bigint, articles_per_basket float8,
+               cross_sold_baskets bigint, cross_sold_share float8, cross_sold_revenue numeric,
+               top_pair text, top_pair_baskets bigint)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    per record := cdp._dashboard_period(date_from, date_to);
+    seg integer := cdp._dashboard_segment(segment);
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM cdp.sources s WHERE s.kind = 'order_lines') THEN
+        RAISE NOTICE 'no order_lines source is registered: the dashboard shows no cross-sell'
+            USING HINT = 'Register the ERP''s order lines with cdp.add_source(''order_lines'', ...) and orders with the same order_id for their channel.';
+        RETURN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM cdp.cross_sell_rules) THEN
+        RAISE NOTICE 'no cross-sell rules yet: no basket counts as cross-sold'
+            USING HINT = 'cdp.refresh_cross_sell() (a step of cdp.refresh()) stores the rules.';
+    END IF;
+    RETURN QUERY EXECUTE format($q$
+        WITH lines AS (
+            SELECT l.id_type, l.id_value, l.order_id, l.article_id, l.amount
+              FROM (%s) l
+             WHERE l.ordered_at >= $1 AND l.ordered_at < $2 AND l.order_id IS NOT NULL AND l.article_id IS NOT NULL
+        ), ord AS (
+            SELECT DISTINCT ON (o.order_id, o.id_type, o.id_value) o.order_id, o.id_type, o.id_value,
+                   COALESCE(o.channel, 'unknown') AS channel, o.store, o.amount
+              FROM (%s) o
+             WHERE o.order_id IS NOT NULL AND o.ordered_at >= $1 - interval '1 day' AND o.ordered_at < $2 + interval '1 day'
+             ORDER BY o.order_id, o.id_type, o.id_value, o.source_id
+        ), items AS (
+            -- one row per basket and article
+            SELECT l.id_type, l.id_value, l.order_id, l.article_id, pg_catalog.sum(l.amount) AS amount
+              FROM lines l GROUP BY 1, 2, 3, 4
+        ), basket AS (
+            -- its revenue: the order's amount, else the sum of its lines
+            SELECT i.id_type, i.id_value, i.order_id, COALESCE(o.channel, 'unknown') AS channel,
+                   pg_catalog.count(*) AS articles, COALESCE(o.amount, pg_catalog.sum(i.amount)) AS amount
+              FROM items i
+              LEFT JOIN ord o ON o.order_id = i.order_id AND o.id_type = i.id_type AND o.id_value = i.id_value
+             WHERE ($3::text IS NULL OR COALESCE(o.channel, 'unknown') <> 'store' OR o.store = $3)
+             GROUP BY i.id_type, i.id_value, i.order_id, o.channel, o.amount
+        ), kept AS (
+            SELECT b.* FROM basket b
+             WHERE $4::integer IS NULL
+                OR EXISTS (SELECT 1
+                             FROM cdp.identifier_types t
+                             JOIN cdp.identifiers i ON i.id_type = t.id_type AND i.value = cdp.try_normalize(t.normalizer, b.id_value)
+                             JOIN cdp.segment_members m ON m.profile_id = i.profile_id AND m.segment_id = $4
+                            WHERE t.id_type = b.id_type)
+        ), pairs AS (
+            -- the rule pairs that came true in a basket (a rule and its reverse once)
+            SELECT DISTINCT k.channel, k.id_type, k.id_value, k.order_id,
+                   LEAST(r.antecedent, r.consequent) AS a, GREATEST(r.antecedent, r.consequent) AS b
+              FROM kept k
+              JOIN items x ON x.id_type = k.id_type AND x.id_value = k.id_value AND x.order_id = k.order_id
+              JOIN cdp.cross_sell_rules r ON r.antecedent = x.article_id
+              JOIN items y ON y.id_type = k.id_type AND y.id_value = k.id_value AND y.order_id = k.order_id
+                          AND y.article_id = r.consequent
+        ), sold AS (
+            SELECT DISTINCT p.channel, p.id_type, p.id_value, p.order_id FROM pairs p
+        ), top AS (
+            SELECT DISTINCT ON (p.channel) p.channel, p.a, p.b, pg_catalog.count(*) AS n
+              FROM pairs p GROUP BY 1, 2, 3
+             ORDER BY p.channel, pg_catalog.count(*) DESC, p.a, p.b
+        ), names AS (
+            SELECT DISTINCT ON (a.article_id) a.article_id, COALESCE(a.name, a.article_id) AS name
+              FROM (%s) a ORDER BY a.article_id, a.source_id
+        )
+        SELECT k.channel, pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE k.articles >= 2),
+               pg_catalog.avg(k.articles)::float8,
+               pg_catalog.count(s.order_id), pg_catalog.count(s.order_id)::float8 / pg_catalog.count(*),
+               pg_catalog.sum(k.amount) FILTER (WHERE s.order_id IS NOT NULL),
+               (SELECT COALESCE(na.name, t.a) || ' + ' || COALESCE(nb.name, t.b)
+                  FROM top t LEFT JOIN names na ON na.article_id = t.a LEFT JOIN names nb ON nb.article_id = t.b
+                 WHERE t.channel = k.channel),
+               (SELECT t.n FROM top t WHERE t.channel = k.channel)
+          FROM kept k
+          LEFT JOIN sold s ON s.channel = k.channel AND s.id_type = k.id_type AND s.id_value = k.id_value AND s.order_id = k.order_id
+         GROUP BY k.channel
+         ORDER BY pg_catalog.count(*) DESC, k.channel
+        $q$, cdp.source_sql('order_lines'), cdp.source_sql('orders'), cdp.source_sql('articles'))
+    USING per.from_ts, per.to_ts, store, seg;
+END
+$fn$;
+COMMENT ON FUNCTION cdp.dashboard_cross_sell(date, date, text, text) IS
+    'per channel, over the baskets (orders of the order_lines sources) of a period: baskets, baskets of two or more articles, mean articles per basket, cross-sold baskets (holding both articles of a stored cross-sell rule) with their share of all baskets and their revenue (the order''s amount, else the sum of its lines), and the rule pair that came true most often with its baskets; a basket''s channel is that of its order in the orders sources (same order_id and buyer), else unknown; the store filter narrows the store channel to one shop';
+REVOKE EXECUTE ON FUNCTION cdp.dashboard_cross_sell(date, date, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp.dashboard_cross_sell(date, date, text, text) TO cdp_admin, cdp_analyst;
+
 -- ---- the HTTP page's one call --------------------------------------------
 
 -- cdp_api.dashboard: every dataset of the page for a period, store and
@@ -573,8 +671,7 @@ BEGIN
         'identity_summary', (SELECT pg_catalog.to_jsonb(x) FROM cdp.dashboard_identity_summary() x),
         'consent', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x)), '[]') FROM cdp.dashboard_consent(sg) x),
         'attribution', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x)), '[]') FROM cdp.dashboard_attribution(d_fr, d_to, sg) x),
-        'not_yet', pg_catalog.jsonb_build_array(
-            'cross-sell per channel'));
+        'cross_sell', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x)), '[]') FROM cdp.dashboard_cross_sell(d_fr, d_to, st, sg) x));
 END
 $fn$;
 COMMENT ON FUNCTION cdp_api.dashboard(date, date, text, text) IS 'GET /v1/dashboard: every dataset of the multichannel dashboard for a period (default: the 13 weeks up to the last order), store and segment';

@@ -321,6 +321,31 @@
     }, rows.length);
   }
 
+  // cross-sell per channel: the share of baskets in which a stored rule came
+  // true (bars) and the pair that came true most often (the label)
+  function crossSellChart(d) {
+    const rows = (d.cross_sell || []).filter((r) => r.baskets > 0);
+    chart('cross_sell', {
+      tooltip: { trigger: 'axis', axisPointer: { type: 'shadow' },
+                 formatter: (ps) => {
+                   const r = rows[ps[0].dataIndex];
+                   return `${LABELS[r.channel] || r.channel}<br>${fmtInt.format(r.cross_sold_baskets)} of ${fmtInt.format(r.baskets)} baskets cross-sold (${fmtPct.format(r.cross_sold_share)})`
+                     + `<br>${fmtInt.format(r.multi_article_baskets)} baskets of two or more articles, ${r.articles_per_basket.toFixed(2)} articles per basket`
+                     + (r.cross_sold_revenue === null ? '' : `<br>revenue of cross-sold baskets ${fmtEur.format(r.cross_sold_revenue)}`)
+                     + (r.top_pair ? `<br>most often: ${r.top_pair} (${fmtInt.format(r.top_pair_baskets)})` : '');
+                 } },
+      grid: { left: 90, right: 260, top: 10, bottom: 24 },
+      yAxis: { type: 'category', data: rows.map((r) => LABELS[r.channel] || r.channel), inverse: true },
+      xAxis: { type: 'value', axisLabel: { formatter: (v) => fmtPct.format(v) } },
+      series: [{
+        name: 'cross-sold baskets', type: 'bar', data: rows.map((r) => r.cross_sold_share),
+        itemStyle: { color: (p) => COLORS[rows[p.dataIndex].channel] || '#637939' },
+        label: { show: true, position: 'right',
+                 formatter: (p) => { const r = rows[p.dataIndex]; return fmtPct.format(p.value) + (r.top_pair ? ' · ' + r.top_pair : ''); } },
+      }],
+    }, rows.length);
+  }
+
   function render(d) {
     fillFilters(d);
     kpis(d);
@@ -332,9 +357,7 @@
     identityChart(d);
     consentChart(d);
     attributionChart(d);
-    const ul = $('#not-yet');
-    ul.textContent = '';
-    for (const n of d.not_yet || []) ul.appendChild(el('li', {}, n));
+    crossSellChart(d);
   }
 
   document.addEventListener('DOMContentLoaded', () => {

@@ -335,7 +335,7 @@ test('erasure: a writer cannot erase, an admin can', async () => {
 test('the dashboard data: analysts only; bad periods and segments are 4xx', async () => {
   const r = await get('/v1/dashboard?from=2026-08-22&to=2026-11-20', T.cdp_analyst);
   assert.equal(r.status, 200, r.text);
-  for (const k of ['channels', 'segments', 'rfm', 'clv', 'store_hours', 'identity', 'identity_summary', 'consent', 'attribution']) assert.ok(k in r.json, k);
+  for (const k of ['channels', 'segments', 'rfm', 'clv', 'store_hours', 'identity', 'identity_summary', 'consent', 'attribution', 'cross_sell']) assert.ok(k in r.json, k);
   assert.ok(!/@/.test(r.text), 'no e-mail address in the dashboard data');
   const rev = (await db.query("SELECT sum(total)::float8 AS s FROM erp.orders WHERE (customer_no IS NOT NULL OR loyalty_card IS NOT NULL) AND ordered_at >= '2026-08-22'::date AND ordered_at < '2026-11-21'::date")).rows[0].s;
   const got = r.json.channels.filter((c) => c.channel !== 'email').reduce((a, c) => a + c.revenue, 0);

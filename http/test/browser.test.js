@@ -18,7 +18,7 @@ const PORT = Number(process.env.CDP_HTTP_BROWSER_PORT || 8413);
 const OUT = process.env.CDP_HTTP_SCREENSHOTS || path.join(__dirname, '..', '..', 'test', 'output', 'http');
 const FROM = '2026-08-22';
 const TO = '2026-11-20';
-const CHARTS = ['channel_revenue', 'channel_visits', 'segments', 'rfm', 'clv', 'store_hours', 'identity', 'consent', 'attribution', 'store_traffic'];
+const CHARTS = ['channel_revenue', 'channel_visits', 'segments', 'rfm', 'clv', 'store_hours', 'identity', 'consent', 'attribution', 'store_traffic', 'cross_sell'];
 let svc;
 let db;
 let browser;
@@ -131,6 +131,7 @@ test('the dashboard renders every chart and its numbers equal the SQL', async ()
       idCat: o('identity').yAxis[0].data, ids: o('identity').series[0].data,
       traffic: o('store_traffic').series[0].data,
       attr: o('attribution').series.map((x) => ({ channel: x.id, data: x.data })), attrCat: o('attribution').yAxis[0].data,
+      xsell: o('cross_sell').series[0].data, xsellCat: o('cross_sell').yAxis[0].data,
     };
   });
   const rfm = (await db.query('SELECT r_score, f_score, customers::int FROM cdp.dashboard_rfm()')).rows;
@@ -163,6 +164,17 @@ test('the dashboard renders every chart and its numbers equal the SQL', async ()
     close(serie.data[models.indexOf(r.model)], r.share, `attribution ${r.model}/${r.channel}`);
   }
   for (const m of models) close(opt.attr.reduce((a, x) => a + x.data[models.indexOf(m)], 0), 1, `attribution shares of ${m} sum to 1`);
+  // cross-sell per channel: one bar per channel with baskets, its share as the SQL says
+  const xs = (await db.query('SELECT channel, baskets::int, cross_sold_baskets::int, cross_sold_share FROM cdp.dashboard_cross_sell($1, $2) WHERE baskets > 0', [FROM, TO])).rows;
+  assert.ok(xs.length >= 3, `cross-sell has a row per channel (${xs.map((r) => r.channel).join(', ')})`);
+  assert.ok(xs.some((r) => r.cross_sold_baskets > 0), 'the demo\'s baskets realise cross-sell rules');
+  assert.equal(opt.xsell.length, xs.length);
+  xs.forEach((r, i) => close(opt.xsell[i], r.cross_sold_share, `cross-sell share of ${r.channel}`));
+  // the basket count of the store row against the ERP: store orders with lines in the period
+  const erpBaskets = (await db.query(`SELECT count(DISTINCT o.order_no)::int AS n FROM erp.orders o JOIN erp.order_lines l USING (order_no)
+                                       WHERE o.channel = 'store' AND (o.customer_no IS NOT NULL OR o.loyalty_card IS NOT NULL)
+                                         AND o.ordered_at >= $1::date AND o.ordered_at < $2::date + 1`, [FROM, TO])).rows[0].n;
+  assert.equal(xs.find((r) => r.channel === 'store').baskets, erpBaskets, 'store baskets in the ERP');
   const known = (await db.query('SELECT count(*)::int AS n FROM cdp.profiles WHERE known')).rows[0].n;
   assert.equal(Number(kpi.known.raw), known);
 

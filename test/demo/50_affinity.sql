@@ -43,6 +43,15 @@ SELECT antecedent AS "bought", consequent AS "also bought", baskets AS "baskets"
  LIMIT 10;
 
 \echo
+\echo '== Cross-sell per channel: in how many of the last 90 days'' baskets a rule came true'
+\echo 'cross-sold = both articles of a stored rule in one basket (the dashboard''s cross-sell chart)'
+SELECT x.channel AS "channel", x.baskets AS "baskets", x.multi_article_baskets AS "2+ articles",
+       round(x.articles_per_basket::numeric, 2) AS "articles per basket", x.cross_sold_baskets AS "cross-sold",
+       round((100 * x.cross_sold_share)::numeric, 1) AS "cross-sold %", round(x.cross_sold_revenue) AS "their revenue",
+       x.top_pair AS "pair most often", x.top_pair_baskets AS "its baskets"
+  FROM cdp.dashboard_filters() f, cdp.dashboard_cross_sell(f.last_order - 90, f.last_order) x;
+
+\echo
 \echo '== Jonas Becker (customer 2) bought a game console: what to offer him next'
 SELECT article_id AS "article", round((100 * confidence)::numeric) AS "confidence %", because AS "why"
   FROM cdp.next_best(cdp.resolve('erp_customer', '2'), 5);
