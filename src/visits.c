@@ -14,8 +14,11 @@
  *     is normalised once), the zone and the beacon into small ints (a
  *     sighting without a zone takes its beacon's zone, from the beacons
  *     kind);
- *   - puts (key, time, zone, beacon, foreground) into a tuplesort, which
- *     spills to disk beyond work_mem.
+ *   - appends (key, time, zone, beacon, foreground) as one 24-byte record
+ *     to an array of at most work_mem; a full array is sorted and written
+ *     to a temporary file as a run, and the runs are merged at the end (a
+ *     sort of fixed-size records: no tuple headers, no per-tuple
+ *     allocation, the array's memory touched once).
  *
  * Then one pass over the sorted sightings cuts visits: a visit of a key
  * goes on while the next sighting comes at most gap after the last one and
@@ -27,12 +30,16 @@
  * one; consecutive sightings at one beacon make a stay there.
  *
  * Memory: the dictionaries grow with the distinct identifiers, stores,
- * zones and beacons, the sort is bounded by work_mem, an open visit holds
- * its zones and stays; nothing grows with the number of sightings.  The
- * result goes to a tuplestore (also bounded by work_mem).  Profiles,
- * consent and receipts are SQL's part (cdp.refresh_visits).
+ * zones and beacons, the sort's array is at most work_mem (and the merge's
+ * read buffers at most a quarter of it), an open visit holds its zones and
+ * stays, and each finished visit goes to the result's tuplestore, which
+ * keeps at most VISIT_RESULT_KB in memory and writes the rest to a
+ * temporary file; nothing grows with the number of sightings or visits.
+ * Profiles, consent and receipts are SQL's part (cdp.refresh_visits).
  */
 #include "postgres.h"
+
+#include <sys/mman.h>
 
 #include "access/htup_details.h"
 #include "catalog/pg_operator_d.h"
@@ -51,8 +58,9 @@
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
-#include "utils/tuplesort.h"
+#include "storage/buffile.h"
 #include "utils/tuplestore.h"
 
 #include "cdp.h"
@@ -62,6 +70,70 @@
 
 #define MAX_ID_TYPES 64
 #define STORE_BITS 24
+/* the result's tuplestore keeps this much in memory, the rest on disk */
+#define VISIT_RESULT_KB 4096
+
+/*
+ * A sighting in the sort: (key, time) is the order; zone and beacon only
+ * make it total, so that equal instants come out the same way every time.
+ * bfg is (beacon + 1) << 1 | foreground.
+ */
+typedef struct SortRec
+{
+	int64		key;
+	int64		t;
+	int32		zone;
+	int32		bfg;
+} SortRec;
+
+static inline int
+sortrec_cmp(const SortRec *a, const SortRec *b)
+{
+	if (a->key != b->key)
+		return a->key < b->key ? -1 : 1;
+	if (a->t != b->t)
+		return a->t < b->t ? -1 : 1;
+	if (a->zone != b->zone)
+		return a->zone < b->zone ? -1 : 1;
+	if (a->bfg != b->bfg)
+		return a->bfg < b->bfg ? -1 : 1;
+	return 0;
+}
+
+#define ST_SORT sort_recs
+#define ST_ELEMENT_TYPE SortRec
+#define ST_COMPARE(a, b) sortrec_cmp(a, b)
+#define ST_CHECK_FOR_INTERRUPTS
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
+/* a sorted run: on disk (file) or the last one, still in memory */
+typedef struct Run
+{
+	BufFile    *file;
+	SortRec    *buf;
+	int64		n;				/* records in buf */
+	int64		pos;			/* next one */
+} Run;
+
+/* an external sort of SortRecs in at most work_mem */
+typedef struct Sorter
+{
+	MemoryContext cxt;
+	ResourceOwner owner;		/* the files' (the function's caller's) */
+	SortRec    *mem;
+	int64		n;
+	int64		cap;
+	int64		maxcap;
+	Run		   *runs;
+	int			nruns;
+	int			caprun;
+	int		   *heap;			/* run indexes, a binary heap by head */
+	int			nheap;
+	int64		bufrecs;		/* records per read buffer of a run on disk */
+	int64		next;			/* single in-memory run: the next record */
+} Sorter;
 
 /* a dictionary of strings: each distinct string gets the next int */
 typedef struct Dict
@@ -74,6 +146,7 @@ typedef struct Dict
 	int32		cap;
 	int32	   *tab;			/* open addressing, -1 empty */
 	int32		tcap;
+	int32		last;			/* the string found last (stores, zones and beacons repeat row after row) */
 	const char *what;
 } Dict;
 
@@ -115,9 +188,7 @@ typedef struct VisitScan
 	Dict		zones;
 	Dict		beacons;		/* val: the beacon's zone, or -1 */
 	int32		last_raw;		/* the previous sighting's raw identifier */
-	Tuplesortstate *sort;
-	TupleDesc	sortdesc;
-	TupleTableSlot *sortslot;
+	Sorter		sort;
 	int64		read;
 	int64		kept;
 } VisitScan;
@@ -150,17 +221,21 @@ dict_init(Dict *d, MemoryContext cxt, const char *what)
 	memset(d, 0, sizeof(Dict));
 	d->cxt = cxt;
 	d->what = what;
+	d->last = -1;
 }
 
 /* The index of a string, added when new (*isnew says so); -1 when add is false and it is not there. */
 static int32
 dict_find(Dict *d, const char *p, int len, bool add, bool *isnew)
 {
-	uint32		h = hash_bytes((const unsigned char *) p, len);
+	uint32		h;
 	int32		i;
 
 	if (isnew)
 		*isnew = false;
+	if (d->last >= 0 && d->len[d->last] == len && memcmp(d->s[d->last], p, len) == 0)
+		return d->last;
+	h = hash_bytes((const unsigned char *) p, len);
 	if (d->n * 2 >= d->tcap)
 	{
 		int32		newcap = d->tcap ? d->tcap * 2 : 256;
@@ -192,7 +267,7 @@ dict_find(Dict *d, const char *p, int len, bool add, bool *isnew)
 		int32		c = d->tab[i];
 
 		if (d->len[c] == len && memcmp(d->s[c], p, len) == 0)
-			return c;
+			return d->last = c;
 	}
 	if (!add)
 		return -1;
@@ -211,7 +286,206 @@ dict_find(Dict *d, const char *p, int len, bool add, bool *isnew)
 	d->tab[i] = d->n;
 	if (isnew)
 		*isnew = true;
+	d->last = d->n;
 	return d->n++;
+}
+
+/*
+ * The array is allocated at its full size at once: only the pages the
+ * sightings touch become memory, it is never copied to grow, and it is
+ * advised to come in huge pages (one fault per 2 MB instead of 512).
+ */
+static void
+sorter_init(Sorter *so, MemoryContext cxt)
+{
+	memset(so, 0, sizeof(Sorter));
+	so->cxt = cxt;
+	so->owner = CurrentResourceOwner;
+	so->maxcap = Max((int64) work_mem * 1024 / (int64) sizeof(SortRec), 1024);
+	so->cap = so->maxcap;
+	so->mem = MemoryContextAllocHuge(cxt, sizeof(SortRec) * so->cap);
+#if defined(MADV_HUGEPAGE)
+	{
+		char	   *lo = (char *) TYPEALIGN(2 * 1024 * 1024, so->mem);
+		char	   *hi = (char *) TYPEALIGN_DOWN(2 * 1024 * 1024, (char *) (so->mem + so->cap));
+
+		if (hi > lo)
+			(void) madvise(lo, hi - lo, MADV_HUGEPAGE);
+	}
+#endif
+}
+
+/* Sorts the array and writes it to a temporary file as a run. */
+static void
+sorter_dump(Sorter *so)
+{
+	BufFile    *f;
+	MemoryContext old;
+	ResourceOwner owner;
+
+	sort_recs(so->mem, so->n);
+	if (so->nruns == so->caprun)
+	{
+		so->caprun = so->caprun ? so->caprun * 2 : 16;
+		so->runs = so->runs ? repalloc(so->runs, sizeof(Run) * so->caprun)
+			: MemoryContextAlloc(so->cxt, sizeof(Run) * so->caprun);
+	}
+	/* the file lives as long as the sort (the caller may be in a per-row context) */
+	/* ... and the resource owner of the function's call: the scan's portal ends before the merge */
+	old = MemoryContextSwitchTo(so->cxt);
+	owner = CurrentResourceOwner;
+	CurrentResourceOwner = so->owner;
+	f = BufFileCreateTemp(false);
+	CurrentResourceOwner = owner;
+	MemoryContextSwitchTo(old);
+	BufFileWrite(f, so->mem, sizeof(SortRec) * so->n);
+	so->runs[so->nruns].file = f;
+	so->runs[so->nruns].buf = NULL;
+	so->runs[so->nruns].n = so->n;	/* records in the file, until it is read */
+	so->runs[so->nruns].pos = 0;
+	so->nruns++;
+	so->n = 0;
+}
+
+static inline void
+sorter_put(Sorter *so, const SortRec *r)
+{
+	if (so->n == so->cap)
+		sorter_dump(so);
+	so->mem[so->n++] = *r;
+}
+
+/* Refills a run's read buffer; false at its end. */
+static bool
+run_fill(Run *r, int64 bufrecs)
+{
+	size_t		got;
+
+	if (r->file == NULL)
+		return false;
+	got = BufFileRead(r->file, r->buf, sizeof(SortRec) * bufrecs);
+	if (got % sizeof(SortRec) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read a sort run of cdp.refresh_visits: %zu bytes", got)));
+	r->n = got / sizeof(SortRec);
+	r->pos = 0;
+	if (r->n == 0)
+	{
+		BufFileClose(r->file);
+		r->file = NULL;
+		return false;
+	}
+	return true;
+}
+
+static inline bool
+run_less(Sorter *so, int a, int b)
+{
+	return sortrec_cmp(&so->runs[a].buf[so->runs[a].pos], &so->runs[b].buf[so->runs[b].pos]) < 0;
+}
+
+static void
+heap_down(Sorter *so, int i)
+{
+	for (;;)
+	{
+		int			l = 2 * i + 1,
+					m = i,
+					t;
+
+		if (l < so->nheap && run_less(so, so->heap[l], so->heap[m]))
+			m = l;
+		if (l + 1 < so->nheap && run_less(so, so->heap[l + 1], so->heap[m]))
+			m = l + 1;
+		if (m == i)
+			return;
+		t = so->heap[i];
+		so->heap[i] = so->heap[m];
+		so->heap[m] = t;
+		i = m;
+	}
+}
+
+/*
+ * Ends the input: with everything in memory, sorts the array; otherwise
+ * sorts the last part (it stays in memory as a run of its own) and starts
+ * the merge with a read buffer per run on disk.
+ */
+static void
+sorter_finish(Sorter *so)
+{
+	int			i,
+				ndisk = so->nruns;
+
+	sort_recs(so->mem, so->n);
+	so->next = 0;
+	if (ndisk == 0)
+		return;
+	/* the read buffers share a quarter of work_mem, at least 8 kB each */
+	so->bufrecs = Max(so->maxcap / 4 / ndisk, BLCKSZ / (int64) sizeof(SortRec));
+	for (i = 0; i < ndisk; i++)
+	{
+		Run		   *r = &so->runs[i];
+
+		if (BufFileSeek(r->file, 0, 0, SEEK_SET) != 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not rewind a sort run of cdp.refresh_visits: %m")));
+		r->buf = MemoryContextAllocHuge(so->cxt, sizeof(SortRec) * so->bufrecs);
+		(void) run_fill(r, so->bufrecs);
+	}
+	if (so->nruns == so->caprun)
+	{
+		so->caprun++;
+		so->runs = repalloc(so->runs, sizeof(Run) * so->caprun);
+	}
+	so->runs[so->nruns].file = NULL;
+	so->runs[so->nruns].buf = so->mem;
+	so->runs[so->nruns].n = so->n;
+	so->runs[so->nruns].pos = 0;
+	so->nruns++;
+	so->heap = MemoryContextAlloc(so->cxt, sizeof(int) * so->nruns);
+	so->nheap = 0;
+	for (i = 0; i < so->nruns; i++)
+		if (so->runs[i].n > 0)
+			so->heap[so->nheap++] = i;
+	for (i = so->nheap / 2 - 1; i >= 0; i--)
+		heap_down(so, i);
+}
+
+/* The next sighting in (key, time) order; false at the end. */
+static inline bool
+sorter_next(Sorter *so, SortRec *out)
+{
+	Run		   *r;
+
+	if (so->nruns == 0)
+	{
+		if (so->next >= so->n)
+			return false;
+		*out = so->mem[so->next++];
+		return true;
+	}
+	if (so->nheap == 0)
+		return false;
+	r = &so->runs[so->heap[0]];
+	*out = r->buf[r->pos++];
+	if (r->pos >= r->n && !run_fill(r, so->bufrecs))
+		so->heap[0] = so->heap[--so->nheap];
+	if (so->nheap > 1)
+		heap_down(so, 0);
+	return true;
+}
+
+static void
+sorter_end(Sorter *so)
+{
+	int			i;
+
+	for (i = 0; i < so->nruns; i++)
+		if (so->runs[i].file != NULL)
+			BufFileClose(so->runs[i].file);
 }
 
 /* Reads cdp.identifier_types. */
@@ -410,8 +684,7 @@ sighting_receive(TupleTableSlot *slot, DestReceiver *self)
 				beacon = -1;
 	text	   *t;
 	MemoryContext old;
-	Datum		sv[5];
-	bool		sn[5] = {false, false, false, false, false};
+	SortRec		rec;
 
 	slot_getallattrs(slot);
 	v = slot->tts_values;
@@ -439,6 +712,10 @@ sighting_receive(TupleTableSlot *slot, DestReceiver *self)
 	{
 		t = (text *) PG_DETOAST_DATUM_PACKED(v[4]);
 		beacon = dict_find(&s->beacons, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), true, NULL);
+		if (beacon >= (1 << 29))
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("too many distinct beacons for cdp.refresh_visits")));
 	}
 	if (!nl[5])
 	{
@@ -448,17 +725,11 @@ sighting_receive(TupleTableSlot *slot, DestReceiver *self)
 	else if (beacon >= 0)
 		zone = s->beacons.val[beacon];
 
-	sv[0] = Int64GetDatum(((int64) id << STORE_BITS) | store);
-	sv[1] = Int64GetDatum(DatumGetTimestampTz(v[3]));
-	sv[2] = Int32GetDatum(zone);
-	sv[3] = Int32GetDatum(beacon);
-	sv[4] = BoolGetDatum(!nl[7] && DatumGetBool(v[7]));
-	ExecClearTuple(s->sortslot);
-	memcpy(s->sortslot->tts_values, sv, sizeof(sv));
-	memcpy(s->sortslot->tts_isnull, sn, sizeof(sn));
-	ExecStoreVirtualTuple(s->sortslot);
-	MemoryContextSwitchTo(s->cxt);
-	tuplesort_puttupleslot(s->sort, s->sortslot);
+	rec.key = ((int64) id << STORE_BITS) | store;
+	rec.t = DatumGetTimestampTz(v[3]);
+	rec.zone = zone;
+	rec.bfg = ((beacon + 1) << 1) | ((!nl[7] && DatumGetBool(v[7])) ? 1 : 0);
+	sorter_put(&s->sort, &rec);
 	s->kept++;
 done:
 	MemoryContextSwitchTo(old);
@@ -618,15 +889,17 @@ cdp_visit_candidates(PG_FUNCTION_ARGS)
 	MemoryContext cxt,
 				old;
 	VisitScan  *s;
-	AttrNumber	attnums[2] = {1, 2};
-	Oid			sortops[2] = {Int8LessOperator, Int8LessOperator};
-	Oid			colls[2] = {InvalidOid, InvalidOid};
-	bool		nullsfirst[2] = {false, false};
-	TupleTableSlot *in;
+	SortRec		rec;
 	OpenVisit	o;
 	int			k;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	/* the visits go to a tuplestore that keeps VISIT_RESULT_KB in memory, not work_mem */
+	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	tuplestore_end(rsinfo->setResult);
+	rsinfo->setResult = tuplestore_begin_heap((rsinfo->allowedModes & SFRM_Materialize_Random) != 0,
+											  false, Min(work_mem, VISIT_RESULT_KB));
+	MemoryContextSwitchTo(old);
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "cdp visits", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(cxt);
 	s = palloc0(sizeof(VisitScan));
@@ -639,16 +912,7 @@ cdp_visit_candidates(PG_FUNCTION_ARGS)
 	dict_init(&s->beacons, cxt, "beacons");
 	s->last_raw = -1;
 
-	s->sortdesc = CreateTemplateTupleDesc(5);
-	TupleDescInitEntry(s->sortdesc, 1, "key", INT8OID, -1, 0);
-	TupleDescInitEntry(s->sortdesc, 2, "at", INT8OID, -1, 0);
-	TupleDescInitEntry(s->sortdesc, 3, "zone", INT4OID, -1, 0);
-	TupleDescInitEntry(s->sortdesc, 4, "beacon", INT4OID, -1, 0);
-	TupleDescInitEntry(s->sortdesc, 5, "fg", BOOLOID, -1, 0);
-	s->sortslot = MakeSingleTupleTableSlot(s->sortdesc, &TTSOpsVirtual);
-	in = MakeSingleTupleTableSlot(s->sortdesc, &TTSOpsMinimalTuple);
-	s->sort = tuplesort_begin_heap(s->sortdesc, 2, attnums, sortops, colls, nullsfirst,
-								   work_mem, NULL, TUPLESORT_NONE);
+	sorter_init(&s->sort, cxt);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -665,25 +929,20 @@ cdp_visit_candidates(PG_FUNCTION_ARGS)
 	}
 	SPI_finish();
 
-	tuplesort_performsort(s->sort);
+	sorter_finish(&s->sort);
 	memset(&o, 0, sizeof(o));
 	o.n = 0;
-	while (tuplesort_gettupleslot(s->sort, true, false, in, NULL))
+	while (sorter_next(&s->sort, &rec))
 	{
-		int64		key,
-					t;
-		int32		zone,
-					beacon;
-		bool		fg,
-					isnull;
+		int64		key = rec.key,
+					t = rec.t;
+		int32		zone = rec.zone,
+					beacon = (rec.bfg >> 1) - 1;
+		bool		fg = (rec.bfg & 1) != 0;
 		KindSettings *ks;
 
-		CHECK_FOR_INTERRUPTS();
-		key = DatumGetInt64(slot_getattr(in, 1, &isnull));
-		t = DatumGetInt64(slot_getattr(in, 2, &isnull));
-		zone = DatumGetInt32(slot_getattr(in, 3, &isnull));
-		beacon = DatumGetInt32(slot_getattr(in, 4, &isnull));
-		fg = DatumGetBool(slot_getattr(in, 5, &isnull));
+		if ((++s->read & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 		if (o.n > 0 && key == o.key)
 		{
 			ks = &s->settings[s->ident_kind[key >> STORE_BITS]];
@@ -717,9 +976,7 @@ cdp_visit_candidates(PG_FUNCTION_ARGS)
 	}
 	if (o.n > 0)
 		emit_visit(s, &o, rsinfo->setResult, rsinfo->setDesc);
-	tuplesort_end(s->sort);
-	ExecDropSingleTupleTableSlot(in);
-	ExecDropSingleTupleTableSlot(s->sortslot);
+	sorter_end(&s->sort);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
 	return (Datum) 0;

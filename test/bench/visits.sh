@@ -9,7 +9,9 @@
 #     the same columns (start, end, sightings, foreground seconds);
 #   - a check that both give the same visits row for row;
 #   - cdp.refresh_visits() writing them (profiles, consent, receipts);
-#   - the peak memory (VmHWM) of the backend of each.
+#   - the peak memory of the backend of each: its own (RssAnon, sampled
+#     every 50 ms while it runs) and VmHWM, which also counts the shared
+#     buffers the backend touched (up to shared_buffers, whatever it runs).
 #
 #   bash test/bench/visits.sh [sightings] [devices]   (default 20000000 20000)
 #
@@ -88,8 +90,35 @@ SELECT id_value AS value, store, min(seen_at) AS started_at, max(seen_at) AS end
 HAVING max(seen_at) - min(seen_at) >= interval '1 minute'"
 C_SQL="SELECT value, store, started_at, ended_at, sightings, foreground_seconds FROM cdp._visit_candidates()"
 
+# Runs psql (stdin: the script) in the background under application name
+# $1 and samples its backend's private memory (RssAnon) until it ends;
+# prints psql's last line, then "|<peak RssAnon>".
+run_sampled() {
+    local app=$1 out="$CDP_TMP/$1.out" pid="" peak=0 a bg
+    cat > "$CDP_TMP/$app.sql"
+    PGAPPNAME=$app cdp_psql -At -f "$CDP_TMP/$app.sql" > "$out" 2>&1 &
+    bg=$!
+    while kill -0 "$bg" 2>/dev/null; do
+        if [ -z "$pid" ]; then
+            pid=$(PGAPPNAME=sampler cdp_psql -At -c "SELECT pid FROM pg_stat_activity WHERE application_name = '$app'" 2>/dev/null || true)
+        elif [ -r "/proc/$pid/status" ]; then
+            a=$(awk '/^RssAnon:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)
+            if [ -n "$a" ] && [ "$a" -gt "$peak" ]; then peak=$a; fi
+        fi
+        sleep 0.05
+    done
+    wait "$bg" || { cat "$out" >&2; exit 1; }
+    echo "$(tail -1 "$out")|$((peak / 1024)) MB"
+}
+
+machine() {     # what else runs: the load and the busiest processes besides this benchmark
+    echo "load average $(cut -d' ' -f1-3 /proc/loadavg); $(ls -d /proc/[0-9]*/ 2>/dev/null | wc -l) processes;" \
+         "PostgreSQL clusters running: $(pgrep -c -x postgres -P 1 2>/dev/null || true);" \
+         "busiest: $(ps -eo pcpu=,args= --sort=-pcpu | head -6 | cut -c1-60 | sed "s/^ *//" | paste -sd"|" -)"
+}
+
 run_timed() {   # label, query: the better of two runs in a fresh backend, and its peak memory
-    cdp_psql -At <<SQL
+    run_sampled "visitbench_$3" <<SQL
 SELECT pg_backend_pid() AS pid \gset
 CREATE TEMP TABLE t (s float8);
 DO \$\$ DECLARE t0 timestamptz; n bigint; BEGIN
@@ -100,13 +129,14 @@ DO \$\$ DECLARE t0 timestamptz; n bigint; BEGIN
     END LOOP;
     RAISE NOTICE '% visits', n;
 END \$\$;
-SELECT '$1|' || round(min(s)::numeric, 2) || '|' || (regexp_match(pg_read_file('/proc/' || :pid || '/status'), 'VmHWM:\s+(\d+ kB)'))[1] FROM t;
+SELECT '$1|' || round(min(s)::numeric, 2) || '|' || (regexp_match(pg_read_file('/proc/' || :pid || '/status'), 'VmHWM:\s+(\d+) kB'))[1]::bigint / 1024 || ' MB' FROM t;
 SQL
 }
 
-say "timing (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
-C_LINE=$(run_timed "C sessioniser (cdp._visit_candidates)" "$C_SQL" 2>&1 | tail -1)
-SQL_LINE=$(run_timed "plain SQL (lag/lead window + running sum)" "$PLAIN_SQL" 2>&1 | tail -1)
+say "timing: $(machine)"
+C_LINE=$(run_timed "C sessioniser (cdp._visit_candidates)" "$C_SQL" c)
+SQL_LINE=$(run_timed "plain SQL (lag/lead window + running sum)" "$PLAIN_SQL" sql)
+echo "label|seconds|VmHWM (shared buffers touched included)|peak RssAnon (the backend's own)"
 echo "$C_LINE"
 echo "$SQL_LINE"
 
@@ -120,16 +150,16 @@ SELECT 'visits C ' || (SELECT count(*) FROM c) || ', plain SQL ' || (SELECT coun
 SQL
 
 say "cdp.refresh_visits() writing them"
-cdp_psql -At <<'SQL'
+run_sampled visitbench_refresh <<'SQL'
 SELECT pg_backend_pid() AS pid \gset
 SELECT clock_timestamp() AS t0 \gset
 SELECT cdp.refresh_visits() AS written \gset
 SELECT 'refresh_visits wrote ' || :written || ' visits in ' || round(extract(epoch FROM clock_timestamp() - :'t0'::timestamptz)::numeric, 2)
-       || ' s, peak ' || (regexp_match(pg_read_file('/proc/' || :pid || '/status'), 'VmHWM:\s+(\d+ kB)'))[1];
+       || ' s, VmHWM ' || (regexp_match(pg_read_file('/proc/' || :pid || '/status'), 'VmHWM:\s+(\d+) kB'))[1]::bigint / 1024 || ' MB' AS line \gset
 SELECT clock_timestamp() AS t0 \gset
-SELECT 'a second refresh (nothing changed) wrote ' || cdp.refresh_visits() || ' in '
-       || round(extract(epoch FROM clock_timestamp() - :'t0'::timestamptz)::numeric, 2) || ' s';
+SELECT :'line' || '; a second refresh (nothing changed) wrote ' || cdp.refresh_visits() || ' in '
+       || round(extract(epoch FROM clock_timestamp() - :'t0'::timestamptz)::numeric, 2) || ' s; peak RssAnon of both';
 SQL
 
 C_S=$(echo "$C_LINE" | cut -d'|' -f2); SQL_S=$(echo "$SQL_LINE" | cut -d'|' -f2)
-say "plain SQL / C = $(echo "scale=2; $SQL_S / $C_S" | bc 2>/dev/null || awk "BEGIN { printf \"%.2f\", $SQL_S / $C_S }") (target >= 3); $SIGHTINGS sightings, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+say "plain SQL / C = $(awk "BEGIN { printf \"%.2f\", $SQL_S / $C_S }") (target >= 3); $SIGHTINGS sightings; at the end: $(machine)"
