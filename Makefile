@@ -117,6 +117,7 @@ REGRESS = \
 	attacks \
 	models_fits \
 	refresh_settings \
+	comments \
 	realtime
 
 # isolation specs and TAP tests live under test/

@@ -90,6 +90,8 @@ CREATE TABLE cdp.affinity_weights (
     builtin    boolean NOT NULL DEFAULT false
 );
 COMMENT ON TABLE cdp.affinity_weights IS 'weight of each signal type in affinities; order lines count as ''purchase'', article events by their event_type (other types are ignored)';
+COMMENT ON COLUMN cdp.affinity_weights.event_type IS 'signal type: purchase for order lines, else an article event''s event_type';
+COMMENT ON COLUMN cdp.affinity_weights.weight IS 'what one signal of the type adds to each attribute of its article before decay (finite; may be negative)';
 INSERT INTO cdp.affinity_weights (event_type, weight) VALUES
     ('purchase', 5), ('cart_add', 3), ('wishlist', 2), ('click', 1), ('article_view', 1);
 UPDATE cdp.affinity_weights SET builtin = true;
@@ -113,6 +115,7 @@ COMMENT ON TABLE cdp.affinity_kinds IS 'how cdp.recommend uses each attribute ki
 COMMENT ON COLUMN cdp.affinity_kinds.weight IS 'multiplies the matched scores of this kind';
 COMMENT ON COLUMN cdp.affinity_kinds.must_match IS 'an article with a value of this kind is only recommended when the profile has an affinity for that value (sizes)';
 COMMENT ON COLUMN cdp.affinity_kinds.latest_bonus IS 'the profile''s latest value of the kind scores at least the kind''s top score times (1 + bonus)';
+COMMENT ON COLUMN cdp.affinity_kinds.kind IS 'attribute kind (the part before the colon of kind:value; not bought, which marks owned articles)';
 INSERT INTO cdp.affinity_kinds (kind, weight, must_match, latest_bonus) VALUES
     ('size', 1, true, 0.1), ('colour', 1, false, 0.1), ('sport', 1, false, 0.1),
     ('category', 1, false, 0.1), ('brand', 1, false, 0.1);
@@ -131,6 +134,7 @@ CREATE TABLE cdp.affinity_one_off (
     builtin   boolean NOT NULL DEFAULT false
 );
 COMMENT ON TABLE cdp.affinity_one_off IS 'attributes (kind:value) that make an article one-off like the source''s one_off flag: recommend and next_best leave it out for profiles that bought it';
+COMMENT ON COLUMN cdp.affinity_one_off.attribute IS 'an article attribute as kind:value (category:bikes)';
 INSERT INTO cdp.affinity_one_off (attribute, builtin) VALUES ('category:consoles', true), ('category:bikes', true);
 COMMENT ON COLUMN cdp.affinity_one_off.builtin IS 'true while the row is as cdp shipped it (not dumped); a row an admin adds or changes is false and kept by pg_dump (config.sql)';
 SELECT pg_catalog.pg_extension_config_dump('cdp.affinity_one_off', 'WHERE NOT builtin');
@@ -164,6 +168,10 @@ COMMENT ON COLUMN cdp.profile_affinities.top_colour IS 'cdp.affinity_top(affinit
 COMMENT ON COLUMN cdp.profile_affinities.top_size IS 'cdp.affinity_top(affinity, ''size'', 1), computed by cdp.refresh_affinity';
 COMMENT ON COLUMN cdp.profile_affinities.latest_colour IS 'cdp.affinity_latest(affinity, ''colour''), computed by cdp.refresh_affinity';
 COMMENT ON COLUMN cdp.profile_affinities.affinity IS 'cdp.affinity_agg value; read with cdp.affinity_score/_top/_latest/_entries; includes bought:<article_id> for purchases';
+COMMENT ON COLUMN cdp.profile_affinities.profile_id IS 'the profile (cdp.profiles) the signals were attributed to through cdp.identifiers';
+COMMENT ON COLUMN cdp.profile_affinities.as_of IS 'as_of of cdp.refresh_affinity: signals are decayed to it, later ones ignored';
+COMMENT ON COLUMN cdp.profile_affinities.half_life IS 'half_life of cdp.refresh_affinity: a signal''s weight halves with every half_life before as_of';
+COMMENT ON COLUMN cdp.profile_affinities.refreshed_at IS 'when cdp.refresh_affinity wrote the row (its transaction time)';
 SELECT pg_catalog.pg_extension_config_dump('cdp.profile_affinities', '');
 -- state: written only through cdp's functions
 GRANT SELECT ON cdp.profile_affinities TO cdp_admin;
@@ -173,6 +181,12 @@ CREATE VIEW cdp.affinities AS
     SELECT p.profile_id, e.kind, e.value, e.score, e.last_at, p.as_of
       FROM cdp.profile_affinities p, cdp.affinity_entries(p.affinity) e;
 COMMENT ON VIEW cdp.affinities IS 'one row per profile and attribute (kind, value, decayed score, last seen) for BI tools';
+COMMENT ON COLUMN cdp.affinities.profile_id IS 'the profile (cdp.profile_affinities)';
+COMMENT ON COLUMN cdp.affinities.kind IS 'attribute kind (size, colour, ...; bought for articles the profile bought)';
+COMMENT ON COLUMN cdp.affinities.value IS 'attribute value (for bought: the article id)';
+COMMENT ON COLUMN cdp.affinities.score IS 'decayed score: sum of the signals'' weights times 0.5^((as_of - at) / half_life)';
+COMMENT ON COLUMN cdp.affinities.last_at IS 'time of the latest signal with this attribute';
+COMMENT ON COLUMN cdp.affinities.as_of IS 'the time the scores are decayed to (cdp.profile_affinities.as_of)';
 -- state: written only through cdp's functions
 GRANT SELECT ON cdp.affinities TO cdp_admin;
 GRANT SELECT ON cdp.affinities TO cdp_analyst;

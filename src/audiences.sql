@@ -8,6 +8,8 @@ CREATE TABLE cdp.purpose_channels (
     builtin boolean NOT NULL DEFAULT false
 );
 COMMENT ON TABLE cdp.purpose_channels IS 'the identifier a channel needs to reach a person for a purpose (email for email marketing, phone for SMS, device for push); purposes without a row need none';
+COMMENT ON COLUMN cdp.purpose_channels.purpose IS 'the purpose (cdp.purposes)';
+COMMENT ON COLUMN cdp.purpose_channels.id_type IS 'the identifier type the purpose''s channel needs: cdp.audience returns the members'' identifiers of this type and leaves out members without one';
 INSERT INTO cdp.purpose_channels VALUES
     ('email_marketing', 'email', true), ('sms', 'phone', true), ('push', 'device', true), ('third_party_ads', 'email', true);
 COMMENT ON COLUMN cdp.purpose_channels.builtin IS 'true while the row is as cdp shipped it (not dumped); a row an admin adds or changes is false and kept by pg_dump (config.sql)';

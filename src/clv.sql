@@ -127,6 +127,27 @@ COMMENT ON COLUMN cdp.clv_model.bgnbd_status IS 'how the BG/NBD parameters came 
 COMMENT ON COLUMN cdp.clv_model.gammagamma_status IS 'how the Gamma-Gamma parameters came about: converged, limit (q, gamma -> infinity on a fixed ratio, reported with q = 1e12: one spend distribution for everybody, the expected spend p / nu for all; see gammagamma_message), best point, failed (expected spend is the customer''s own), carried over (from the fit as of gammagamma_fitted_as_of)';
 COMMENT ON COLUMN cdp.clv_model.bgnbd_fitted_as_of IS 'as_of of the refresh whose BG/NBD fit gave the parameters: as_of, or earlier when carried over; NULL without parameters';
 COMMENT ON COLUMN cdp.clv_model.gammagamma_fitted_as_of IS 'as_of of the refresh whose Gamma-Gamma fit gave the parameters: as_of, or earlier when carried over; NULL without parameters';
+COMMENT ON COLUMN cdp.clv_model.as_of IS 'as_of of the cdp.refresh_rfm that wrote the row: orders up to this time were fitted';
+COMMENT ON COLUMN cdp.clv_model.time_unit IS 'the time unit of the fits'' times (t_x, T) and of horizon: 1 week';
+COMMENT ON COLUMN cdp.clv_model.horizon IS 'the horizon of expected purchases and CLV in cdp.rfm, in time units (horizon_weeks of cdp.refresh_rfm)';
+COMMENT ON COLUMN cdp.clv_model.annual_discount_rate IS 'the yearly discount rate CLV was computed with (annual_discount_rate of cdp.refresh_rfm, 0.10 = 10 %)';
+COMMENT ON COLUMN cdp.clv_model.r IS 'BG/NBD r: shape of the Gamma distribution of purchase rates; NULL when the fit gave no parameters (bgnbd_status failed)';
+COMMENT ON COLUMN cdp.clv_model.alpha IS 'BG/NBD alpha: scale of the Gamma distribution of purchase rates, in time units; NULL as r';
+COMMENT ON COLUMN cdp.clv_model.a IS 'BG/NBD a: first parameter of the Beta distribution of the drop-out probability after a purchase; NULL as r';
+COMMENT ON COLUMN cdp.clv_model.b IS 'BG/NBD b: second parameter of that Beta distribution; NULL as r';
+COMMENT ON COLUMN cdp.clv_model.bgnbd_loglik IS 'log-likelihood of the BG/NBD parameters on this refresh''s customers; NULL without parameters and when carried over';
+COMMENT ON COLUMN cdp.clv_model.bgnbd_customers IS 'customers (profiles with orders) the BG/NBD fit used';
+COMMENT ON COLUMN cdp.clv_model.bgnbd_converged IS 'true when the BG/NBD fit found an interior maximum (bgnbd_status converged)';
+COMMENT ON COLUMN cdp.clv_model.bgnbd_message IS 'why the BG/NBD fit did not converge (the limit, the ridge or the failure); NULL when it did';
+COMMENT ON COLUMN cdp.clv_model.p IS 'Gamma-Gamma p: shape of the Gamma distribution of a customer''s spend per purchase; NULL when the fit gave no parameters (gammagamma_status failed)';
+COMMENT ON COLUMN cdp.clv_model.q IS 'Gamma-Gamma q: shape of the Gamma distribution of the customers'' spend scale; 1e12 for the limit of one spend distribution for everybody; NULL as p';
+COMMENT ON COLUMN cdp.clv_model.gamma IS 'Gamma-Gamma gamma: scale of that distribution; NULL as p';
+COMMENT ON COLUMN cdp.clv_model.gammagamma_loglik IS 'log-likelihood of the Gamma-Gamma parameters on this refresh''s repeat buyers; NULL without parameters and when carried over';
+COMMENT ON COLUMN cdp.clv_model.gammagamma_customers IS 'repeat buyers (x > 0) the Gamma-Gamma fit used';
+COMMENT ON COLUMN cdp.clv_model.gammagamma_converged IS 'true when the Gamma-Gamma fit found an interior maximum (gammagamma_status converged)';
+COMMENT ON COLUMN cdp.clv_model.gammagamma_message IS 'why the Gamma-Gamma fit did not converge; NULL when it did';
+COMMENT ON COLUMN cdp.clv_model.unattributed_orders IS 'orders up to as_of whose identifier no profile holds (unknown type or value, invalid value): counted, not attributed';
+COMMENT ON COLUMN cdp.clv_model.fitted_at IS 'when the row was written (clock time of cdp.refresh_rfm)';
 -- state: written only through cdp's functions
 GRANT SELECT ON cdp.clv_model TO cdp_admin;
 GRANT SELECT ON cdp.clv_model TO cdp_analyst;

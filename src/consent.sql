@@ -21,6 +21,10 @@ COMMENT ON TABLE cdp.purposes IS 'processing purposes consent is asked for; each
 COMMENT ON COLUMN cdp.purposes.valid_for IS 'how long a grant stays valid (NULL: until revoked)';
 COMMENT ON COLUMN cdp.purposes.double_opt_in IS 'a grant counts only once confirmed (cdp.confirm_consent), as German practice requires for newsletters';
 COMMENT ON COLUMN cdp.purposes.builtin IS 'true while the row is as cdp shipped it (not dumped); a row an admin adds or changes is false and kept by pg_dump (config.sql)';
+COMMENT ON COLUMN cdp.purposes.purpose IS 'the purpose''s name (lower case letters, digits and _), as cdp.record_consent and cdp.has_consent take it';
+COMMENT ON COLUMN cdp.purposes.bit IS 'the bit (0 to 62) of cdp.consent_state.mask that holds consent for this purpose';
+COMMENT ON COLUMN cdp.purposes.legal_basis IS 'legal basis of the processing: consent, contract, legitimate_interest or legal_obligation; documentation for the admin (cdp.has_consent goes by the ledger alone)';
+COMMENT ON COLUMN cdp.purposes.description IS 'what the purpose covers, for people (free text)';
 
 INSERT INTO cdp.purposes (purpose, bit, legal_basis, valid_for, double_opt_in, builtin, description) VALUES
     ('email_marketing',   0, 'consent', NULL,               true,  true, 'newsletters and marketing email'),
@@ -59,6 +63,13 @@ COMMENT ON COLUMN cdp.consent_ledger.value IS 'normalised identifier value; afte
 COMMENT ON COLUMN cdp.consent_ledger.confirmed_at IS 'double opt-in confirmation carried by a loaded grant (cdp.confirm_consent appends a confirm event instead)';
 COMMENT ON COLUMN cdp.consent_ledger.proof IS 'evidence of the event (form id, IP, text version); removed by erasure';
 COMMENT ON COLUMN cdp.consent_ledger.erasure_id IS 'set when the row became a tombstone of that erasure (cdp.erasure_log)';
+COMMENT ON COLUMN cdp.consent_ledger.event_id IS 'event id, in the order events were recorded; cdp.record_consent and cdp.confirm_consent return it';
+COMMENT ON COLUMN cdp.consent_ledger.id_type IS 'type of the identifier the event was recorded for (cdp.identifier_types); erased for a tombstone of an erasure';
+COMMENT ON COLUMN cdp.consent_ledger.purpose IS 'the purpose (cdp.purposes)';
+COMMENT ON COLUMN cdp.consent_ledger.event IS 'grant or revoke (cdp.record_consent, cdp.load_consents) or confirm (cdp.confirm_consent, the double opt-in)';
+COMMENT ON COLUMN cdp.consent_ledger.recorded_at IS 'when the person gave or revoked consent or confirmed: observed_at of cdp.record_consent, confirmed_at of cdp.confirm_consent, recorded_at of a consents source row; never in the future; the fold and valid_for count from it';
+COMMENT ON COLUMN cdp.consent_ledger.source IS 'where the event comes from (the source argument of cdp.record_consent, a consents source''s source column); NULL when none was given';
+COMMENT ON COLUMN cdp.consent_ledger.recorded_by IS 'the session user whose call recorded the row';
 SELECT pg_catalog.pg_extension_config_dump('cdp.consent_ledger', '');
 SELECT pg_catalog.pg_extension_config_dump('cdp.consent_ledger_event_id_seq', '');
 -- evidence: appended only by record_consent, confirm_consent and
@@ -76,6 +87,9 @@ CREATE TABLE cdp.consent_state (
 COMMENT ON TABLE cdp.consent_state IS 'current consent per profile: bit n of mask set = consent for the purpose with bit n; maintained on every ledger insert and identity change';
 COMMENT ON COLUMN cdp.consent_state.valid_until IS 'when the first grant in mask expires (NULL: none does); after it cdp.has_consent asks the ledger';
 COMMENT ON COLUMN cdp.consent_state.fold IS 'the cdp.consent_fold state the mask was read from';
+COMMENT ON COLUMN cdp.consent_state.profile_id IS 'the profile (cdp.profiles); profiles without any consent event have no row';
+COMMENT ON COLUMN cdp.consent_state.mask IS 'bit n set: consent for the purpose with bit n (cdp.purposes.bit) as of computed_at';
+COMMENT ON COLUMN cdp.consent_state.computed_at IS 'when the ledger was last folded into this row (transaction time of cdp._consent_recompute); cdp.has_consent trusts mask from then until valid_until and asks the ledger outside that';
 SELECT pg_catalog.pg_extension_config_dump('cdp.consent_state', '');
 -- state: written only through cdp's functions
 GRANT SELECT ON cdp.consent_state TO cdp_admin;

@@ -47,6 +47,13 @@ CREATE TABLE cdp.cross_sell_rules (
     PRIMARY KEY (antecedent, consequent)
 );
 COMMENT ON TABLE cdp.cross_sell_rules IS 'association rules stored by cdp.refresh_cross_sell (see cdp.association_rules for the measures)';
+COMMENT ON COLUMN cdp.cross_sell_rules.antecedent IS 'article id the rule starts from (bought A ...)';
+COMMENT ON COLUMN cdp.cross_sell_rules.consequent IS 'article id it recommends (... also bought B)';
+COMMENT ON COLUMN cdp.cross_sell_rules.baskets IS 'baskets (orders) holding both articles';
+COMMENT ON COLUMN cdp.cross_sell_rules.support IS 'share of all baskets holding both articles (0 to 1)';
+COMMENT ON COLUMN cdp.cross_sell_rules.confidence IS 'share of the antecedent''s baskets that also hold the consequent (0 to 1)';
+COMMENT ON COLUMN cdp.cross_sell_rules.lift IS 'confidence / share of baskets holding the consequent; above 1: bought together more often than by chance';
+COMMENT ON COLUMN cdp.cross_sell_rules.computed_at IS 'when cdp.refresh_cross_sell wrote the rule (its transaction time)';
 SELECT pg_catalog.pg_extension_config_dump('cdp.cross_sell_rules', '');
 -- state: written only through cdp's functions
 GRANT SELECT ON cdp.cross_sell_rules TO cdp_admin;

@@ -192,6 +192,12 @@ CREATE VIEW cdp.tracked_article_events AS
       FROM cdp.tracked_events e
      WHERE e.article_id IS NOT NULL;
 COMMENT ON VIEW cdp.tracked_article_events IS 'tracked events about an article, registered as the built-in source of kind article_events (source_id 0)';
+COMMENT ON COLUMN cdp.tracked_article_events.id_type IS 'type of the identifier the event was seen with (cdp.tracked_events.id_type)';
+COMMENT ON COLUMN cdp.tracked_article_events.id_value IS 'its normalised value (cdp.tracked_events.value)';
+COMMENT ON COLUMN cdp.tracked_article_events.occurred_at IS 'when it happened (the reporter''s clock)';
+COMMENT ON COLUMN cdp.tracked_article_events.event_type IS 'the event type (cdp.event_types); cdp.affinity_weights weighs it';
+COMMENT ON COLUMN cdp.tracked_article_events.article_id IS 'the article the event is about (never NULL here)';
+COMMENT ON COLUMN cdp.tracked_article_events.channel IS 'where it happened: web, app, store, email, ...';
 GRANT SELECT ON cdp.tracked_article_events TO cdp_admin;
 
 -- the kind article_events gains an optional channel (the dashboard counts

@@ -17,6 +17,13 @@ CREATE TABLE cdp.identifier_types (
     builtin         boolean NOT NULL DEFAULT false
 );
 COMMENT ON TABLE cdp.identifier_types IS 'identifier types: normaliser, stitching priority (higher first), merge-protection limit per profile (NULL: no limit), whether they make a profile known, whether they are PII';
+COMMENT ON COLUMN cdp.identifier_types.id_type IS 'the type''s name (lower case letters, digits and _), as cdp.identify, cdp.link and the sources'' id_type columns give it';
+COMMENT ON COLUMN cdp.identifier_types.normalizer IS 'the cdp.normalize kind its values are normalised with (email, phone, name, mac, loyalty_card, erp_customer, cookie, device, text); cdp._normalize_id looks it up';
+COMMENT ON COLUMN cdp.identifier_types.priority IS 'stitching priority, higher first: cdp.stitch() unites links by the higher, then the lower priority of their two types, and a profile id goes to the component holding its identifier of the highest priority';
+COMMENT ON COLUMN cdp.identifier_types.max_per_profile IS 'merge protection: a cdp.link or cdp.stitch that would give one profile more identifiers of this type is not made but recorded as blocked in cdp.profile_merges; NULL: no limit; 0: never linked';
+COMMENT ON COLUMN cdp.identifier_types.makes_known IS 'a profile holding an identifier of this type is known (cdp.profiles.known): a person rather than an anonymous visitor';
+COMMENT ON COLUMN cdp.identifier_types.is_pii IS 'whether the values are personal data in themselves (email, phone, MAC); shown by cdp.profile_identifiers, informational only: cdp''s pseudonymised tables pseudonymise every type alike';
+COMMENT ON COLUMN cdp.identifier_types.description IS 'what the identifier is, for people (free text)';
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.identifier_types TO cdp_admin;
 GRANT SELECT ON cdp.identifier_types TO cdp_analyst;
 
@@ -47,6 +54,8 @@ CREATE TABLE cdp.profiles (
 );
 COMMENT ON TABLE cdp.profiles IS 'one row per person (or anonymous visitor) as the identity graph currently sees them';
 COMMENT ON COLUMN cdp.profiles.known IS 'true when the profile holds an identifier whose type makes it known (ERP customer, email, card, phone)';
+COMMENT ON COLUMN cdp.profiles.profile_id IS 'profile id (cdp.profile_id_seq); a merge keeps the smaller of the two, so the id of the oldest profile survives';
+COMMENT ON COLUMN cdp.profiles.created_at IS 'when the profile''s first identifier was observed (observed_at of cdp.identify or cdp.link, the time of the source row cdp.stitch or cdp.load_consents read), not when the row was inserted; a merge by cdp.link keeps the earlier of the two';
 -- state: written only through cdp's functions
 GRANT SELECT ON cdp.profiles TO cdp_admin;
 GRANT SELECT ON cdp.profiles TO cdp_analyst;
@@ -64,6 +73,12 @@ CREATE TABLE cdp.identifiers (
 CREATE INDEX identifiers_profile_idx ON cdp.identifiers (profile_id);
 COMMENT ON TABLE cdp.identifiers IS 'identifiers (type + normalised value) and the profile each belongs to';
 COMMENT ON COLUMN cdp.identifiers.value IS 'normalised value (cdp.normalize); PII for PII types';
+COMMENT ON COLUMN cdp.identifiers.identifier_id IS 'identifier id, in the order identifiers were first recorded';
+COMMENT ON COLUMN cdp.identifiers.id_type IS 'the identifier''s type (cdp.identifier_types)';
+COMMENT ON COLUMN cdp.identifiers.profile_id IS 'the profile the identifier belongs to now; cdp.link, cdp.unlink and cdp.stitch move it on merges and splits';
+COMMENT ON COLUMN cdp.identifiers.first_seen IS 'earliest observation of the identifier: observed_at of cdp.identify or cdp.link (a call with an earlier time moves it back), or the time of the source row cdp.stitch or cdp.load_consents created it from';
+COMMENT ON COLUMN cdp.identifiers.last_seen IS 'latest observation of the identifier: observed_at of cdp.identify or cdp.link (an older observation never moves it back); cdp.stitch and cdp.load_consents set it only for the identifiers they create';
+COMMENT ON COLUMN cdp.identifiers.source IS 'where it was first recorded from: the source argument of cdp.identify, cdp.link or cdp.record_consent, consents for cdp.load_consents, the link''s source or the view''s name for identity_links sources (cdp.stitch); NULL when none was given; later observations do not change it';
 -- state: written only through cdp's functions
 GRANT SELECT ON cdp.identifiers TO cdp_admin;
 GRANT SELECT ON SEQUENCE cdp.identifiers_identifier_id_seq TO cdp_admin;

@@ -17,6 +17,12 @@ CREATE TABLE cdp.erasure_log (
 );
 COMMENT ON TABLE cdp.erasure_log IS 'who erased a person, when and why, and how many rows went where; no identifier values (keep PII out of the reason too)';
 COMMENT ON COLUMN cdp.erasure_log.id_types IS 'the types of the erased identifiers (not their values)';
+COMMENT ON COLUMN cdp.erasure_log.erasure_id IS 'erasure id; tombstones of the consent ledger and the suppression list name it';
+COMMENT ON COLUMN cdp.erasure_log.erased_at IS 'when cdp.erase ran (its transaction time)';
+COMMENT ON COLUMN cdp.erasure_log.erased_by IS 'the session user (login role) who called cdp.erase';
+COMMENT ON COLUMN cdp.erasure_log.reason IS 'why (the request, a ticket number), as given to cdp.erase; no names or addresses';
+COMMENT ON COLUMN cdp.erasure_log.identifiers IS 'how many identifiers the erased profile held';
+COMMENT ON COLUMN cdp.erasure_log.report IS 'rows removed per place, as cdp.erase returned them ([{"table": ..., "rows": ...}]): sources, ledger tombstones, merge history, cdp tables, identity graph, suppressions added; NULL only inside the erasing transaction';
 SELECT pg_catalog.pg_extension_config_dump('cdp.erasure_log', '');
 SELECT pg_catalog.pg_extension_config_dump('cdp.erasure_log_erasure_id_seq', '');
 -- written only by cdp.erase (owner's rights): the admin may read, not forge

@@ -56,6 +56,7 @@ COMMENT ON COLUMN cdp.outbox_consumers.consumer IS 'the consumer''s name (the ca
 COMMENT ON COLUMN cdp.outbox_consumers.purpose IS 'the consent purpose the consumer acts on: entries of profiles without that consent at read time are withheld; NULL: no filter';
 COMMENT ON COLUMN cdp.outbox_consumers.acked_upto IS 'the last change_id the consumer acknowledged';
 COMMENT ON COLUMN cdp.outbox_consumers.acked_at IS 'when it last acknowledged';
+COMMENT ON COLUMN cdp.outbox_consumers.created_at IS 'when cdp.outbox_consumer first registered the consumer';
 SELECT pg_catalog.pg_extension_config_dump('cdp.outbox_consumers', '');
 GRANT SELECT, INSERT, UPDATE, DELETE ON cdp.outbox_consumers TO cdp_admin;
 

@@ -26,6 +26,11 @@ CREATE TABLE cdp.refresh_steps (
     params      jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(params) = 'object')
 );
 COMMENT ON TABLE cdp.refresh_steps IS 'steps of cdp.refresh() in order; command is a query returning one bigint (rows changed), with the step''s params as $1 (jsonb); modules register theirs, admins may disable them or change their params (cdp.set_refresh_params)';
+COMMENT ON COLUMN cdp.refresh_steps.step_order IS 'position of the step in cdp.refresh(), ascending; cdp''s own steps run from 100 (stitch) to 950 (pseudonyms)';
+COMMENT ON COLUMN cdp.refresh_steps.step IS 'the step''s name, as cdp.set_refresh_params and cdp.refresh_run_steps name it';
+COMMENT ON COLUMN cdp.refresh_steps.command IS 'a query returning one bigint (rows changed), the step''s params as $1 (jsonb)';
+COMMENT ON COLUMN cdp.refresh_steps.enabled IS 'false: cdp.refresh() skips the step';
+COMMENT ON COLUMN cdp.refresh_steps.description IS 'what the step does and its params, for people';
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.refresh_steps TO cdp_admin;
 GRANT SELECT ON cdp.refresh_steps TO cdp_analyst;
 
@@ -37,6 +42,11 @@ CREATE TABLE cdp.refresh_runs (
     failed_steps integer NOT NULL DEFAULT 0
 );
 COMMENT ON TABLE cdp.refresh_runs IS 'one row per cdp.refresh() run';
+COMMENT ON COLUMN cdp.refresh_runs.run_id IS 'run id';
+COMMENT ON COLUMN cdp.refresh_runs.started_at IS 'when the run started (clock time)';
+COMMENT ON COLUMN cdp.refresh_runs.finished_at IS 'when its last step finished (clock time); NULL only inside the still running refresh''s own transaction';
+COMMENT ON COLUMN cdp.refresh_runs.run_by IS 'the role that called cdp.refresh() (CURRENT_USER: pg_cron''s job owner for the scheduled run)';
+COMMENT ON COLUMN cdp.refresh_runs.failed_steps IS 'how many steps failed (their errors are in cdp.refresh_run_steps)';
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.refresh_runs TO cdp_admin;
 GRANT USAGE, SELECT, UPDATE ON SEQUENCE cdp.refresh_runs_run_id_seq TO cdp_admin;
 GRANT SELECT ON cdp.refresh_runs TO cdp_analyst;
@@ -53,6 +63,12 @@ CREATE TABLE cdp.refresh_run_steps (
     PRIMARY KEY (run_id, step)
 );
 COMMENT ON TABLE cdp.refresh_run_steps IS 'what each step of each cdp.refresh() run did: time, rows changed, or the error';
+COMMENT ON COLUMN cdp.refresh_run_steps.run_id IS 'the run (cdp.refresh_runs)';
+COMMENT ON COLUMN cdp.refresh_run_steps.step IS 'the step''s name (cdp.refresh_steps.step)';
+COMMENT ON COLUMN cdp.refresh_run_steps.started_at IS 'when the step started (clock time)';
+COMMENT ON COLUMN cdp.refresh_run_steps.finished_at IS 'when it ended (clock time)';
+COMMENT ON COLUMN cdp.refresh_run_steps.rows_changed IS 'the bigint the step''s command returned (rows changed); NULL when it failed';
+COMMENT ON COLUMN cdp.refresh_run_steps.error IS 'the error message of a failed step (its work was rolled back, later steps still ran); NULL when it succeeded';
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.refresh_run_steps TO cdp_admin;
 GRANT SELECT ON cdp.refresh_run_steps TO cdp_analyst;
 COMMENT ON COLUMN cdp.refresh_steps.builtin IS 'true while the row is as cdp shipped it (not dumped); a row an admin adds or changes is false and kept by pg_dump (config.sql)';

@@ -114,6 +114,15 @@ CREATE TABLE cdp.rfm_segments (
     CHECK (r_min <= r_max AND f_min <= f_max AND m_min <= m_max)
 );
 COMMENT ON TABLE cdp.rfm_segments IS 'RFM segment map: ranges of R, F and M scores (inclusive), checked by position, first match wins; profiles matching no row are ''Others''. The seeded names are those of the R rfm package''s segment table, but the ranges are cdp''s own (mostly on R and F, M left open), not rfm''s: the same name can hold other customers than in rfm. Edit it to taste; cdp.refresh_rfm reads it';
+COMMENT ON COLUMN cdp.rfm_segments.position IS 'order in which the rows are checked (smallest first); the first whose ranges hold a profile''s scores names its segment';
+COMMENT ON COLUMN cdp.rfm_segments.segment IS 'the segment name written to cdp.rfm.segment';
+COMMENT ON COLUMN cdp.rfm_segments.r_min IS 'lowest R score (1 to 5) of the range, inclusive';
+COMMENT ON COLUMN cdp.rfm_segments.r_max IS 'highest R score of the range, inclusive';
+COMMENT ON COLUMN cdp.rfm_segments.f_min IS 'lowest F score (1 to 5) of the range, inclusive';
+COMMENT ON COLUMN cdp.rfm_segments.f_max IS 'highest F score of the range, inclusive';
+COMMENT ON COLUMN cdp.rfm_segments.m_min IS 'lowest M score (1 to 5) of the range, inclusive';
+COMMENT ON COLUMN cdp.rfm_segments.m_max IS 'highest M score of the range, inclusive';
+COMMENT ON COLUMN cdp.rfm_segments.description IS 'who the segment''s customers are, for people (free text)';
 INSERT INTO cdp.rfm_segments (position, segment, r_min, r_max, f_min, f_max, m_min, m_max, description) VALUES
     (10,  'Champions',          4, 5, 4, 5, 4, 5, 'bought recently, buy often and spend the most'),
     (20,  'Loyal Customers',    3, 5, 3, 5, 1, 5, 'buy regularly and were here not long ago'),
@@ -174,6 +183,10 @@ COMMENT ON COLUMN cdp.rfm.overdue IS 'churn measure that covers one-time buyers:
 COMMENT ON COLUMN cdp.rfm.expected_purchases IS 'BG/NBD expected purchase days in the horizon after as_of (default 52 weeks; see cdp.clv_model)';
 COMMENT ON COLUMN cdp.rfm.expected_spend IS 'Gamma-Gamma expected spend per purchase day; the customer''s own mean (repeat days'' mean, the first day''s spend without repeat days) when the Gamma-Gamma model has no parameters or q <= 1; NULL, in both cases, when that own mean is negative (returns outweigh the purchases)';
 COMMENT ON COLUMN cdp.rfm.clv IS 'expected spend x expected purchases per 4-week period over the horizon, discounted at the annual rate (see cdp.clv_model); NULL when the BG/NBD fit gave no parameters or the expected spend is NULL';
+COMMENT ON COLUMN cdp.rfm.profile_id IS 'the profile (cdp.profiles) the orders were attributed to through cdp.identifiers';
+COMMENT ON COLUMN cdp.rfm.first_purchase IS 'time of the profile''s first order (ordered_at of the orders sources)';
+COMMENT ON COLUMN cdp.rfm.last_purchase IS 'time of its last order up to as_of';
+COMMENT ON COLUMN cdp.rfm.as_of IS 'as_of of the cdp.refresh_rfm that wrote the row: orders after it are not counted';
 -- state: written only through cdp's functions
 GRANT SELECT ON cdp.rfm TO cdp_admin;
 GRANT SELECT ON cdp.rfm TO cdp_analyst;
@@ -191,6 +204,7 @@ COMMENT ON COLUMN cdp.rfm_channels.channel IS 'store, web, app, ... as the order
 COMMENT ON COLUMN cdp.rfm_channels.orders IS 'orders in the channel up to as_of';
 COMMENT ON COLUMN cdp.rfm_channels.revenue IS 'their total amount';
 COMMENT ON COLUMN cdp.rfm_channels.as_of IS 'as_of of the cdp.refresh_rfm that wrote the row';
+COMMENT ON COLUMN cdp.rfm_channels.profile_id IS 'the profile (cdp.profiles) the orders were attributed to through cdp.identifiers';
 -- state: written only through cdp's functions
 GRANT SELECT ON cdp.rfm_channels TO cdp_admin;
 GRANT SELECT ON cdp.rfm_channels TO cdp_analyst;

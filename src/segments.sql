@@ -28,6 +28,15 @@ CREATE TABLE cdp.segments (
     changed_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 COMMENT ON TABLE cdp.segments IS 'segments: a boolean SQL predicate over cdp.profile_360, optionally combined with other segments (cdp.segment_composition)';
+COMMENT ON COLUMN cdp.segments.segment_id IS 'segment id';
+COMMENT ON COLUMN cdp.segments.name IS 'the segment''s name (up to 63 characters), as cdp.refresh_segments, include and exclude lists and the API take it';
+COMMENT ON COLUMN cdp.segments.predicate IS 'boolean SQL expression over the columns of cdp.profile_360, evaluated as cdp_segment_reader; checked by cdp._check_predicate at every change and every refresh';
+COMMENT ON COLUMN cdp.segments.description IS 'what the segment is for, for people (free text)';
+COMMENT ON COLUMN cdp.segments.trigger_kind IS 'trigger audiences: the kind of qualifying event (cdp.trigger_kinds); NULL for a plain segment';
+COMMENT ON COLUMN cdp.segments.trigger_params IS 'trigger audiences: the parameters given to cdp.create_trigger_audience, overlaid on the kind''s default_params at every refresh; {} for a plain segment';
+COMMENT ON COLUMN cdp.segments.created_at IS 'when the segment was created';
+COMMENT ON COLUMN cdp.segments.created_by IS 'the role that created it';
+COMMENT ON COLUMN cdp.segments.changed_at IS 'when cdp.alter_segment last changed it (created_at until then)';
 
 CREATE TABLE cdp.segment_composition (
     segment_id integer NOT NULL REFERENCES cdp.segments ON DELETE CASCADE,
@@ -37,6 +46,9 @@ CREATE TABLE cdp.segment_composition (
     CHECK (segment_id <> other_id)
 );
 COMMENT ON TABLE cdp.segment_composition IS 'include: members must also be in the other segment; exclude: members of the other segment are left out';
+COMMENT ON COLUMN cdp.segment_composition.segment_id IS 'the segment whose members are filtered';
+COMMENT ON COLUMN cdp.segment_composition.other_id IS 'the segment it includes or excludes';
+COMMENT ON COLUMN cdp.segment_composition.mode IS 'include (members must also be members of other_id) or exclude (members of other_id are left out)';
 
 CREATE TABLE cdp.segment_members (
     segment_id integer NOT NULL REFERENCES cdp.segments ON DELETE CASCADE,
@@ -49,6 +61,8 @@ CREATE INDEX segment_members_profile_idx ON cdp.segment_members (profile_id);
 COMMENT ON TABLE cdp.segment_members IS 'current members of each segment and when they entered';
 COMMENT ON COLUMN cdp.segment_members.entered_at IS 'the refresh that added the member';
 COMMENT ON COLUMN cdp.segment_members.triggered_at IS 'trigger audiences: when the event that qualifies the member happened (cart left, newsletter sent, ...)';
+COMMENT ON COLUMN cdp.segment_members.segment_id IS 'the segment (cdp.segments)';
+COMMENT ON COLUMN cdp.segment_members.profile_id IS 'the member profile (cdp.profiles)';
 
 CREATE TABLE cdp.segment_history (
     segment_id integer NOT NULL REFERENCES cdp.segments ON DELETE CASCADE,
@@ -59,6 +73,10 @@ CREATE TABLE cdp.segment_history (
 CREATE INDEX segment_history_segment_idx ON cdp.segment_history (segment_id, changed_at);
 CREATE INDEX segment_history_profile_idx ON cdp.segment_history (profile_id);
 COMMENT ON TABLE cdp.segment_history IS 'every entry into and exit from a segment';
+COMMENT ON COLUMN cdp.segment_history.segment_id IS 'the segment (cdp.segments)';
+COMMENT ON COLUMN cdp.segment_history.profile_id IS 'the profile that entered or left';
+COMMENT ON COLUMN cdp.segment_history.change IS 'enter or exit';
+COMMENT ON COLUMN cdp.segment_history.changed_at IS 'transaction time of the cdp.refresh_segments or cdp.realtime_process that wrote the change';
 
 CREATE TABLE cdp.segment_refreshes (
     segment_id   integer NOT NULL REFERENCES cdp.segments ON DELETE CASCADE,
@@ -71,6 +89,13 @@ CREATE TABLE cdp.segment_refreshes (
 );
 CREATE INDEX segment_refreshes_idx ON cdp.segment_refreshes (segment_id, refreshed_at);
 COMMENT ON TABLE cdp.segment_refreshes IS 'one row per segment and refresh: member count, entries, exits, or the error that kept the old members';
+COMMENT ON COLUMN cdp.segment_refreshes.segment_id IS 'the segment (cdp.segments)';
+COMMENT ON COLUMN cdp.segment_refreshes.refreshed_at IS 'transaction time of the cdp.refresh_segments call';
+COMMENT ON COLUMN cdp.segment_refreshes.members IS 'members after the refresh; NULL when it failed';
+COMMENT ON COLUMN cdp.segment_refreshes.entered IS 'profiles that entered; NULL when it failed';
+COMMENT ON COLUMN cdp.segment_refreshes.exited IS 'profiles that left; NULL when it failed';
+COMMENT ON COLUMN cdp.segment_refreshes.seconds IS 'seconds from the start of the cdp.refresh_segments call to this row (the segments of one call are evaluated together)';
+COMMENT ON COLUMN cdp.segment_refreshes.error IS 'why the segment was not refreshed (its predicate or trigger query failed or was refused); it kept its old members; NULL when it refreshed';
 
 SELECT pg_catalog.pg_extension_config_dump('cdp.segments', '');
 SELECT pg_catalog.pg_extension_config_dump('cdp.segments_segment_id_seq', '');

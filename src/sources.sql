@@ -11,6 +11,8 @@ CREATE TABLE cdp.source_kinds (
     description text NOT NULL
 );
 COMMENT ON TABLE cdp.source_kinds IS 'kinds of ERP source (orders, identity_links, ...) and what they are for; declared by cdp modules';
+COMMENT ON COLUMN cdp.source_kinds.kind IS 'the kind''s name (orders, identity_links, ...), as cdp.add_source and cdp.source_sql take it';
+COMMENT ON COLUMN cdp.source_kinds.description IS 'what the views of this kind hold and which of cdp''s modules read them';
 -- state: written only through cdp's functions
 GRANT SELECT ON cdp.source_kinds TO cdp_admin;
 
@@ -25,6 +27,12 @@ CREATE TABLE cdp.source_kind_columns (
     UNIQUE (kind, position)
 );
 COMMENT ON TABLE cdp.source_kind_columns IS 'the column contract of each source kind: name, type, whether a source view must have it';
+COMMENT ON COLUMN cdp.source_kind_columns.kind IS 'the source kind (cdp.source_kinds)';
+COMMENT ON COLUMN cdp.source_kind_columns.position IS 'order of the column in the contract; cdp.source_sql selects the columns in this order';
+COMMENT ON COLUMN cdp.source_kind_columns.column_name IS 'name a source view''s column must have';
+COMMENT ON COLUMN cdp.source_kind_columns.column_type IS 'type the column must have (cdp.add_source names a mismatch)';
+COMMENT ON COLUMN cdp.source_kind_columns.required IS 'true: cdp.add_source refuses a view without the column; false: optional, read as NULL from a view that lacks it';
+COMMENT ON COLUMN cdp.source_kind_columns.description IS 'what the column holds';
 -- state: written only through cdp's functions
 GRANT SELECT ON cdp.source_kind_columns TO cdp_admin;
 
@@ -39,6 +47,10 @@ CREATE TABLE cdp.sources (
 );
 COMMENT ON TABLE cdp.sources IS 'ERP views registered as sources with cdp.add_source()';
 COMMENT ON COLUMN cdp.sources.erase_statement IS 'statement cdp erasure runs for this source''s own rows: $1 is the identifier type, $2 its normalised value';
+COMMENT ON COLUMN cdp.sources.source_id IS 'source id; 0 is cdp''s own cdp.tracked_article_events';
+COMMENT ON COLUMN cdp.sources.kind IS 'the source kind the view follows (cdp.source_kinds)';
+COMMENT ON COLUMN cdp.sources.relation IS 'the registered view (or table) of the ERP';
+COMMENT ON COLUMN cdp.sources.registered_at IS 'when cdp.add_source registered it';
 SELECT pg_catalog.pg_extension_config_dump('cdp.sources', '');
 SELECT pg_catalog.pg_extension_config_dump('cdp.sources_source_id_seq', '');
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.sources TO cdp_admin;

@@ -30,6 +30,11 @@ CREATE INDEX links_b_idx ON cdp.links (b_id);
 COMMENT ON TABLE cdp.links IS 'links recorded by cdp.link(): two identifiers seen together (a_id < b_id); removed ones (cdp.unlink) stay as a block list, also for source links';
 COMMENT ON COLUMN cdp.links.first_seen IS 'first observation; cdp.stitch() takes links in the order of type priority, then this time';
 COMMENT ON COLUMN cdp.links.removed_at IS 'set by cdp.unlink(): the pair is never linked again, from any source, until cdp.link() records it anew';
+COMMENT ON COLUMN cdp.links.link_id IS 'link id';
+COMMENT ON COLUMN cdp.links.a_id IS 'the identifier with the smaller id (cdp.identifiers)';
+COMMENT ON COLUMN cdp.links.b_id IS 'the identifier with the larger id (cdp.identifiers)';
+COMMENT ON COLUMN cdp.links.source IS 'where the pair was seen: the source argument of cdp.link (the latest non-NULL one given), unlink when cdp.unlink blocked a pair that was never linked; NULL when none was given';
+COMMENT ON COLUMN cdp.links.last_seen IS 'latest observation of the pair (observed_at of cdp.link)';
 SELECT pg_catalog.pg_extension_config_dump('cdp.links', '');
 SELECT pg_catalog.pg_extension_config_dump('cdp.links_link_id_seq', '');
 -- state: written only through cdp's functions
@@ -56,6 +61,14 @@ COMMENT ON TABLE cdp.profile_merges IS 'history of the identity graph: merges (a
 COMMENT ON COLUMN cdp.profile_merges.survivor IS 'merge: the profile kept (the oldest); split: the profile split; blocked: profile of identifier a';
 COMMENT ON COLUMN cdp.profile_merges.absorbed IS 'merge: the profile deleted; split: the new profile; blocked: profile of identifier b';
 COMMENT ON COLUMN cdp.profile_merges.via IS 'cdp.link(), cdp.unlink() or cdp.stitch()';
+COMMENT ON COLUMN cdp.profile_merges.event_id IS 'event id, in the order the events were recorded';
+COMMENT ON COLUMN cdp.profile_merges.at IS 'when it happened: observed_at of the cdp.link that merged or was blocked, else the time of the cdp.stitch or cdp.unlink transaction';
+COMMENT ON COLUMN cdp.profile_merges.action IS 'merge (absorbed went into survivor), split (absorbed was split off survivor) or blocked (a type''s max_per_profile kept survivor and absorbed apart)';
+COMMENT ON COLUMN cdp.profile_merges.type_a IS 'type of the first identifier of the link that merged (cdp.link) or was blocked; NULL for merges and splits of cdp.stitch and cdp.unlink, which name no single link';
+COMMENT ON COLUMN cdp.profile_merges.value_a IS 'its normalised value (PII for PII types; the row goes when cdp.erase erases the identifier); NULL as type_a';
+COMMENT ON COLUMN cdp.profile_merges.type_b IS 'type of the second identifier of the link; NULL as type_a';
+COMMENT ON COLUMN cdp.profile_merges.value_b IS 'its normalised value; NULL as type_a';
+COMMENT ON COLUMN cdp.profile_merges.detail IS 'blocked: which limit the merge would have broken (would exceed max_per_profile ...); NULL for merges and splits';
 SELECT pg_catalog.pg_extension_config_dump('cdp.profile_merges', '');
 SELECT pg_catalog.pg_extension_config_dump('cdp.profile_merges_event_id_seq', '');
 -- state: written only through cdp's functions
@@ -79,6 +92,15 @@ SELECT p.profile_id, p.known, p.created_at AS profile_created_at,
   JOIN cdp.identifiers i ON i.profile_id = p.profile_id
   JOIN cdp.identifier_types t ON t.id_type = i.id_type;
 COMMENT ON VIEW cdp.profile_identifiers IS 'each profile with its identifiers (normalised values, PII included: grant it only to roles that may see PII)';
+COMMENT ON COLUMN cdp.profile_identifiers.profile_id IS 'the profile (cdp.profiles)';
+COMMENT ON COLUMN cdp.profile_identifiers.known IS 'whether the profile is known (cdp.profiles.known)';
+COMMENT ON COLUMN cdp.profile_identifiers.profile_created_at IS 'cdp.profiles.created_at: observation time of the profile''s first identifier';
+COMMENT ON COLUMN cdp.profile_identifiers.id_type IS 'the identifier''s type';
+COMMENT ON COLUMN cdp.profile_identifiers.value IS 'the normalised value, PII for PII types';
+COMMENT ON COLUMN cdp.profile_identifiers.is_pii IS 'whether the type''s values are personal data in themselves (cdp.identifier_types.is_pii)';
+COMMENT ON COLUMN cdp.profile_identifiers.first_seen IS 'earliest observation of the identifier (cdp.identifiers.first_seen)';
+COMMENT ON COLUMN cdp.profile_identifiers.last_seen IS 'latest observation of the identifier (cdp.identifiers.last_seen)';
+COMMENT ON COLUMN cdp.profile_identifiers.source IS 'where the identifier was first recorded from (cdp.identifiers.source); NULL when none was given';
 -- state: written only through cdp's functions
 GRANT SELECT ON cdp.profile_identifiers TO cdp_admin;
 

@@ -13,6 +13,10 @@ CREATE TABLE cdp.trigger_kinds (
     author         name DEFAULT CURRENT_USER
 );
 COMMENT ON TABLE cdp.trigger_kinds IS 'kinds of trigger audience: a query returning (profile_id, triggered_at) of profiles with a qualifying event; {source:KIND} stands for all registered sources of that kind, {profiles:KIND} for the same rows with the profile_id their identifier resolves to, $1 is the parameters (jsonb), $2 the reference time (the parameter as_of, else the time of the refresh)';
+COMMENT ON COLUMN cdp.trigger_kinds.kind IS 'the kind''s name, as cdp.create_trigger_audience takes it (abandoned_cart, ...)';
+COMMENT ON COLUMN cdp.trigger_kinds.query IS 'the query returning (profile_id, triggered_at) of the qualifying profiles, with {source:KIND} and {profiles:KIND} placeholders, $1 the parameters and $2 the reference time; an admin''s kind runs with its author''s rights (security-restricted), cdp''s own as the refreshing role';
+COMMENT ON COLUMN cdp.trigger_kinds.default_params IS 'the parameters (a JSON object) and their defaults; a trigger audience''s own parameters override them, other keys than these (and as_of) are refused';
+COMMENT ON COLUMN cdp.trigger_kinds.description IS 'what qualifies a profile, for people';
 SELECT pg_catalog.pg_extension_config_dump('cdp.trigger_kinds', 'WHERE NOT builtin');
 COMMENT ON COLUMN cdp.trigger_kinds.builtin IS 'true while the row is as cdp shipped it (not dumped); a row an admin adds or changes is false and kept by pg_dump (config.sql)';
 CREATE TRIGGER trigger_kinds_config BEFORE INSERT OR UPDATE ON cdp.trigger_kinds
