@@ -24,6 +24,7 @@ OBJS = \
 	src/normalize.o \
 	src/pseudonym.o \
 	src/stitch.o \
+	src/link.o \
 	src/consent.o \
 	src/privacy.o \
 	src/rights.o \

@@ -415,7 +415,7 @@ uf_unite(StitchState *st, uint32 a, uint32 b)
 	{
 		int			l = st->types[i].lim;
 
-		if (l >= 0 && (int) ca[l] + (int) cb[l] > st->types[i].max)
+		if (l >= 0 && cdp_merge_exceeds(st->types[i].max, ca[l], cb[l]))
 			return i;
 	}
 	if (st->size[ra] < st->size[rb])

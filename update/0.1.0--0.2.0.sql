@@ -242,3 +242,10 @@ CREATE EVENT TRIGGER cdp_protect_sources ON sql_drop EXECUTE FUNCTION cdp._prote
 -- author): what admins insert from now on has theirs
 ALTER TABLE cdp.refresh_steps ALTER COLUMN author SET DEFAULT CURRENT_USER;
 ALTER TABLE cdp.trigger_kinds ALTER COLUMN author SET DEFAULT CURRENT_USER;
+
+-- cdp.link and cdp.unlink are C now (link.c; replayed from stitch.sql as
+-- CREATE OR REPLACE): the SQL helpers only their PL/pgSQL bodies called
+-- are gone
+DROP FUNCTION cdp._lock_profiles(bigint, bigint);
+DROP FUNCTION cdp._limit_breach(bigint, bigint, text[]);
+DROP FUNCTION cdp._new_profile(text, text, text, timestamptz);

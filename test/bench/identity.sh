@@ -6,12 +6,18 @@
 #      floor: merely reading the links (normalised) and writing one row per
 #      identifier.  All three start from the same registered source view.
 #   2. cdp.link() throughput and latency with pgbench, 2 clients, 30 s.
-#   3. peak memory (VmHWM) of the backend that ran cdp.stitch().
+#   3. cdp.unlink() of 20 source links in the stitched graph, each timed,
+#      against reading the identity_links source once (what an unlink cost
+#      when it re-read and normalised every source link).
+#   4. peak memory (VmHWM) of the backend that ran cdp.stitch().
 #
 #   bash test/bench/identity.sh [customers] [pgbench seconds]
 #   STITCH_ONLY=1 bash test/bench/identity.sh 2000000
 #       only the stitch and its memory (the 10M-link memory check: label
 #       propagation at that size takes longer than anyone wants to wait)
+#   LINK_ONLY=1 bash test/bench/identity.sh
+#       the stitch, cdp.link() and cdp.unlink() only (no floor, no label
+#       propagation: for comparing two builds of link/unlink in one sitting)
 #
 # The graph (synthetic, shaped like the demo ERP's identity_links views, with
 # their depth): per customer an ERP number with an email and a loyalty card
@@ -97,10 +103,15 @@ if [ -n "${STITCH_ONLY:-}" ]; then
     grep -o '^[0-9:. -]*UTC.*cdp\.stitch: .*' "$CDP_TMP/server.log" | sed 's/ UTC \[[0-9]*\] LOG: / /'
     printf 'cdp.stitch() first run          %8d ms\n' "$STITCH_MS"
     printf 'cdp.stitch() again (no change)  %8d ms\n' "$RESTITCH_MS"
-    grep VmHWM "$CDP_TMP/stitch.out" | sed 's/^/stitch backend peak memory       /'
+    printf 'cdp.unlink() of a source link   %8s ms median, %s ms max (20 unlinks)\n' "$UNLINK_MED" "$UNLINK_MAX"
+printf 'read + normalise the source     %8d ms   -> an unlink takes %.3fx of that\n' "$READ_MS" "$(awk -v a="$UNLINK_MED" -v b="$READ_MS" 'BEGIN {print a / b}')"
+grep VmHWM "$CDP_TMP/stitch.out" | sed 's/^/stitch backend peak memory       /'
     exit 0
 fi
 
+if [ -n "${LINK_ONLY:-}" ]; then
+    FLOOR_MS=0; SQL_MS=0
+else
 say "2. floor: read the links, normalise, write one row per identifier"
 cdp_psql -c CHECKPOINT
 t0=$(ms)
@@ -161,6 +172,7 @@ SQL
 t1=$(ms)
 SQL_MS=$((t1 - t0))
 cdp_psql -At -c "SELECT 'plain SQL: ' || count(DISTINCT profile) || ' profiles (no limits), ' || count(*) || ' identifiers' FROM bench.sql_identifiers"
+fi
 
 say "4. cdp.link() with pgbench: 2 clients, ${SECONDS_PGBENCH} s"
 cat > "$CDP_TMP/link.sql" <<'SQL'
@@ -174,12 +186,39 @@ grep -E "tps|latency|transactions actually" "$CDP_TMP/pgbench.out"
 P99=$(cat "$CDP_TMP"/link.* | awk '{print $3}' | sort -n | awk '{a[NR]=$1} END {print a[int(NR*0.99)]/1000}')
 TPS=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$CDP_TMP/pgbench.out" | head -1)
 
+say "5. cdp.unlink(): 20 source links of the stitched graph, each timed"
+# the customer number from its loyalty card: each splits a card off a
+# profile of 4-8 identifiers (customers 1000, 2000, ...)
+cdp_psql -At > "$CDP_TMP/unlink.out" <<SQL
+CREATE TABLE bench.unlink_ms (n int, ms float8);
+DO \$\$
+DECLARE t timestamptz; c int;
+BEGIN
+    FOR n IN 1..20 LOOP
+        c := n * ($CUSTOMERS / 21);
+        t := clock_timestamp();
+        PERFORM cdp.unlink('erp_customer', c::text, 'loyalty_card', 'GS-' || (100000 + c));
+        INSERT INTO bench.unlink_ms VALUES (n, 1000 * extract(epoch FROM clock_timestamp() - t));
+    END LOOP;
+END \$\$;
+SELECT 'unlink ' || round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 2) || ' ' || round(max(ms)::numeric, 2) FROM bench.unlink_ms;
+SQL
+read -r _ UNLINK_MED UNLINK_MAX < "$CDP_TMP/unlink.out"
+t0=$(ms)
+cdp_psql -At -c "SELECT count(*) FROM (SELECT cdp.try_normalize(t.normalizer, l.value_a) FROM bench.links l JOIN cdp.identifier_types t ON t.id_type = l.type_a) x" >/dev/null
+t1=$(ms)
+READ_MS=$((t1 - t0))
+
 say "results ($CUSTOMERS customers)"
 echo "first stitch, phases (server log):"
 grep -o '^[0-9:. -]*UTC.*cdp\.stitch: .*' "$CDP_TMP/server.log" | head -5 | sed 's/ UTC \[[0-9]*\] LOG: / /'
 printf 'cdp.stitch() first run          %8d ms\n' "$STITCH_MS"
 printf 'cdp.stitch() again (no change)  %8d ms\n' "$RESTITCH_MS"
+if [ -z "${LINK_ONLY:-}" ]; then
 printf 'plain-SQL label propagation     %8d ms   -> stitch is %.1fx faster\n' "$SQL_MS" "$(awk -v a="$SQL_MS" -v b="$STITCH_MS" 'BEGIN {print a / b}')"
 printf 'read links + one row/identifier %8d ms   -> stitch takes %.2fx of that\n' "$FLOOR_MS" "$(awk -v a="$STITCH_MS" -v b="$FLOOR_MS" 'BEGIN {print a / b}')"
+fi
 printf 'cdp.link() 2 clients            %8s links/s, p99 %s ms\n' "$TPS" "$P99"
+printf 'cdp.unlink() of a source link   %8s ms median, %s ms max (20 unlinks)\n' "$UNLINK_MED" "$UNLINK_MAX"
+printf 'read + normalise the source     %8d ms   -> an unlink takes %.3fx of that\n' "$READ_MS" "$(awk -v a="$UNLINK_MED" -v b="$READ_MS" 'BEGIN {print a / b}')"
 grep VmHWM "$CDP_TMP/stitch.out" | sed 's/^/stitch backend peak memory       /'
