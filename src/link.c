@@ -27,8 +27,9 @@
  *
  * cdp.unlink(type_a, value_a, type_b, value_b) resolves both identifiers
  * the same way, records the pair as removed and, when one profile held
- * them, restitches that profile alone (cdp._stitch_run scoped to it, whose
- * source links come from cdp.source_links: only the component is read).
+ * them, restitches that profile alone (cdp._stitch_run scoped to it; that
+ * pass still reads every link of the identity_links sources, see
+ * docs/performance.md, "cdp.link and cdp.unlink in C").
  *
  * Lock order everywhere: profile rows (ascending id), then their
  * identifiers; so two links never wait on each other in opposite orders.

@@ -211,7 +211,7 @@ READ_MS=$((t1 - t0))
 
 say "results ($CUSTOMERS customers)"
 echo "first stitch, phases (server log):"
-grep -o '^[0-9:. -]*UTC.*cdp\.stitch: .*' "$CDP_TMP/server.log" | head -5 | sed 's/ UTC \[[0-9]*\] LOG: / /'
+grep -o '^[0-9:. -]*UTC.*cdp\.stitch: .*' "$CDP_TMP/server.log" | awk 'NR <= 5' | sed 's/ UTC \[[0-9]*\] LOG: / /'
 printf 'cdp.stitch() first run          %8d ms\n' "$STITCH_MS"
 printf 'cdp.stitch() again (no change)  %8d ms\n' "$RESTITCH_MS"
 if [ -z "${LINK_ONLY:-}" ]; then
