@@ -140,6 +140,9 @@ endif
 
 PG_CPPFLAGS = -DCDP_VERSION='"$(EXTVERSION)"'
 # cdp.version() is compiled in: a new version rebuilds it
+# a plain `make` builds everything: the rule below must not become the default goal
+.DEFAULT_GOAL := all
+
 src/cdp.o: $(EXTENSION).control
 
 # CI builds with warnings as errors.  -Wextra's unused-parameter and
