@@ -10,7 +10,7 @@ RESET client_min_messages;
 SET timezone = 'UTC';
 
 -- the tracked events are a source of kind article_events from the start
-SELECT source_id, kind, relation FROM cdp.sources;
+SELECT source_id, kind, relation FROM cdp.sources ORDER BY source_id DESC;
 SELECT column_name, required FROM cdp.source_kind_columns WHERE kind = 'article_events' ORDER BY position;
 
 -- track: the identifier is recorded (normalised) and the event kept

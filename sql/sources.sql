@@ -25,7 +25,7 @@ CREATE VIEW erp.cdp_orders AS
 SELECT cdp.add_source('test_orders', 'erp.cdp_orders') AS source_id;
 -- registering again updates, no duplicate
 SELECT cdp.add_source('test_orders', 'erp.cdp_orders') AS source_id;
-SELECT kind, relation FROM cdp.sources;
+SELECT kind, relation FROM cdp.sources ORDER BY kind;
 
 -- a missing column
 CREATE VIEW erp.no_amount AS SELECT 'erp_customer' AS id_type, kunde_nr::text AS id_value, datum AS ordered_at FROM erp.auftraege;

@@ -197,6 +197,46 @@ SELECT cdp.refresh_affinity('2026-06-02') AS with_weight;
 SELECT e.kind, e.value, round(e.score::numeric, 2) AS score FROM cdp.profile_affinities p, cdp.affinity_entries(p.affinity) e
  WHERE p.profile_id = cdp.resolve('device', 'dev-dup') AND e.kind = 'sport';
 
+-- ---- sightings the app posts (cdp.track_sighting, POST /v1/sightings) ------
+-- the built-in beacon_sightings source reads them
+SELECT source_id, kind, relation FROM cdp.sources WHERE source_id = -1;
+-- stored with in_store_tracking consent at seen_at, and only then
+SELECT recorded, sighting_id IS NOT NULL AS stored, profile_id = cdp.resolve('device', 'dev-dup') AS own_profile
+  FROM cdp.track_sighting('device', 'dev-dup', 'M01', 'b-run', seen_at => '2026-08-01 10:00', rssi => -60,
+                          foreground => true, source => 'app 4.2');
+SELECT recorded FROM cdp.track_sighting('device', 'dev-dup', ' M01 ', zone => 'outdoor', seen_at => '2026-08-01 10:02');
+SELECT recorded, sighting_id, profile_id IS NOT NULL AS known
+  FROM cdp.track_sighting('device', 'dev-noconsent', 'M01', 'b-run', seen_at => '2026-08-01 10:00');
+SELECT recorded, sighting_id, profile_id FROM cdp.track_sighting('device', 'dev-unseen', 'M01', 'b-run', seen_at => '2026-08-01 10:00');
+SELECT cdp.resolve('device', 'dev-unseen') AS unseen_made_no_profile;
+-- dev-revoked revoked on 1 March at 10:30: before it yes, after it no
+SELECT recorded FROM cdp.track_sighting('device', 'dev-revoked', 'M01', 'b-run', seen_at => '2026-03-01 10:29');
+SELECT recorded FROM cdp.track_sighting('device', 'dev-revoked', 'M01', 'b-run', seen_at => '2026-03-01 10:31');
+SELECT id_type, value, store, beacon, zone, seen_at, rssi, foreground, source FROM cdp.tracked_sightings ORDER BY sighting_id;
+-- they become visits like the ERP's: two sightings 2 minutes apart (the gap) are one visit
+SELECT cdp.refresh_visits() > 0 AS posted_visits;
+SELECT kind, value, store, started_at, ended_at, sightings, foreground_seconds, zone_seconds FROM cdp.visits
+ WHERE value = 'dev-dup' AND started_at >= '2026-08-01';
+-- bad input: each a clear error naming the value
+SELECT cdp.track_sighting('device', 'dev-dup', NULL, 'b-run');
+SELECT cdp.track_sighting('device', 'dev-dup', 'M01');
+SELECT cdp.track_sighting('device', 'dev-dup', 'M01', 'b-run', rssi => 5);
+SELECT cdp.track_sighting('device', 'dev-dup', 'M01', 'b-run', seen_at => 'infinity');
+SELECT cdp.track_sighting('device', 'dev-dup', 'M01', 'b-run', seen_at => '2999-01-01');
+SELECT cdp.track_sighting('device', 'dev-dup', 'M01', 'b-run', seen_at => '1990-01-01');
+SELECT cdp.track_sighting('shoe_size', '42', 'M01', 'b-run');
+SELECT cdp.track_sighting('device', 'dev-dup', 'M01', repeat('b', 101));
+-- roles: the app's writer may; an analyst may neither post nor read them
+SET ROLE cdp_writer;
+SELECT recorded FROM cdp.track_sighting('device', 'dev-dup', 'M01', 'b-run', seen_at => '2026-08-01 10:03');
+SET ROLE cdp_analyst;
+SELECT cdp.track_sighting('device', 'dev-dup', 'M01', 'b-run');
+SELECT count(*) FROM cdp.tracked_sightings;
+RESET ROLE;
+-- erasure removes them
+SELECT table_name, rows_removed FROM cdp.erase('device', 'dev-revoked', 'test') WHERE table_name = 'cdp.tracked_sightings';
+SELECT count(*) AS dev_revoked_sightings FROM cdp.tracked_sightings WHERE value = 'dev-revoked';
+
 -- the sort beyond work_mem: sorted runs on disk, merged, give the same
 -- visits as the sort in memory (12,000 sightings of 30 devices, shuffled,
 -- some twice; 64 kB hold 2,730 of them, so the merge reads 5 runs, and the

@@ -151,6 +151,21 @@ COMMENT ON FUNCTION cdp_api.track(text, text, text, text, timestamptz, text, tex
 REVOKE EXECUTE ON FUNCTION cdp_api.track(text, text, text, text, timestamptz, text, text, text, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cdp_api.track(text, text, text, text, timestamptz, text, text, text, jsonb) TO cdp_admin, cdp_writer;
 
+CREATE FUNCTION cdp_api.sighting(id_type text, value text, store text, beacon text DEFAULT NULL, zone text DEFAULT NULL,
+                                 seen_at timestamptz DEFAULT pg_catalog.now(), rssi integer DEFAULT NULL,
+                                 foreground boolean DEFAULT NULL, source text DEFAULT NULL)
+RETURNS TABLE (sighting_id bigint, profile_id bigint, recorded boolean)
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT t.sighting_id, t.profile_id, t.recorded
+      FROM cdp.track_sighting(id_type, value, store, beacon, zone, COALESCE(seen_at, pg_catalog.now()),
+                              rssi, foreground, source) t
+$fn$;
+COMMENT ON FUNCTION cdp_api.sighting(text, text, text, text, text, timestamptz, integer, boolean, text) IS 'POST /v1/sightings: records an app beacon sighting (cdp.track_sighting), returns its id, the identifier''s profile and whether it was recorded (only with in_store_tracking consent)';
+REVOKE EXECUTE ON FUNCTION cdp_api.sighting(text, text, text, text, text, timestamptz, integer, boolean, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp_api.sighting(text, text, text, text, text, timestamptz, integer, boolean, text) TO cdp_admin, cdp_writer;
+
 CREATE FUNCTION cdp_api.erase(id_type text, value text, reason text)
 RETURNS TABLE (table_name text, rows_removed bigint)
 LANGUAGE sql

@@ -49,7 +49,7 @@ BEGIN
              WHERE d.store IS NOT NULL AND d.period_start IS NOT NULL AND d.visitors IS NOT NULL
                AND coalesce(d.period_length, interval '1 hour') <= interval '1 hour'
              GROUP BY 1, 2$q$, cdp.source_sql('door_counts'));
-    ELSIF EXISTS (SELECT 1 FROM cdp.sources s WHERE s.kind IN ('wifi_sightings', 'beacon_sightings')) THEN
+    ELSIF cdp._presence_registered() THEN
         RAISE NOTICE 'no door_counts source is registered: store visitors stay NULL'
             USING HINT = 'Register the door counter with cdp.add_source(''door_counts'', ...).';
     END IF;

@@ -205,6 +205,150 @@ SELECT pg_catalog.pg_extension_config_dump('cdp.zone_attributes', '');
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES ON cdp.zone_attributes TO cdp_admin;
 GRANT SELECT ON cdp.zone_attributes TO cdp_analyst;
 
+-- ---- sightings the app posts (POST /v1/sightings) ------------------------
+--
+-- The ERP's sightings reach cdp through source views; an app that reports
+-- its beacon ranging to cdp directly writes them with cdp.track_sighting
+-- into a cdp table.  As with tracked events (events.sql) one mechanism
+-- reads them: the view cdp.tracked_beacon_sightings is registered at install
+-- as a beacon_sightings source (source_id -1), so cdp.refresh_visits sees
+-- them like any other source and an admin can unregister it.  A row keeps
+-- the identifier (type + normalised value), so erasure finds it by its
+-- (id_type, value) columns.  Only sightings of an identifier whose profile
+-- has in_store_tracking consent at the time are stored.
+
+CREATE TABLE cdp.tracked_sightings (
+    sighting_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id_type     text NOT NULL REFERENCES cdp.identifier_types ON UPDATE CASCADE,
+    value       text NOT NULL,
+    store       text NOT NULL,
+    beacon      text,
+    zone        text,
+    seen_at     timestamptz NOT NULL,
+    rssi        integer CHECK (rssi BETWEEN -127 AND 0),
+    foreground  boolean,
+    recorded_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    source      text,
+    CHECK (beacon IS NOT NULL OR zone IS NOT NULL)
+);
+CREATE INDEX tracked_sightings_identifier_idx ON cdp.tracked_sightings (id_type, value);
+COMMENT ON TABLE cdp.tracked_sightings IS 'beacon sightings the app reports through cdp.track_sighting() (the HTTP API''s POST /v1/sightings), only with in_store_tracking consent; read by cdp.refresh_visits as the built-in beacon_sightings source';
+COMMENT ON COLUMN cdp.tracked_sightings.sighting_id IS 'sighting id, in the order they were recorded';
+COMMENT ON COLUMN cdp.tracked_sightings.id_type IS 'type of the identifier the app reported with (device)';
+COMMENT ON COLUMN cdp.tracked_sightings.value IS 'the identifier''s normalised value (cdp.normalize)';
+COMMENT ON COLUMN cdp.tracked_sightings.store IS 'store of the beacon';
+COMMENT ON COLUMN cdp.tracked_sightings.beacon IS 'beacon id as the beacons source names it (its zone comes from there when zone is NULL)';
+COMMENT ON COLUMN cdp.tracked_sightings.zone IS 'zone of the shop, when the app knows it';
+COMMENT ON COLUMN cdp.tracked_sightings.seen_at IS 'when the app ranged the beacon (the device''s clock)';
+COMMENT ON COLUMN cdp.tracked_sightings.rssi IS 'signal strength in dBm (-127 .. 0); below the kind''s min_rssi the sighting is ignored by the visits';
+COMMENT ON COLUMN cdp.tracked_sightings.foreground IS 'the app was open in the foreground (the dwell discount counts only that time)';
+COMMENT ON COLUMN cdp.tracked_sightings.recorded_at IS 'when cdp recorded it';
+COMMENT ON COLUMN cdp.tracked_sightings.source IS 'who reported it (app name, version)';
+SELECT pg_catalog.pg_extension_config_dump('cdp.tracked_sightings', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.tracked_sightings_sighting_id_seq', '');
+-- state: written only through cdp.track_sighting; raw identifiers, so not for analysts
+GRANT SELECT ON cdp.tracked_sightings TO cdp_admin;
+
+-- in the column contract of beacon_sightings
+CREATE VIEW cdp.tracked_beacon_sightings AS
+    SELECT s.id_type, s.value AS id_value, s.store, s.seen_at, s.beacon, s.zone, s.rssi, s.foreground
+      FROM cdp.tracked_sightings s;
+COMMENT ON VIEW cdp.tracked_beacon_sightings IS 'the sightings the app posted (cdp.tracked_sightings), registered as the built-in source of kind beacon_sightings (source_id -1)';
+GRANT SELECT ON cdp.tracked_beacon_sightings TO cdp_admin;
+
+INSERT INTO cdp.sources (source_id, kind, relation) VALUES (-1, 'beacon_sightings', 'cdp.tracked_beacon_sightings');
+-- the built-in rows come with CREATE EXTENSION, so a dump must not carry them
+SELECT pg_catalog.pg_extension_config_dump('cdp.sources',
+    'WHERE relation NOT IN (''cdp.tracked_article_events''::pg_catalog.regclass, ''cdp.tracked_beacon_sightings''::pg_catalog.regclass)');
+
+-- cdp.track_sighting: records one beacon sighting of the app and returns it
+-- with the identifier's profile; nothing is stored (recorded = false, with
+-- a NOTICE) when the identifier is unknown or its profile had no
+-- in_store_tracking consent at seen_at.
+CREATE FUNCTION cdp.track_sighting(id_type text, value text, store text, beacon text DEFAULT NULL,
+                                   zone text DEFAULT NULL, seen_at timestamptz DEFAULT pg_catalog.now(),
+                                   rssi integer DEFAULT NULL, foreground boolean DEFAULT NULL, source text DEFAULT NULL,
+                                   OUT sighting_id bigint, OUT profile_id bigint, OUT recorded boolean)
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    norm text;
+BEGIN
+    IF id_type IS NULL OR value IS NULL THEN
+        RAISE EXCEPTION 'identifier type and value must not be NULL' USING ERRCODE = 'null_value_not_allowed',
+            HINT = 'The app sends its device id: {"id_type": "device", "value": "..."}.';
+    END IF;
+    IF store IS NULL OR pg_catalog.btrim(store) = '' THEN
+        RAISE EXCEPTION 'a sighting needs the store of the beacon' USING ERRCODE = 'null_value_not_allowed',
+            HINT = 'Send the store id as the beacons source names it, e.g. M01.';
+    END IF;
+    IF (beacon IS NULL OR pg_catalog.btrim(beacon) = '') AND (zone IS NULL OR pg_catalog.btrim(zone) = '') THEN
+        RAISE EXCEPTION 'a sighting needs the beacon (or the zone) the app ranged' USING ERRCODE = 'null_value_not_allowed',
+            HINT = 'Send the beacon id, e.g. M01-RUN; its zone comes from the beacons source.';
+    END IF;
+    PERFORM cdp._check_label('store', store, 100);
+    PERFORM cdp._check_label('beacon', beacon, 100);
+    PERFORM cdp._check_label('zone', zone, 100);
+    PERFORM cdp._check_label('source', source, 100);
+    IF seen_at IS NULL OR NOT pg_catalog.isfinite(seen_at) THEN
+        RAISE EXCEPTION 'sighting time must be a finite time, not %', COALESCE(seen_at::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Leave it out to record the sighting at the current time.';
+    END IF;
+    IF seen_at > (pg_catalog.now() + interval '5 minutes') THEN
+        RAISE EXCEPTION 'sighting time % lies in the future', seen_at
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Sightings are recorded when they have happened; up to 5 minutes of clock skew are accepted.',
+                  HINT = 'Check the clock of the device that reported it.';
+    END IF;
+    IF seen_at < pg_catalog.make_timestamptz(pg_catalog.current_setting('cdp.earliest_event_year')::integer, 1, 1, 0, 0, 0, 'UTC') THEN
+        RAISE EXCEPTION 'sighting time % lies before %, the earliest cdp accepts', seen_at,
+                        pg_catalog.current_setting('cdp.earliest_event_year')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Check the clock of the device that reported it.';
+    END IF;
+    IF rssi IS NOT NULL AND rssi NOT BETWEEN -127 AND 0 THEN
+        RAISE EXCEPTION 'signal strength must be between -127 and 0 dBm, not %', rssi
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Send the RSSI the beacon ranging reports (e.g. -67), or leave it out.';
+    END IF;
+    norm := cdp._normalize_id(id_type, value);          -- unknown type, invalid or junk value: error
+    SELECT i.profile_id INTO profile_id FROM cdp.identifiers i
+     WHERE i.id_type = track_sighting.id_type AND i.value = norm;
+    recorded := profile_id IS NOT NULL AND cdp.has_consent(profile_id, 'in_store_tracking', seen_at);
+    IF NOT recorded THEN
+        RAISE NOTICE '% has no in_store_tracking consent at %: the sighting is not recorded',
+                     CASE WHEN profile_id IS NULL THEN 'this identifier is unknown and' ELSE 'its profile' END, seen_at
+            USING HINT = 'The app reports sightings only after the customer granted in-store tracking (POST /v1/consents).';
+        RETURN;
+    END IF;
+    INSERT INTO cdp.tracked_sightings (id_type, value, store, beacon, zone, seen_at, rssi, foreground, source)
+    VALUES (id_type, norm, pg_catalog.btrim(store), NULLIF(pg_catalog.btrim(beacon), ''), NULLIF(pg_catalog.btrim(zone), ''),
+            seen_at, rssi, foreground, source)
+    RETURNING tracked_sightings.sighting_id INTO sighting_id;
+END
+$fn$;
+COMMENT ON FUNCTION cdp.track_sighting(text, text, text, text, text, timestamptz, integer, boolean, text) IS
+    'records a beacon sighting the app reports (identifier, store, beacon or zone, time, signal, foreground) for cdp.refresh_visits and returns its id, the identifier''s profile and whether it was recorded (not without in_store_tracking consent at that time)';
+-- the app records sightings with the owner's rights
+REVOKE EXECUTE ON FUNCTION cdp.track_sighting(text, text, text, text, text, timestamptz, integer, boolean, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp.track_sighting(text, text, text, text, text, timestamptz, integer, boolean, text) TO cdp_admin, cdp_writer;
+
+-- cdp._presence_registered: whether any presence input exists besides an
+-- empty built-in table (the refreshes' NOTICEs)
+CREATE FUNCTION cdp._presence_registered() RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT EXISTS (SELECT 1 FROM cdp.sources s
+                    WHERE s.kind IN ('wifi_sightings', 'beacon_sightings')
+                      AND s.relation <> 'cdp.tracked_beacon_sightings'::pg_catalog.regclass)
+        OR EXISTS (SELECT 1 FROM cdp.tracked_sightings);
+END;
+COMMENT ON FUNCTION cdp._presence_registered() IS 'internal: true when a presence source other than the built-in one is registered or the app posted sightings';
+REVOKE EXECUTE ON FUNCTION cdp._presence_registered() FROM PUBLIC;
+
 -- ---- the refresh -----------------------------------------------------------
 
 -- cdp.refresh_visits: sessionises all sightings (visits.c), keeps the
@@ -231,7 +375,7 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Put the row back, e.g. INSERT INTO cdp.visit_settings (kind, gap, min_dwell, max_length) VALUES (''wifi_sightings'', ''10 minutes'', ''5 minutes'', ''4 hours'').';
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM cdp.sources s WHERE s.kind IN ('wifi_sightings', 'beacon_sightings')) THEN
+    IF NOT cdp._presence_registered() THEN
         RAISE NOTICE 'no presence source is registered: no visits'
             USING HINT = 'Register the WiFi''s or the app''s sightings with cdp.add_source(''wifi_sightings'', ...) or cdp.add_source(''beacon_sightings'', ...).';
     END IF;

@@ -11,12 +11,6 @@
 // Results: scalar (one value, answered as {<as>: value}), row (the first
 // row), rows (all rows), json (the function's jsonb as it is), page (rows
 // with a "next" link, see page.cursor), csv (all rows, streamed).
-//
-// Extension point: app beacon sightings reach cdp as an ERP source (the
-// in-store module reads them from a registered view, docs/in-store.md);
-// an app that should post them here instead gets a cdp_api function
-// writing the table behind that view, granted to cdp_writer, and an entry
-//   { method: 'POST', path: '/v1/sightings', fn: 'cdp_api.sighting', result: 'row', ... }
 
 const idType = { type: 'string', description: 'identifier type (erp_customer, email, loyalty_card, phone, device, cookie, mac_hash, ...)' };
 
@@ -93,6 +87,21 @@ module.exports = [
       location: { type: 'string', in: 'body', description: 'store of an in-store event' },
       source: { type: 'string', in: 'body' },
       properties: { type: 'json', in: 'body', description: 'a JSON object of details, at most 4 kB' },
+    },
+  },
+  {
+    method: 'POST', path: '/v1/sightings', fn: 'cdp_api.sighting', result: 'row', status: 201,
+    tag: 'events', summary: 'Record an app beacon sighting for the in-store visits (stored only with in_store_tracking consent at seen_at: recorded says so)', roles: ['cdp_writer'],
+    params: {
+      id_type: { ...idType, in: 'body', required: true },
+      value: { type: 'string', in: 'body', required: true, description: 'the app\'s device id' },
+      store: { type: 'string', in: 'body', required: true, description: 'store of the beacon, e.g. M01' },
+      beacon: { type: 'string', in: 'body', description: 'beacon id, e.g. M01-RUN (beacon or zone is required)' },
+      zone: { type: 'string', in: 'body', description: 'zone of the shop, when the app knows it' },
+      seen_at: { type: 'timestamp', in: 'body', description: 'when the app ranged the beacon (default: now)' },
+      rssi: { type: 'integer', in: 'body', description: 'signal strength in dBm, -127 .. 0' },
+      foreground: { type: 'boolean', in: 'body', description: 'the app was open in the foreground (the dwell discount counts only that time)' },
+      source: { type: 'string', in: 'body', description: 'app name and version' },
     },
   },
   {

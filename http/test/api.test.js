@@ -122,6 +122,50 @@ test('bodies: bad JSON, non-objects, wrong content type, huge bodies', async () 
   isError(await post('/v1/events', T.cdp_writer, { id_type: 'cookie', value: 'ck-http-test-1', event_type: 'article_view', article_id: 'A'.repeat(5000) }), 400, '22001');
 });
 
+test('sightings: the app posts beacon sightings, stored only with in-store consent, read by the visits', async () => {
+  const at = (s) => `2026-11-20T10:${s}+01:00`;
+  const r = await post('/v1/sightings', T.cdp_writer, { id_type: 'device', value: 'dev-erika-phone', store: 'M01', beacon: 'M01-RUN', seen_at: at('00:00'), rssi: -64, foreground: true, source: 'app 4.2' });
+  assert.equal(r.status, 201, r.text);
+  assert.equal(r.json.recorded, true);
+  assert.equal(r.json.profile_id, erika);
+  assert.ok(r.json.sighting_id > 0);
+  const row = (await db.query('SELECT id_type, value, store, beacon, zone, rssi, foreground, source FROM cdp.tracked_sightings WHERE sighting_id = $1', [r.json.sighting_id])).rows[0];
+  assert.deepEqual(row, { id_type: 'device', value: 'dev-erika-phone', store: 'M01', beacon: 'M01-RUN', zone: null, rssi: -64, foreground: true, source: 'app 4.2' });
+  // a zone instead of a beacon; 90 s later: with the first one a visit of the built-in source
+  const r2 = await post('/v1/sightings', T.cdp_writer, { id_type: 'device', value: 'dev-erika-phone', store: 'M01', zone: 'running', seen_at: at('01:30') });
+  assert.equal(r2.status, 201, r2.text);
+  assert.equal(r2.json.recorded, true);
+  const v = (await db.query(`SELECT sightings, foreground_seconds, zone_seconds FROM cdp._visit_candidates()
+                              WHERE value = 'dev-erika-phone' AND started_at = $1`, [at('00:00')])).rows;
+  assert.deepEqual(v, [{ sightings: 2, foreground_seconds: 90, zone_seconds: { running: 90 } }]);
+  // an identifier without in-store consent: nothing stored, no profile made
+  const n = await post('/v1/sightings', T.cdp_writer, { id_type: 'device', value: 'dev-http-no-consent', store: 'M01', beacon: 'M01-RUN' });
+  assert.equal(n.status, 201, n.text);
+  assert.deepEqual(n.json, { sighting_id: null, profile_id: null, recorded: false });
+  const none = (await db.query("SELECT count(*)::int AS n FROM cdp.tracked_sightings WHERE value = 'dev-http-no-consent'")).rows[0].n;
+  assert.equal(none, 0);
+  assert.equal((await db.query("SELECT cdp.resolve('device', 'dev-http-no-consent') AS p")).rows[0].p, null);
+});
+
+test('sightings: bad input is a 400 naming the value, other roles a 403', async () => {
+  const s = (b, tok = T.cdp_writer) => post('/v1/sightings', tok, { id_type: 'device', value: 'dev-erika-phone', store: 'M01', beacon: 'M01-RUN', ...b });
+  isError(await s({ store: undefined }), 400);                       // a required parameter missing (the service)
+  isError(await s({ store: ' ' }), 400, '22004');
+  isError(await s({ beacon: null, zone: null }), 400, '22004');
+  isError(await s({ rssi: 20 }), 400, '22023');
+  isError(await s({ rssi: 'loud' }), 400);
+  isError(await s({ seen_at: '2099-01-01T00:00:00Z' }), 400, '22023');
+  isError(await s({ seen_at: 'now-ish' }), 400);
+  isError(await s({ id_type: 'shoe_size' }), 400, '22023');
+  isError(await s({ beacon: 'B'.repeat(200) }), 400, '22001');
+  isError(await s({ floor: 2 }), 400);                                // an unknown parameter
+  isError(await s({}, T.cdp_analyst), 403, '42501');
+  isError(await s({}, T.cdp_campaign), 403, '42501');
+  isError(await s({}, T.customer), 403, '42501');
+  const stored = (await db.query("SELECT count(*)::int AS n FROM cdp.tracked_sightings WHERE store = 'M01' AND beacon LIKE 'BBB%'")).rows[0].n;
+  assert.equal(stored, 0);
+});
+
 test('track: events land in cdp.tracked_events and reach the article_events readers', async () => {
   const r = await post('/v1/events', T.cdp_writer, { id_type: 'cookie', value: 'ck-http-cart', event_type: 'cart_add', article_id: 'GC-ACC-01', channel: 'web', properties: { page: '/cart' } });
   assert.equal(r.status, 201, r.text);

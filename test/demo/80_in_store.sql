@@ -88,6 +88,30 @@ SELECT rule_id AS "rule", discount_percent || ' %' AS "discount", store AS "stor
   FROM cdp.open_rewards(cdp.resolve('erp_customer', '1'), '2026-11-20 18:00 Europe/Berlin');
 
 \echo
+\echo '=== Zone minutes as affinities ================================================='
+\echo 'A zone stands for an article attribute: minutes at the running wall count for'
+\echo 'sport:running as 0.2 of an article view each (5 minutes = one view), so people'
+\echo 'the shop only knows by their app or phone fall into segments by where they stand.'
+INSERT INTO cdp.zone_attributes (zone, attribute) VALUES
+    ('running', 'sport:running'), ('outdoor', 'sport:hiking'), ('tennis', 'sport:tennis');
+INSERT INTO cdp.affinity_weights (event_type, weight) VALUES ('store_minute', 0.2);
+SELECT round(e.score::numeric, 2) AS erika_running_before FROM cdp.profile_affinities p, cdp.affinity_entries(p.affinity) e
+ WHERE p.profile_id = cdp.resolve('erp_customer', '1') AND e.kind = 'sport' AND e.value = 'running' \gset
+SELECT cdp.refresh_affinity('2026-11-20 18:00+01', '1 year') AS affinities_refreshed \gset
+SELECT :'erika_running_before' AS "Erika's sport:running before", round(e.score::numeric, 2) AS "with her minutes at the running wall"
+  FROM cdp.profile_affinities p, cdp.affinity_entries(p.affinity) e
+ WHERE p.profile_id = cdp.resolve('erp_customer', '1') AND e.kind = 'sport' AND e.value = 'running';
+\echo 'The people with a visit, by the sport they like most now (and how many of them'
+\echo 'have no purchase or article event behind it: the shop alone put them there):'
+WITH seen AS (SELECT DISTINCT profile_id FROM cdp.store_visits WHERE profile_id IS NOT NULL),
+     fav AS (SELECT s.profile_id, f.favourite,
+                    NOT EXISTS (SELECT 1 FROM cdp.profile_affinities p, cdp.affinity_entries(p.affinity) e
+                                 WHERE p.profile_id = s.profile_id AND e.kind IN ('category', 'brand')) AS shop_only
+               FROM seen s, cdp.preferences(s.profile_id) f WHERE f.kind = 'sport')
+SELECT favourite AS "favourite sport", count(*) AS "people", count(*) FILTER (WHERE shop_only) AS "from the shop alone"
+  FROM fav GROUP BY 1 ORDER BY 2 DESC, 1;
+
+\echo
 \echo '=== Rewards earned and redeemed ================================================='
 SELECT rule_id AS "rule", reward_kind AS "kind", count(*) AS "granted", count(redeemed_at) AS "redeemed",
        coalesce(round(avg(discount_percent), 2) || ' %', '') AS "mean discount", count(DISTINCT profile_id) AS "people"
@@ -96,7 +120,13 @@ SELECT rule_id AS "rule", reward_kind AS "kind", count(*) AS "granted", count(re
 \echo
 \echo '=== Footfall against revenue ===================================================='
 \echo 'Door-counter visitors per hour against the till''s receipts (orders with a known'
-\echo 'buyer) and revenue; hours the counter did not report stay empty, not zero.'
+\echo 'buyer) and revenue; hours the counter did not report stay empty, not zero.  The'
+\echo 'counter counts in opening hours (Mon-Sat 10-20) and during events; the hours with'
+\echo 'a count outside opening hours, and the hours without one:'
+SELECT store AS "store", count(*) FILTER (WHERE visitors IS NOT NULL AND (weekday = 7 OR hour_of_day NOT BETWEEN 10 AND 19)) AS "counted outside opening hours",
+       string_agg(DISTINCT to_char(hour, 'DD.MM.YY'), ', ') FILTER (WHERE visitors IS NOT NULL AND (weekday = 7 OR hour_of_day NOT BETWEEN 10 AND 19)) AS "on",
+       count(*) FILTER (WHERE visitors IS NULL) AS "hours with receipts or visits but no count"
+  FROM cdp.footfall_hourly GROUP BY store ORDER BY store;
 \echo 'Conversion per shop since August:'
 SELECT f.store AS "store", f.n AS "hours counted", f.visitors AS "visitors", f.receipts AS "receipts",
        to_char(100 * f.conversion, 'FM990.00') || ' %' AS "conversion",
