@@ -254,6 +254,14 @@ CREATE VIEW cdp.tracked_beacon_sightings AS
     SELECT s.id_type, s.value AS id_value, s.store, s.seen_at, s.beacon, s.zone, s.rssi, s.foreground
       FROM cdp.tracked_sightings s;
 COMMENT ON VIEW cdp.tracked_beacon_sightings IS 'the sightings the app posted (cdp.tracked_sightings), registered as the built-in source of kind beacon_sightings (source_id -1)';
+COMMENT ON COLUMN cdp.tracked_beacon_sightings.id_type IS 'type of the identifier the app reported with (cdp.tracked_sightings.id_type)';
+COMMENT ON COLUMN cdp.tracked_beacon_sightings.id_value IS 'the identifier''s normalised value (cdp.tracked_sightings.value)';
+COMMENT ON COLUMN cdp.tracked_beacon_sightings.store IS 'store of the beacon';
+COMMENT ON COLUMN cdp.tracked_beacon_sightings.seen_at IS 'when the app ranged the beacon (the device''s clock)';
+COMMENT ON COLUMN cdp.tracked_beacon_sightings.beacon IS 'beacon id as the beacons source names it';
+COMMENT ON COLUMN cdp.tracked_beacon_sightings.zone IS 'zone of the shop, when the app knows it (else the beacons source''s)';
+COMMENT ON COLUMN cdp.tracked_beacon_sightings.rssi IS 'signal strength in dBm; below the kind''s min_rssi the visits ignore the sighting';
+COMMENT ON COLUMN cdp.tracked_beacon_sightings.foreground IS 'the app was open in the foreground (the dwell discount counts only that time)';
 GRANT SELECT ON cdp.tracked_beacon_sightings TO cdp_admin;
 
 INSERT INTO cdp.sources (source_id, kind, relation) VALUES (-1, 'beacon_sightings', 'cdp.tracked_beacon_sightings');
