@@ -117,7 +117,8 @@ REGRESS = \
 	attacks \
 	models_fits \
 	refresh_settings \
-	realtime
+	realtime \
+	public_functions
 
 # isolation specs and TAP tests live under test/
 ISOLATION = \

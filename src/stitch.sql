@@ -90,6 +90,7 @@ CREATE FUNCTION cdp._stitch_run(scope bigint, node_sql text, edge_sql text, via 
     AS 'MODULE_PATHNAME', 'cdp_stitch_run'
     LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION cdp._stitch_run(bigint, text, text, text) IS 'internal: union-find over the identifiers and links the two queries return (cdp.stitch, cdp.unlink)';
+REVOKE EXECUTE ON FUNCTION cdp._stitch_run(bigint, text, text, text) FROM PUBLIC;
 
 -- cdp._stitch_node_sql: the identifiers stitching starts from (all, or one profile's).
 CREATE FUNCTION cdp._stitch_node_sql(scope bigint) RETURNS text
@@ -100,6 +101,7 @@ RETURN 'SELECT i.identifier_id, i.id_type, i.value, i.profile_id, i.first_seen, 
        || CASE WHEN scope IS NULL THEN '' ELSE ' WHERE i.profile_id = ' || scope::text END
        || ' ORDER BY i.identifier_id';
 COMMENT ON FUNCTION cdp._stitch_node_sql(bigint) IS 'internal: query of the identifiers cdp.stitch() starts from';
+REVOKE EXECUTE ON FUNCTION cdp._stitch_node_sql(bigint) FROM PUBLIC;
 
 -- cdp._stitch_edge_sql: recorded links (normalised, raw false) plus those
 -- of identity_links sources as the sources give them (raw true):
@@ -131,6 +133,7 @@ $q$, rec_scope, cdp.source_sql('identity_links'));
 END
 $fn$;
 COMMENT ON FUNCTION cdp._stitch_edge_sql(bigint) IS 'internal: query of the links cdp.stitch() reads (recorded ones normalised, those of identity_links sources raw: stitch.c normalises them and leaves out junk and removed pairs)';
+REVOKE EXECUTE ON FUNCTION cdp._stitch_edge_sql(bigint) FROM PUBLIC;
 
 -- cdp.stitch: recomputes every profile from all links.
 CREATE FUNCTION cdp.stitch(
@@ -162,6 +165,7 @@ BEGIN ATOMIC
                            ORDER BY p.profile_id FOR UPDATE) l;
 END;
 COMMENT ON FUNCTION cdp._lock_profiles(bigint, bigint) IS 'internal: locks two profile rows in ascending id order (no deadlock between links)';
+REVOKE EXECUTE ON FUNCTION cdp._lock_profiles(bigint, bigint) FROM PUBLIC;
 
 -- cdp._limit_breach: the types whose limit a profile holding the given
 -- identifiers (of profiles pa, pb, plus up to two new ones) would break; NULL if none.
@@ -180,6 +184,7 @@ BEGIN ATOMIC
      WHERE c.n > t.max_per_profile;
 END;
 COMMENT ON FUNCTION cdp._limit_breach(bigint, bigint, text[]) IS 'internal: which max_per_profile limits a merge would break, NULL when none';
+REVOKE EXECUTE ON FUNCTION cdp._limit_breach(bigint, bigint, text[]) FROM PUBLIC;
 
 -- cdp._new_profile: inserts an identifier into a new profile of its own.
 CREATE FUNCTION cdp._new_profile(id_type text, value text, source text, observed_at timestamptz,
@@ -197,6 +202,7 @@ BEGIN
 END
 $fn$;
 COMMENT ON FUNCTION cdp._new_profile(text, text, text, timestamptz) IS 'internal: a new identifier in a new profile of its own';
+REVOKE EXECUTE ON FUNCTION cdp._new_profile(text, text, text, timestamptz) FROM PUBLIC;
 
 -- cdp.link: records that two identifiers belong together and merges their
 -- profiles at once unless a limit forbids it (see README, "Merge rules").
