@@ -119,7 +119,8 @@ REGRESS = \
 	models_fits \
 	refresh_settings \
 	comments \
-	realtime
+	realtime \
+	public_functions
 
 # isolation specs and TAP tests live under test/
 ISOLATION = \

@@ -56,12 +56,16 @@ half_life_seconds(Interval *hl)
 	return sec;
 }
 
+/* Returns the transition state, remembering it as trusted (cdp_affinity_trans). */
+#define AFFINITY_RETURN(st) \
+	do { fcinfo->flinfo->fn_extra = (st); PG_RETURN_POINTER(st); } while (0)
+
 /* Raises the error for a state that is not an affinity state. */
 static void
 bad_state(const char *why)
 {
 	ereport(ERROR,
-			(errcode(ERRCODE_DATA_CORRUPTED),
+			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 			 errmsg("invalid affinity state: %s", why),
 			 errdetail("The value was not produced by cdp.affinity_agg of this cdp version or has been altered."),
 			 errhint("Recompute it with cdp.affinity_agg (cdp.refresh_affinity).")));
@@ -199,7 +203,10 @@ cdp_affinity_trans(PG_FUNCTION_ARGS)
 	Size		oldsize;
 
 	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "cdp_affinity_trans called in non-aggregate context");
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cdp_affinity_trans called in non-aggregate context"),
+				 errhint("It is the transition or combine function of an aggregate; call the aggregate.")));
 
 	if (PG_ARGISNULL(4))
 		ereport(ERROR,
@@ -229,8 +236,14 @@ cdp_affinity_trans(PG_FUNCTION_ARGS)
 	}
 	else
 	{
-		/* our own state from the previous row of this group: not toasted */
+		/*
+		 * the state of the previous row (ours, not toasted: the pointer this
+		 * function returned last is trusted) or a state from elsewhere (a
+		 * forged initial condition, another group's state): checked
+		 */
 		st = (AffinityState *) PG_GETARG_POINTER(0);
+		if ((void *) st != fcinfo->flinfo->fn_extra)
+			st = check_state(PG_GETARG_BYTEA_P(0));
 		if (st->half_life_sec != hl_sec || st->as_of != as_of)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -240,7 +253,7 @@ cdp_affinity_trans(PG_FUNCTION_ARGS)
 	}
 
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
-		PG_RETURN_POINTER(st);
+		AFFINITY_RETURN(st);
 
 	weight = PG_GETARG_FLOAT8(2);
 	at = PG_GETARG_TIMESTAMPTZ(3);
@@ -257,7 +270,7 @@ cdp_affinity_trans(PG_FUNCTION_ARGS)
 				 errdetail("A signal at infinity has no age."),
 				 errhint("Map unknown times to NULL; such rows are skipped.")));
 	if (at > as_of)
-		PG_RETURN_POINTER(st);	/* after as_of: ignored */
+		AFFINITY_RETURN(st);	/* after as_of: ignored */
 
 	contrib = weight * exp2(-((double) (as_of - at) / USECS_PER_SEC) / hl_sec);
 
@@ -271,14 +284,14 @@ cdp_affinity_trans(PG_FUNCTION_ARGS)
 		e->score += contrib;
 		if (at > e->latest)
 			e->latest = at;
-		PG_RETURN_POINTER(st);
+		AFFINITY_RETURN(st);
 	}
 
 	kindlen = attribute_kindlen(attr, len);
 	oldsize = VARSIZE(st);
 	st = grow_state(st, AFFINITY_ENTRY_SIZE(len));
 	put_entry(st, oldsize, attr, len, kindlen, contrib, at);
-	PG_RETURN_POINTER(st);
+	AFFINITY_RETURN(st);
 }
 
 /*
@@ -298,7 +311,10 @@ cdp_affinity_combine(PG_FUNCTION_ARGS)
 	bool		same = true;
 
 	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "cdp_affinity_combine called in non-aggregate context");
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cdp_affinity_combine called in non-aggregate context"),
+				 errhint("It is the transition or combine function of an aggregate; call the aggregate.")));
 	if (PG_ARGISNULL(1))
 	{
 		if (PG_ARGISNULL(0))

@@ -43,11 +43,13 @@ CREATE FUNCTION cdp._affinity_trans(bytea, text, float8, timestamptz, interval, 
     AS 'MODULE_PATHNAME', 'cdp_affinity_trans'
     LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cdp._affinity_trans(bytea, text, float8, timestamptz, interval, timestamptz) IS 'internal: transition function of cdp.affinity_agg';
+REVOKE EXECUTE ON FUNCTION cdp._affinity_trans(bytea, text, float8, timestamptz, interval, timestamptz) FROM PUBLIC;
 
 CREATE FUNCTION cdp._affinity_combine(bytea, bytea) RETURNS bytea
     AS 'MODULE_PATHNAME', 'cdp_affinity_combine'
     LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cdp._affinity_combine(bytea, bytea) IS 'internal: combine function of cdp.affinity_agg (merges by attribute)';
+REVOKE EXECUTE ON FUNCTION cdp._affinity_combine(bytea, bytea) FROM PUBLIC;
 
 CREATE AGGREGATE cdp.affinity_agg(attribute text, weight float8, at timestamptz, half_life interval, as_of timestamptz) (
     SFUNC = cdp._affinity_trans,

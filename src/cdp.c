@@ -221,5 +221,26 @@ cdp_execute_into(const char *sql, bool read_only, DestReceiver *dest, const char
 	rc = SPI_execute_extended(sql, &opts);
 	/* SPI says SPI_OK_UTILITY for a SELECT whose rows go to a DestNone receiver */
 	if (rc != SPI_OK_SELECT && rc != SPI_OK_UTILITY)
-		elog(ERROR, "cdp: could not read the %s: %s", what, SPI_result_code_string(rc));
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cdp: could not read the %s: the query is not a SELECT (%s)", what, SPI_result_code_string(rc)),
+				 errhint("The %s are read with one SELECT statement.", what)));
+}
+
+/*
+ * Errors (22004) when one of the first n arguments of fn is NULL: for the
+ * internal entry points that are not STRICT because some of their
+ * arguments may be NULL, or that must not silently return NULL.
+ */
+void
+cdp_require_args(FunctionCallInfo fcinfo, const char *fn, int n)
+{
+	int			i;
+
+	for (i = 0; i < n && i < PG_NARGS(); i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("argument %d of %s must not be NULL", i + 1, fn),
+					 errhint("%s is called by cdp's own functions; call those instead.", fn)));
 }

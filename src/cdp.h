@@ -56,5 +56,7 @@ cdp_key_arena_keep(CdpKeyArena *a, int len)
 
 /* keeps memory freed by big phases with malloc (in huge pages) until cxt goes */
 extern void cdp_keep_freed_memory(MemoryContext cxt);
+struct FunctionCallInfoBaseData;	/* fmgr.h */
+extern void cdp_require_args(struct FunctionCallInfoBaseData *fcinfo, const char *fn, int n);
 
 #endif							/* CDP_H */

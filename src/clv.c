@@ -131,10 +131,11 @@ fit_check(bytea *b, int kind)
 		st->nrows < 0 || st->capacity < st->nrows ||
 		len != FIT_HDRSZ + (Size) st->capacity * sizeof(FitRow))
 		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("invalid cdp model fit state"),
 				 errdetail("The state is %zu bytes; this library writes format version %d.",
-						   len, FIT_STATE_VERSION)));
+						   len, FIT_STATE_VERSION),
+				 errhint("Fit states are made by cdp.bgnbd_fit and cdp.gammagamma_fit; call those aggregates.")));
 	return st;
 }
 
@@ -261,8 +262,12 @@ cdp_bgnbd_trans(PG_FUNCTION_ARGS)
 				T;
 
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "cdp_bgnbd_trans called in non-aggregate context");
-	st = PG_ARGISNULL(0) ? NULL : (FitState *) PG_GETARG_POINTER(0);
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cdp_bgnbd_trans called in non-aggregate context"),
+				 errhint("It is the transition or combine function of an aggregate; call the aggregate.")));
+	/* checked: the state may be a forged initial condition */
+	st = PG_ARGISNULL(0) ? NULL : fit_check(PG_GETARG_BYTEA_P(0), FIT_KIND_BGNBD);
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
 	{
 		if (st == NULL)
@@ -301,8 +306,11 @@ cdp_gammagamma_trans(PG_FUNCTION_ARGS)
 				m;
 
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "cdp_gammagamma_trans called in non-aggregate context");
-	st = PG_ARGISNULL(0) ? NULL : (FitState *) PG_GETARG_POINTER(0);
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cdp_gammagamma_trans called in non-aggregate context"),
+				 errhint("It is the transition or combine function of an aggregate; call the aggregate.")));
+	st = PG_ARGISNULL(0) ? NULL : fit_check(PG_GETARG_BYTEA_P(0), FIT_KIND_GG);
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_GETARG_INT32(1) == 0)
 	{
 		if (st == NULL)
@@ -331,12 +339,15 @@ cdp_fit_combine(PG_FUNCTION_ARGS)
 	FitState   *b;
 
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "cdp_fit_combine called in non-aggregate context");
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cdp_fit_combine called in non-aggregate context"),
+				 errhint("It is the transition or combine function of an aggregate; call the aggregate.")));
 	if (PG_ARGISNULL(1))
 	{
 		if (PG_ARGISNULL(0))
 			PG_RETURN_NULL();
-		PG_RETURN_POINTER(PG_GETARG_POINTER(0));
+		PG_RETURN_POINTER(fit_check(PG_GETARG_BYTEA_P(0), 0));
 	}
 	b = fit_check(PG_GETARG_BYTEA_P(1), 0);
 	if (PG_ARGISNULL(0))

@@ -30,18 +30,23 @@ COMMENT ON TYPE cdp.gammagamma_params IS 'a Gamma-Gamma spend fit: p, q, gamma, 
 CREATE FUNCTION cdp._bgnbd_trans(bytea, integer, float8, float8) RETURNS bytea
     AS 'MODULE_PATHNAME', 'cdp_bgnbd_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cdp._bgnbd_trans(bytea, integer, float8, float8) IS 'internal: transition function of cdp.bgnbd_fit';
+REVOKE EXECUTE ON FUNCTION cdp._bgnbd_trans(bytea, integer, float8, float8) FROM PUBLIC;
 CREATE FUNCTION cdp._gammagamma_trans(bytea, integer, float8) RETURNS bytea
     AS 'MODULE_PATHNAME', 'cdp_gammagamma_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cdp._gammagamma_trans(bytea, integer, float8) IS 'internal: transition function of cdp.gammagamma_fit';
+REVOKE EXECUTE ON FUNCTION cdp._gammagamma_trans(bytea, integer, float8) FROM PUBLIC;
 CREATE FUNCTION cdp._fit_combine(bytea, bytea) RETURNS bytea
     AS 'MODULE_PATHNAME', 'cdp_fit_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cdp._fit_combine(bytea, bytea) IS 'internal: combine function of cdp.bgnbd_fit and cdp.gammagamma_fit';
+REVOKE EXECUTE ON FUNCTION cdp._fit_combine(bytea, bytea) FROM PUBLIC;
 CREATE FUNCTION cdp._bgnbd_final(bytea) RETURNS cdp.bgnbd_params
     AS 'MODULE_PATHNAME', 'cdp_bgnbd_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cdp._bgnbd_final(bytea) IS 'internal: final function of cdp.bgnbd_fit (the maximum-likelihood fit)';
+REVOKE EXECUTE ON FUNCTION cdp._bgnbd_final(bytea) FROM PUBLIC;
 CREATE FUNCTION cdp._gammagamma_final(bytea) RETURNS cdp.gammagamma_params
     AS 'MODULE_PATHNAME', 'cdp_gammagamma_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cdp._gammagamma_final(bytea) IS 'internal: final function of cdp.gammagamma_fit (the maximum-likelihood fit)';
+REVOKE EXECUTE ON FUNCTION cdp._gammagamma_final(bytea) FROM PUBLIC;
 
 CREATE AGGREGATE cdp.bgnbd_fit(x integer, t_x float8, t float8) (
     SFUNC = cdp._bgnbd_trans,

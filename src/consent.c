@@ -203,7 +203,10 @@ cdp_consent_fold_trans(PG_FUNCTION_ARGS)
 	int64		at;
 
 	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "cdp_consent_fold_trans called in non-aggregate context");
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cdp_consent_fold_trans called in non-aggregate context"),
+				 errhint("It is the transition or combine function of an aggregate; call the aggregate.")));
 
 	if (PG_ARGISNULL(0))
 	{
@@ -212,7 +215,11 @@ cdp_consent_fold_trans(PG_FUNCTION_ARGS)
 		MemoryContextSwitchTo(old);
 	}
 	else
-		s = (ConsentState *) PG_GETARG_POINTER(0);
+	{
+		/* checked: the state may be a forged initial condition */
+		s = (ConsentState *) PG_GETARG_BYTEA_P(0);
+		consent_state_check(s);
+	}
 
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(3))
 		PG_RETURN_POINTER(s);
@@ -249,7 +256,10 @@ cdp_consent_fold_combine(PG_FUNCTION_ARGS)
 	int			i;
 
 	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "cdp_consent_fold_combine called in non-aggregate context");
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cdp_consent_fold_combine called in non-aggregate context"),
+				 errhint("It is the transition or combine function of an aggregate; call the aggregate.")));
 	if (PG_ARGISNULL(1))
 	{
 		if (PG_ARGISNULL(0))
@@ -266,7 +276,8 @@ cdp_consent_fold_combine(PG_FUNCTION_ARGS)
 		MemoryContextSwitchTo(old);
 		PG_RETURN_POINTER(s1);
 	}
-	s1 = (ConsentState *) PG_GETARG_POINTER(0);
+	s1 = (ConsentState *) PG_GETARG_BYTEA_P(0);
+	consent_state_check(s1);
 	for (i = 0; i < s2->nslots; i++)
 	{
 		const ConsentSlot *o = &s2->slots[i];

@@ -108,9 +108,11 @@ COMMENT ON FUNCTION cdp.consent_expiry(timestamptz, interval) IS 'when a grant r
 CREATE FUNCTION cdp._consent_fold_trans(bytea, integer, boolean, timestamptz, timestamptz, timestamptz, boolean)
 RETURNS bytea AS 'MODULE_PATHNAME', 'cdp_consent_fold_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cdp._consent_fold_trans(bytea, integer, boolean, timestamptz, timestamptz, timestamptz, boolean) IS 'internal: transition function of cdp.consent_fold';
+REVOKE EXECUTE ON FUNCTION cdp._consent_fold_trans(bytea, integer, boolean, timestamptz, timestamptz, timestamptz, boolean) FROM PUBLIC;
 CREATE FUNCTION cdp._consent_fold_combine(bytea, bytea)
 RETURNS bytea AS 'MODULE_PATHNAME', 'cdp_consent_fold_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cdp._consent_fold_combine(bytea, bytea) IS 'internal: combine function of cdp.consent_fold';
+REVOKE EXECUTE ON FUNCTION cdp._consent_fold_combine(bytea, bytea) FROM PUBLIC;
 
 CREATE AGGREGATE cdp.consent_fold(purpose_bit integer, granted boolean, at timestamptz, confirmed_at timestamptz,
                                   expires_at timestamptz, needs_confirm boolean) (

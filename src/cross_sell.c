@@ -269,7 +269,10 @@ cdp_association_rules(PG_FUNCTION_ARGS)
 		if (SPI_processed == 0)
 			break;
 		if (SPI_tuptable->tupdesc->natts != 2)
-			elog(ERROR, "association rules query must return two columns");
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("association rules query must return two columns, not %d", SPI_tuptable->tupdesc->natts),
+					 errhint("It returns (basket, article) rows, ordered by basket; call cdp.association_rules() instead.")));
 		for (i = 0; i < SPI_processed; i++)
 		{
 			HeapTuple	tup = SPI_tuptable->vals[i];

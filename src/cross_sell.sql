@@ -8,6 +8,7 @@ RETURNS TABLE (antecedent text, consequent text, baskets bigint, support float8,
     LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION cdp._association_rules(text, float8, float8, bigint) IS
     'internal: association rules from a query of (basket, article) rows sorted by basket, in one pass';
+REVOKE EXECUTE ON FUNCTION cdp._association_rules(text, float8, float8, bigint) FROM PUBLIC;
 
 -- cdp.association_rules: rules over all registered order_lines sources.
 CREATE FUNCTION cdp.association_rules(min_support float8 DEFAULT 0.001, min_confidence float8 DEFAULT 0.1,

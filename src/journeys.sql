@@ -161,12 +161,15 @@ GRANT EXECUTE ON FUNCTION cdp.consent_intervals(text, bigint[]) TO cdp_admin;
 CREATE FUNCTION cdp._path_trans(bytea, text, timestamptz) RETURNS bytea
     AS 'MODULE_PATHNAME', 'cdp_path_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cdp._path_trans(bytea, text, timestamptz) IS 'internal: transition function of cdp.path_agg';
+REVOKE EXECUTE ON FUNCTION cdp._path_trans(bytea, text, timestamptz) FROM PUBLIC;
 CREATE FUNCTION cdp._path_combine(bytea, bytea) RETURNS bytea
     AS 'MODULE_PATHNAME', 'cdp_path_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cdp._path_combine(bytea, bytea) IS 'internal: combine function of cdp.path_agg';
+REVOKE EXECUTE ON FUNCTION cdp._path_combine(bytea, bytea) FROM PUBLIC;
 CREATE FUNCTION cdp._path_final(bytea) RETURNS bytea
     AS 'MODULE_PATHNAME', 'cdp_path_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cdp._path_final(bytea) IS 'internal: final function of cdp.path_agg (the canonical, sorted form)';
+REVOKE EXECUTE ON FUNCTION cdp._path_final(bytea) FROM PUBLIC;
 
 CREATE AGGREGATE cdp.path_agg(channel text, touched_at timestamptz) (
     SFUNC = cdp._path_trans,
@@ -198,9 +201,11 @@ COMMENT ON FUNCTION cdp.attribute(bytea, timestamptz, numeric, boolean, interval
 CREATE FUNCTION cdp._markov_trans(bytea, bytea, boolean, boolean) RETURNS bytea
     AS 'MODULE_PATHNAME', 'cdp_markov_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cdp._markov_trans(bytea, bytea, boolean, boolean) IS 'internal: transition function of cdp.markov_agg';
+REVOKE EXECUTE ON FUNCTION cdp._markov_trans(bytea, bytea, boolean, boolean) FROM PUBLIC;
 CREATE FUNCTION cdp._markov_combine(bytea, bytea) RETURNS bytea
     AS 'MODULE_PATHNAME', 'cdp_markov_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cdp._markov_combine(bytea, bytea) IS 'internal: combine function of cdp.markov_agg';
+REVOKE EXECUTE ON FUNCTION cdp._markov_combine(bytea, bytea) FROM PUBLIC;
 CREATE AGGREGATE cdp.markov_agg(path bytea, converted boolean, collapse boolean) (
     SFUNC = cdp._markov_trans,
     STYPE = bytea,
@@ -219,9 +224,11 @@ COMMENT ON FUNCTION cdp.markov_removal_effects(bytea) IS
 CREATE FUNCTION cdp._shapley_trans(bytea, bytea, boolean) RETURNS bytea
     AS 'MODULE_PATHNAME', 'cdp_shapley_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cdp._shapley_trans(bytea, bytea, boolean) IS 'internal: transition function of cdp.shapley_agg';
+REVOKE EXECUTE ON FUNCTION cdp._shapley_trans(bytea, bytea, boolean) FROM PUBLIC;
 CREATE FUNCTION cdp._shapley_combine(bytea, bytea) RETURNS bytea
     AS 'MODULE_PATHNAME', 'cdp_shapley_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cdp._shapley_combine(bytea, bytea) IS 'internal: combine function of cdp.shapley_agg';
+REVOKE EXECUTE ON FUNCTION cdp._shapley_combine(bytea, bytea) FROM PUBLIC;
 CREATE AGGREGATE cdp.shapley_agg(path bytea, converted boolean) (
     SFUNC = cdp._shapley_trans,
     STYPE = bytea,
@@ -252,12 +259,15 @@ COMMENT ON FUNCTION cdp.shapley(text[], float8[]) IS
 CREATE FUNCTION cdp._funnel_trans(bytea, interval, text, timestamptz, VARIADIC boolean[]) RETURNS bytea
     AS 'MODULE_PATHNAME', 'cdp_funnel_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cdp._funnel_trans(bytea, interval, text, timestamptz, boolean[]) IS 'internal: transition function of cdp.funnel_agg';
+REVOKE EXECUTE ON FUNCTION cdp._funnel_trans(bytea, interval, text, timestamptz, boolean[]) FROM PUBLIC;
 CREATE FUNCTION cdp._funnel_combine(bytea, bytea) RETURNS bytea
     AS 'MODULE_PATHNAME', 'cdp_funnel_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cdp._funnel_combine(bytea, bytea) IS 'internal: combine function of cdp.funnel_agg';
+REVOKE EXECUTE ON FUNCTION cdp._funnel_combine(bytea, bytea) FROM PUBLIC;
 CREATE FUNCTION cdp._funnel_final(bytea) RETURNS integer
     AS 'MODULE_PATHNAME', 'cdp_funnel_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cdp._funnel_final(bytea) IS 'internal: final function of cdp.funnel_agg';
+REVOKE EXECUTE ON FUNCTION cdp._funnel_final(bytea) FROM PUBLIC;
 CREATE AGGREGATE cdp.funnel_agg(window_size interval, mode text, at timestamptz, VARIADIC steps boolean[]) (
     SFUNC = cdp._funnel_trans,
     STYPE = bytea,

@@ -51,6 +51,7 @@
 #include "utils/syscache.h"
 #include "utils/tuplestore.h"
 
+#include "cdp.h"
 #include "rights.h"
 
 /*
@@ -402,7 +403,8 @@ PG_FUNCTION_INFO_V1(cdp_step_as);
 Datum
 cdp_step_as(PG_FUNCTION_ARGS)
 {
-	char	   *author = NameStr(*PG_GETARG_NAME(0));
+	char	   *author = (cdp_require_args(fcinfo, "cdp._step_as()", 3),
+						  NameStr(*PG_GETARG_NAME(0)));
 	char	   *what = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	char	   *sql = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	Oid			argtypes[1] = {JSONBOID};
@@ -449,7 +451,8 @@ Datum
 cdp_trigger_rows_as(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	char	   *author = NameStr(*PG_GETARG_NAME(0));
+	char	   *author = (cdp_require_args(fcinfo, "cdp._trigger_rows_as()", 3),
+						  NameStr(*PG_GETARG_NAME(0)));
 	char	   *what = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	char	   *sql = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	Oid			argtypes[2] = {JSONBOID, TIMESTAMPTZOID};

@@ -126,10 +126,11 @@ rfm_state_check(struct varlena *b)
 		RFM_NINT(st) > RFM_CAPACITY(st) ||
 		st->orders <= 0 || st->first_ts > st->last_ts)
 		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("invalid cdp.rfm_agg state"),
 				 errdetail("The state is %zu bytes with format version %d; this library writes version %d.",
-						   len, len >= RFM_HDRSZ ? RFM_VERSION(st) : -1, RFM_STATE_VERSION)));
+						   len, len >= RFM_HDRSZ ? RFM_VERSION(st) : -1, RFM_STATE_VERSION),
+				 errhint("Recompute the state with cdp.rfm_state_agg of this cdp version.")));
 	return st;
 }
 
@@ -426,9 +427,13 @@ cdp_rfm_trans(PG_FUNCTION_ARGS)
 	 * frees the old one, so a copy made there directly would only leak.
 	 */
 	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "cdp_rfm_trans called in non-aggregate context");
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cdp_rfm_trans called in non-aggregate context"),
+				 errhint("It is the transition or combine function of an aggregate; call the aggregate.")));
 
-	st = PG_ARGISNULL(0) ? NULL : (RfmState *) PG_GETARG_POINTER(0);
+	/* checked: the state may be a forged initial condition */
+	st = PG_ARGISNULL(0) ? NULL : rfm_state_check((struct varlena *) PG_GETARG_BYTEA_P(0));
 	if (PG_ARGISNULL(1))
 	{
 		if (st == NULL)
@@ -527,7 +532,10 @@ cdp_rfm_combine(PG_FUNCTION_ARGS)
 	RfmState   *b;
 
 	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "cdp_rfm_combine called in non-aggregate context");
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cdp_rfm_combine called in non-aggregate context"),
+				 errhint("It is the transition or combine function of an aggregate; call the aggregate.")));
 	if (PG_ARGISNULL(1))
 	{
 		if (PG_ARGISNULL(0))

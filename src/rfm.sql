@@ -31,12 +31,15 @@ COMMENT ON TYPE cdp.rfm_summary IS 'result of cdp.rfm_agg: first and last order,
 CREATE FUNCTION cdp._rfm_trans(bytea, timestamptz, numeric) RETURNS bytea
     AS 'MODULE_PATHNAME', 'cdp_rfm_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cdp._rfm_trans(bytea, timestamptz, numeric) IS 'internal: transition function of cdp.rfm_agg';
+REVOKE EXECUTE ON FUNCTION cdp._rfm_trans(bytea, timestamptz, numeric) FROM PUBLIC;
 CREATE FUNCTION cdp._rfm_combine(bytea, bytea) RETURNS bytea
     AS 'MODULE_PATHNAME', 'cdp_rfm_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cdp._rfm_combine(bytea, bytea) IS 'internal: combine function of cdp.rfm_agg';
+REVOKE EXECUTE ON FUNCTION cdp._rfm_combine(bytea, bytea) FROM PUBLIC;
 CREATE FUNCTION cdp._rfm_final(bytea) RETURNS cdp.rfm_summary
     AS 'MODULE_PATHNAME', 'cdp_rfm_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cdp._rfm_final(bytea) IS 'internal: final function of cdp.rfm_agg';
+REVOKE EXECUTE ON FUNCTION cdp._rfm_final(bytea) FROM PUBLIC;
 
 CREATE AGGREGATE cdp.rfm_agg(ordered_at timestamptz, amount numeric) (
     SFUNC = cdp._rfm_trans,
@@ -220,6 +223,7 @@ CREATE FUNCTION cdp._rfm_refresh(query text, as_of timestamptz, horizon_weeks fl
     AS 'MODULE_PATHNAME', 'cdp_rfm_refresh'
     LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION cdp._rfm_refresh(text, timestamptz, float8, float8, float8) IS 'internal: the work of cdp.refresh_rfm after its checks (orders query -> cdp.rfm, cdp.clv_model)';
+REVOKE EXECUTE ON FUNCTION cdp._rfm_refresh(text, timestamptz, float8, float8, float8) FROM PUBLIC;
 
 -- cdp.refresh_rfm: rebuilds cdp.rfm and cdp.clv_model from every registered
 -- 'orders' source up to as_of.  Orders are attributed to profiles through

@@ -319,7 +319,10 @@ scan_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 		TupleDescAttr(typeinfo, 1)->atttypid != TEXTOID ||
 		TupleDescAttr(typeinfo, 2)->atttypid != TIMESTAMPTZOID ||
 		TupleDescAttr(typeinfo, 3)->atttypid != NUMERICOID)
-		elog(ERROR, "cdp._rfm_refresh: the query must return (text, text, timestamptz, numeric)");
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("cdp._rfm_refresh: the query must return (text, text, timestamptz, numeric)"),
+				 errhint("Call cdp.refresh_rfm() instead of cdp._rfm_refresh().")));
 }
 
 /* The raw identifier of type typ and value val: found, or added without a state. */
@@ -746,7 +749,8 @@ write_model(TimestampTz as_of, double horizon, double rate, const CdpFit *bg,
 Datum
 cdp_rfm_refresh(PG_FUNCTION_ARGS)
 {
-	char	   *query = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *query = (cdp_require_args(fcinfo, "cdp._rfm_refresh()", 5),
+						 text_to_cstring(PG_GETARG_TEXT_PP(0)));
 	TimestampTz as_of = PG_GETARG_TIMESTAMPTZ(1);
 	double		horizon = PG_GETARG_FLOAT8(2),
 				rate = PG_GETARG_FLOAT8(3),

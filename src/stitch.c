@@ -624,7 +624,28 @@ typedef struct StitchReceiver
 	uint64	   *pairs;
 	uint64		npairs;
 	uint64		pairs_cap;
+	/* the shape the query must have */
+	const Oid  *shape;
+	int			nshape;
+	const char *what;
 } StitchReceiver;
+
+/* The query's columns must be the ones the rows are read as (a caller's SQL text may be anything). */
+static void
+receiver_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+	StitchReceiver *r = (StitchReceiver *) self;
+	bool		ok = typeinfo->natts == r->nshape;
+
+	for (int i = 0; ok && i < r->nshape; i++)
+		ok = TupleDescAttr(typeinfo, i)->atttypid == r->shape[i];
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("cdp.stitch: the query of the %s returns %d columns of other types than expected", r->what, typeinfo->natts),
+				 errdetail("It must return %d columns of the types cdp._stitch_node_sql() and cdp._stitch_edge_sql() give.", r->nshape),
+				 errhint("Call cdp.stitch() or cdp.unlink() instead of cdp._stitch_run().")));
+}
 
 static bool
 receiver_slot(TupleTableSlot *slot, DestReceiver *self)
@@ -649,6 +670,8 @@ static void
 receive_query(StitchReceiver *r, const char *sql, const char *what)
 {
 	cdp_receiver_init(&r->pub, receiver_slot);
+	r->pub.rStartup = receiver_startup;
+	r->what = what;
 	r->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "cdp stitch row", ALLOCSET_DEFAULT_SIZES);
 	cdp_execute_into(sql, true, &r->pub, what);
 	MemoryContextDelete(r->rowcxt);
@@ -683,6 +706,12 @@ node_row(StitchReceiver *r, Datum *v, bool *isnull)
 	bool		isnew;
 	uint32		n;
 
+	for (int i = 0; i < 6; i++)
+		if (isnull[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("cdp.stitch: an identifier row has a NULL in column %d", i + 1),
+					 errhint("Call cdp.stitch() instead of cdp._stitch_run().")));
 	if (typ < 0)
 		elog(ERROR, "cdp.stitch: identifier of unknown type");
 	n = node_get(st, typ, VARDATA_ANY(val), VARSIZE_ANY_EXHDR(val), true, &isnew);
@@ -712,8 +741,12 @@ load_nodes(StitchState *st, const char *sql)
 	StitchReceiver r = {0};
 	ProfNode   *pn;
 
+	static const Oid shape[] = {INT8OID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID, BOOLOID};
+
 	r.st = st;
 	r.row = node_row;
+	r.shape = shape;
+	r.nshape = lengthof(shape);
 	st->loading_existing = true;
 	receive_query(&r, sql, "identifiers");
 	st->loading_existing = false;
@@ -798,8 +831,12 @@ load_removed(StitchState *st)
 {
 	StitchReceiver r = {0};
 
+	static const Oid shape[] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+
 	r.st = st;
 	r.row = removed_row;
+	r.shape = shape;
+	r.nshape = lengthof(shape);
 	receive_query(&r,
 				  "SELECT ia.id_type, ia.value, ib.id_type, ib.value FROM cdp.links l "
 				  "JOIN cdp.identifiers ia ON ia.identifier_id OPERATOR(pg_catalog.=) l.a_id "
@@ -1035,8 +1072,12 @@ load_edges(StitchState *st, const char *sql, bool scoped, int64 *skipped)
 {
 	StitchReceiver r = {0};
 
+	static const Oid shape[] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, BOOLOID};
+
 	r.st = st;
 	r.row = edge_row;
+	r.shape = shape;
+	r.nshape = lengthof(shape);
 	r.scoped = scoped;
 	r.next_report = (uint64) cdp_stitch_progress_every;
 	receive_query(&r, sql, "links");

@@ -112,6 +112,7 @@ CREATE FUNCTION cdp._stitch_run(scope bigint, node_sql text, edge_sql text, via 
     AS 'MODULE_PATHNAME', 'cdp_stitch_run'
     LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION cdp._stitch_run(bigint, text, text, text) IS 'internal: union-find over the identifiers and links the two queries return (cdp.stitch, cdp.unlink)';
+REVOKE EXECUTE ON FUNCTION cdp._stitch_run(bigint, text, text, text) FROM PUBLIC;
 
 -- cdp._stitch_node_sql: the identifiers stitching starts from (all, or one profile's).
 CREATE FUNCTION cdp._stitch_node_sql(scope bigint) RETURNS text
@@ -122,6 +123,7 @@ RETURN 'SELECT i.identifier_id, i.id_type, i.value, i.profile_id, i.first_seen, 
        || CASE WHEN scope IS NULL THEN '' ELSE ' WHERE i.profile_id = ' || scope::text END
        || ' ORDER BY i.identifier_id';
 COMMENT ON FUNCTION cdp._stitch_node_sql(bigint) IS 'internal: query of the identifiers cdp.stitch() starts from';
+REVOKE EXECUTE ON FUNCTION cdp._stitch_node_sql(bigint) FROM PUBLIC;
 
 -- cdp._stitch_edge_sql: recorded links (normalised, raw false) plus those
 -- of identity_links sources as the sources give them (raw true):
@@ -153,6 +155,7 @@ $q$, rec_scope, cdp.source_sql('identity_links'));
 END
 $fn$;
 COMMENT ON FUNCTION cdp._stitch_edge_sql(bigint) IS 'internal: query of the links cdp.stitch() reads (recorded ones normalised, those of identity_links sources raw: stitch.c normalises them and leaves out junk and removed pairs)';
+REVOKE EXECUTE ON FUNCTION cdp._stitch_edge_sql(bigint) FROM PUBLIC;
 
 -- cdp.stitch: recomputes every profile from all links.
 CREATE FUNCTION cdp.stitch(

@@ -26,6 +26,12 @@ if [ "$status" -eq 0 ]; then
     cdp_http_tests || status=$?
 fi
 
+# the fuzz gate: the bad-argument battery and SQLsmith on a demo ERP (test/fuzz/)
+if [ "$status" -eq 0 ]; then
+    say "fuzz gate"
+    PGBIN="$PGBIN" bash "$CDP_TOP/test/fuzz/run.sh" "$CDP_TMP/server.log" || status=$?
+fi
+
 if [ "$status" -ne 0 ]; then
     for d in "$work/regression.diffs" "$work/test/isolation/output/regression.diffs"; do
         [ -s "$d" ] && { say "$d"; cat "$d"; }

@@ -8,7 +8,7 @@ set -euo pipefail
 
 CDP_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PG_MAJOR=15
-PACKAGES="build-essential postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-$PG_MAJOR-cron libicu-dev libipc-run-perl pkg-config"
+PACKAGES="build-essential postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-$PG_MAJOR-cron libicu-dev libipc-run-perl libdbd-pg-perl sqlsmith pkg-config"
 WARNFLAGS="-Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers -Werror"
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
