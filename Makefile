@@ -117,7 +117,9 @@ REGRESS = \
 	attacks \
 	models_fits \
 	refresh_settings \
-	realtime
+	realtime \
+	door_offers \
+	realtime_agreement
 
 # isolation specs and TAP tests live under test/
 ISOLATION = \
@@ -129,7 +131,10 @@ ISOLATION = \
 	rfm_refresh_read \
 	refresh_readers \
 	merge_during_reattribute \
-	redeem_twice
+	redeem_twice \
+	realtime_merge \
+	realtime_consent \
+	realtime_consumers
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output
 PROVE_TESTS = $(wildcard test/t/*.pl)
 ifneq ($(PROVE_TESTS),)
