@@ -120,6 +120,8 @@ REGRESS = \
 	refresh_settings \
 	comments \
 	realtime \
+	door_offers \
+	realtime_agreement \
 	public_functions
 
 # isolation specs and TAP tests live under test/
@@ -132,7 +134,10 @@ ISOLATION = \
 	rfm_refresh_read \
 	refresh_readers \
 	merge_during_reattribute \
-	redeem_twice
+	redeem_twice \
+	realtime_merge \
+	realtime_consent \
+	realtime_consumers
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output
 PROVE_TESTS = $(wildcard test/t/*.pl)
 ifneq ($(PROVE_TESTS),)

@@ -31,6 +31,8 @@ static char *cdp_realtime_database = NULL;
 static int	cdp_realtime_naptime = 100;
 static int	cdp_realtime_batch = 1000;
 static bool cdp_realtime = false;
+static int	cdp_offer_cooldown = 240;
+static int	cdp_offer_lookback = 14 * 24 * 60;
 
 /* Defines the cdp.realtime* settings and registers the worker when asked to. */
 void
@@ -60,6 +62,21 @@ cdp_realtime_define_gucs(void)
 							&cdp_realtime_batch,
 							1000, 1, 1000000,
 							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("cdp.offer_cooldown",
+							"No second offer at the door to a profile at the same store within this time.",
+							"cdp.offer_at_door() reads it; the app cannot change it.",
+							&cdp_offer_cooldown,
+							240, 0, 365 * 24 * 60,
+							PGC_SUSET, GUC_UNIT_MIN,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("cdp.offer_lookback",
+							"How far back cdp.offer_at_door() looks for articles viewed online or clicked in a newsletter.",
+							NULL,
+							&cdp_offer_lookback,
+							14 * 24 * 60, 1, 365 * 24 * 60,
+							PGC_SUSET, GUC_UNIT_MIN,
 							NULL, NULL, NULL);
 
 	/* a postmaster setting can only be defined while preloading */

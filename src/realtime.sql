@@ -253,6 +253,13 @@ BEGIN
         RETURN NEXT;
         RETURN;
     END IF;
+    -- nothing queued: touch no segment lock (a nightly refresh starting now
+    -- must not meet an idle worker's round)
+    IF NOT EXISTS (SELECT 1 FROM cdp.realtime_queue) THEN
+        profiles := 0; entered := 0; exited := 0;
+        RETURN NEXT;
+        RETURN;
+    END IF;
     SELECT COALESCE(array_agg(sg.segment_id ORDER BY sg.segment_id), '{}') INTO ids FROM cdp.segments sg;
     -- a nightly refresh running: wait for the next round
     IF EXISTS (SELECT 1 FROM unnest(ids) x WHERE NOT pg_try_advisory_xact_lock(lock_class, x)) THEN
@@ -270,6 +277,12 @@ BEGIN
         RETURN;
     END IF;
     DELETE FROM cdp.realtime_queue q WHERE q.profile_id = ANY (batch);
+    -- the trigger audiences' source rows are kept per statement
+    -- (cdp._trigger_rows); a second batch in the same statement (a loop in a
+    -- DO block or a function) must read them again
+    IF pg_catalog.to_regclass('pg_temp._cdp_trig_rows') IS NOT NULL THEN
+        DELETE FROM pg_temp._cdp_trig_rows;
+    END IF;
 
     IF pg_catalog.to_regclass('pg_temp._cdp_seg_new') IS NOT NULL THEN
         DROP TABLE pg_temp._cdp_seg_new;
@@ -412,6 +425,9 @@ SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     c cdp.outbox_consumers := cdp._outbox_cursor(consumer);
+    -- consent at the moment of reading, not at the start of the reader's
+    -- transaction (now()): a revocation committed since counts
+    t timestamptz := pg_catalog.clock_timestamp();
 BEGIN
     IF max IS NULL OR max < 1 THEN
         RAISE EXCEPTION 'max must be at least 1, not %', COALESCE(max::text, 'NULL')
@@ -421,7 +437,7 @@ BEGIN
     SELECT o.change_id, s.name, o.profile_id, o.change, o.changed_at
       FROM cdp.outbox o JOIN cdp.segments s ON s.segment_id = o.segment_id
      WHERE o.change_id > c.acked_upto
-       AND (c.purpose IS NULL OR o.change = 'exit' OR cdp.has_consent(o.profile_id, c.purpose))
+       AND (c.purpose IS NULL OR o.change = 'exit' OR cdp.has_consent(o.profile_id, c.purpose, t))
      ORDER BY o.change_id
      LIMIT max;
 END
@@ -478,3 +494,216 @@ $fn$;
 COMMENT ON FUNCTION cdp.outbox_prune() IS 'deletes the outbox changes that every consumer has acknowledged (all when no consumer is registered); returns how many';
 REVOKE EXECUTE ON FUNCTION cdp.outbox_prune() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cdp.outbox_prune() TO cdp_admin;
+
+-- ---- offers at the door ------------------------------------------------------
+--
+-- When the app enters a shop's geofence it calls cdp.offer_at_door(); one
+-- transaction decides, in this order: the identifier is known, consent for
+-- push messages at that moment, no offer to the profile at that store within
+-- cdp.offer_cooldown, an article it viewed online or clicked in a newsletter
+-- within cdp.offer_lookback, in stock at the store, not owned already (the
+-- one-off rule of cdp.recommend).  Every call leaves a row in
+-- cdp.door_decisions with its outcome and reason; an offer also a row in
+-- cdp.door_offers (both carry the profile_id, so cdp.erase deletes them and
+-- cdp.person_export shows them).
+
+CREATE TABLE cdp.door_offers (
+    offer_id    bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    profile_id  bigint NOT NULL,
+    store       text NOT NULL,
+    article_id  text NOT NULL,
+    reason      text NOT NULL,
+    offered_at  timestamptz NOT NULL,
+    recorded_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+);
+CREATE INDEX door_offers_profile_idx ON cdp.door_offers (profile_id, store, offered_at);
+COMMENT ON TABLE cdp.door_offers IS 'offers made at a shop''s door by cdp.offer_at_door (the cooldown reads them; erased with the person)';
+COMMENT ON COLUMN cdp.door_offers.offer_id IS 'offer id, in the order offers were made';
+COMMENT ON COLUMN cdp.door_offers.profile_id IS 'the profile the offer went to';
+COMMENT ON COLUMN cdp.door_offers.store IS 'the store (a location of the stock sources) at whose door it was made';
+COMMENT ON COLUMN cdp.door_offers.article_id IS 'the article offered';
+COMMENT ON COLUMN cdp.door_offers.reason IS 'why this article: what the profile did with it, and the stock';
+COMMENT ON COLUMN cdp.door_offers.offered_at IS 'the time the app gave (the moment at the door)';
+COMMENT ON COLUMN cdp.door_offers.recorded_at IS 'when cdp recorded it';
+SELECT pg_catalog.pg_extension_config_dump('cdp.door_offers', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.door_offers_offer_id_seq', '');
+-- state: written only through cdp.offer_at_door
+GRANT SELECT ON cdp.door_offers TO cdp_admin;
+
+CREATE TABLE cdp.door_decisions (
+    decision_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    profile_id  bigint,
+    store       text NOT NULL,
+    asked_at    timestamptz NOT NULL,
+    outcome     text NOT NULL CHECK (outcome IN ('offer', 'unknown_identifier', 'no_consent', 'cooldown',
+                                                 'nothing_viewed', 'out_of_stock', 'owned')),
+    article_id  text,
+    offer_id    bigint REFERENCES cdp.door_offers ON DELETE SET NULL,
+    reason      text NOT NULL,
+    decided_at  timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+);
+CREATE INDEX door_decisions_profile_idx ON cdp.door_decisions (profile_id);
+COMMENT ON TABLE cdp.door_decisions IS 'every call of cdp.offer_at_door with its outcome and reason, for the admin (why did she get nothing?); erased with the person';
+COMMENT ON COLUMN cdp.door_decisions.decision_id IS 'decision id, in call order';
+COMMENT ON COLUMN cdp.door_decisions.profile_id IS 'the identifier''s profile; NULL when the identifier is unknown (its value is not kept)';
+COMMENT ON COLUMN cdp.door_decisions.store IS 'the store the app named';
+COMMENT ON COLUMN cdp.door_decisions.asked_at IS 'the time the app gave';
+COMMENT ON COLUMN cdp.door_decisions.outcome IS 'offer, or the first condition that failed: unknown_identifier, no_consent, cooldown, nothing_viewed, out_of_stock, owned';
+COMMENT ON COLUMN cdp.door_decisions.article_id IS 'the article offered (outcome offer)';
+COMMENT ON COLUMN cdp.door_decisions.offer_id IS 'the offer made (outcome offer)';
+COMMENT ON COLUMN cdp.door_decisions.reason IS 'the reason in words';
+COMMENT ON COLUMN cdp.door_decisions.decided_at IS 'when cdp decided';
+SELECT pg_catalog.pg_extension_config_dump('cdp.door_decisions', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.door_decisions_decision_id_seq', '');
+GRANT SELECT ON cdp.door_decisions TO cdp_admin;
+
+-- cdp._interval_setting: a setting with a time unit (cdp.offer_cooldown
+-- shows as '4h') as an interval; the default when it is not defined
+CREATE FUNCTION cdp._interval_setting(name text, fallback interval) RETURNS interval
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN COALESCE(NULLIF(pg_catalog.current_setting(name, true), '')::interval, fallback);
+COMMENT ON FUNCTION cdp._interval_setting(text, interval) IS 'internal: a setting with a time unit as an interval, or the fallback when it is not defined';
+
+-- the query of one door decision's candidates: $1 profile, $2 store, $3 the
+-- moment, $4 the lookback.  One row: how many articles were viewed, how many
+-- of them are in stock, the owned ones among those, and the best of the rest.
+CREATE FUNCTION cdp._door_candidates_sql() RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN pg_catalog.format($q$
+    WITH ids AS (
+        SELECT i.id_type, i.value FROM cdp.identifiers i WHERE i.profile_id = $1
+    ), ev AS (
+        -- viewed online (not in a store), or clicked in a newsletter
+        SELECT e.article_id, e.event_type, e.occurred_at
+          FROM (%1$s) e
+          JOIN cdp.identifier_types t ON t.id_type = e.id_type
+          JOIN ids ON ids.id_type = e.id_type AND ids.value = cdp.try_normalize(t.normalizer, e.id_value)
+         WHERE e.occurred_at > $3 - $4 AND e.occurred_at <= $3 AND e.article_id IS NOT NULL
+           AND ((e.event_type = 'article_view' AND e.channel IS DISTINCT FROM 'store')
+                OR (e.event_type = 'click' AND e.channel = 'email'))
+    ), v AS (
+        SELECT ev.article_id,
+               count(*) FILTER (WHERE ev.event_type = 'article_view') AS views,
+               count(*) FILTER (WHERE ev.event_type = 'click') AS clicks,
+               max(ev.occurred_at) AS last_at,
+               sum(COALESCE(w.weight, 1)) AS score
+          FROM ev LEFT JOIN cdp.affinity_weights w ON w.event_type = ev.event_type
+         GROUP BY ev.article_id
+    ), st AS (
+        SELECT s.article_id, sum(s.quantity) AS q FROM (%2$s) s
+         WHERE s.location = $2 AND s.article_id IN (SELECT v.article_id FROM v)
+         GROUP BY s.article_id HAVING sum(s.quantity) > 0
+    ), bought AS (
+        SELECT e.value AS article_id
+          FROM cdp.profile_affinities p, cdp.affinity_entries(p.affinity) e
+         WHERE p.profile_id = $1 AND e.kind = 'bought'
+    ), art AS MATERIALIZED (
+        SELECT a.article_id, a.name, a.attributes,
+               COALESCE(a.one_off, false)
+               OR EXISTS (SELECT 1 FROM cdp.affinity_one_off o WHERE o.attribute = ANY (a.attributes)) AS one_off
+          FROM (%3$s) a
+         WHERE a.article_id IN (SELECT v.article_id FROM v) OR a.article_id IN (SELECT b.article_id FROM bought b)
+    ), owned_attr AS (
+        -- whoever owns a console is offered no other console
+        SELECT DISTINCT o.attribute
+          FROM art a JOIN bought b ON b.article_id = a.article_id
+          JOIN cdp.affinity_one_off o ON o.attribute = ANY (a.attributes)
+    ), c AS (
+        SELECT v.*, a.name, st.q,
+               COALESCE(a.one_off AND v.article_id IN (SELECT b.article_id FROM bought b), false)
+               OR COALESCE(a.attributes && ARRAY(SELECT owned_attr.attribute FROM owned_attr), false) AS owned
+          FROM v LEFT JOIN st ON st.article_id = v.article_id LEFT JOIN art a ON a.article_id = v.article_id
+    )
+    SELECT (SELECT count(*) FROM c) AS n_viewed,
+           (SELECT count(*) FROM c WHERE c.q IS NOT NULL) AS n_stock,
+           (SELECT string_agg(c.article_id, ', ' ORDER BY c.article_id) FROM c WHERE c.q IS NOT NULL AND c.owned) AS owned,
+           b.article_id, b.name, b.views, b.clicks, b.last_at, b.q
+      FROM (SELECT 1) one
+      LEFT JOIN LATERAL (SELECT c.* FROM c WHERE c.q IS NOT NULL AND NOT c.owned
+                          ORDER BY c.score DESC, c.last_at DESC, c.article_id LIMIT 1) b ON true
+    $q$, cdp.source_sql('article_events'), cdp.source_sql('stock'), cdp.source_sql('articles'));
+COMMENT ON FUNCTION cdp._door_candidates_sql() IS 'internal: the query cdp.offer_at_door ranks the articles a profile viewed online or clicked in a newsletter with (stock at the store, ownership)';
+REVOKE EXECUTE ON FUNCTION cdp._door_candidates_sql() FROM PUBLIC;
+
+-- cdp.offer_at_door: the app at the shop's door (see above)
+CREATE FUNCTION cdp.offer_at_door(id_type text, value text, store text, at timestamptz DEFAULT pg_catalog.now())
+RETURNS TABLE (offered boolean, outcome text, article_id text, name text, reason text, offer_id bigint)
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    pid      bigint;
+    cooldown interval := cdp._interval_setting('cdp.offer_cooldown', '4 hours');
+    lookback interval := cdp._interval_setting('cdp.offer_lookback', '14 days');
+    last_at  timestamptz;
+    c        record;
+    why      text;
+BEGIN
+    IF id_type IS NULL OR value IS NULL OR store IS NULL OR at IS NULL THEN
+        RAISE EXCEPTION 'identifier type, value, store and time must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Example: cdp.offer_at_door(''device'', ''dev-1'', ''M01'').';
+    END IF;
+    offered := false;
+    outcome := NULL;
+    SELECT i.profile_id INTO pid FROM cdp.identifiers i
+     WHERE i.id_type = offer_at_door.id_type AND i.value = cdp._normalize_id(offer_at_door.id_type, offer_at_door.value);
+    IF pid IS NULL THEN
+        outcome := 'unknown_identifier';
+        reason := 'the identifier is not known';
+    ELSE
+        -- one decision per profile and store at a time: two calls of the app
+        -- at once make one offer, not two
+        PERFORM pg_catalog.pg_advisory_xact_lock(1667527217, pg_catalog.hashtext(pid::text || '/' || store));
+        IF NOT cdp.has_consent(pid, 'push', at) THEN
+            outcome := 'no_consent';
+            reason := 'no consent for push messages';
+        ELSE
+            SELECT max(o.offered_at) INTO last_at FROM cdp.door_offers o
+             WHERE o.profile_id = pid AND o.store = offer_at_door.store
+               AND o.offered_at > at - cooldown AND o.offered_at < at + cooldown;
+            IF last_at IS NOT NULL THEN
+                outcome := 'cooldown';
+                reason := format('an offer was made at %s at %s, within the cooldown of %s',
+                                 store, to_char(last_at, 'YYYY-MM-DD HH24:MI'),
+                                 COALESCE(NULLIF(pg_catalog.current_setting('cdp.offer_cooldown', true), ''), '4h'));
+            END IF;
+        END IF;
+    END IF;
+    IF outcome IS NULL THEN
+        EXECUTE cdp._door_candidates_sql() INTO c USING pid, store, at, lookback;
+        IF c.n_viewed = 0 THEN
+            outcome := 'nothing_viewed';
+            reason := format('nothing viewed online or clicked in a newsletter in the last %s',
+                             COALESCE(NULLIF(pg_catalog.current_setting('cdp.offer_lookback', true), ''), '14d'));
+        ELSIF c.n_stock = 0 THEN
+            outcome := 'out_of_stock';
+            reason := format('none of the %s article(s) viewed is in stock at %s', c.n_viewed, store);
+        ELSIF c.article_id IS NULL THEN
+            outcome := 'owned';
+            reason := format('the article(s) viewed and in stock at %s are one-off and owned already: %s', store, c.owned);
+        ELSE
+            outcome := 'offer';
+            offered := true;
+            article_id := c.article_id;
+            name := c.name;
+            why := concat_ws(' and ',
+                             CASE WHEN c.views > 0 THEN format('viewed online %s time(s)', c.views) END,
+                             CASE WHEN c.clicks > 0 THEN format('clicked in a newsletter %s time(s)', c.clicks) END);
+            reason := format('%s, last on %s; %s in stock at %s', why, to_char(c.last_at, 'YYYY-MM-DD HH24:MI'), c.q, store);
+            INSERT INTO cdp.door_offers (profile_id, store, article_id, reason, offered_at)
+            VALUES (pid, store, c.article_id, reason, at)
+            RETURNING door_offers.offer_id INTO offer_id;
+        END IF;
+    END IF;
+    INSERT INTO cdp.door_decisions (profile_id, store, asked_at, outcome, article_id, offer_id, reason)
+    VALUES (pid, store, at, outcome, article_id, offer_id, reason);
+    RETURN NEXT;
+END
+$fn$;
+COMMENT ON FUNCTION cdp.offer_at_door(text, text, text, timestamptz) IS
+    'the app at a shop''s door: in one transaction, consent for push at that moment, no offer at the store within cdp.offer_cooldown, then the article viewed online or clicked in a newsletter within cdp.offer_lookback that is in stock at the store and not owned (one-off rule); records the offer and, always, the decision with its reason (cdp.door_decisions)';
+REVOKE EXECUTE ON FUNCTION cdp.offer_at_door(text, text, text, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp.offer_at_door(text, text, text, timestamptz) TO cdp_writer, cdp_admin;

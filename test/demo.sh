@@ -21,7 +21,8 @@ case "$SCALE" in (*[!0-9]*|'') echo "usage: $0 [number of customers]" >&2; exit 
 cdp_install_packages
 cdp_build
 cdp_start_cluster "cron.database_name = 'gipfelsport'" \
-                  "cdp.pseudonym_key = 'demo-only-key-never-use-in-production'"
+                  "cdp.pseudonym_key = 'demo-only-key-never-use-in-production'" \
+                  "cdp.realtime_database = 'gipfelsport'"
 
 "$PGBIN/createdb" gipfelsport
 export PGDATABASE=gipfelsport
