@@ -200,6 +200,21 @@ SELECT bgnbd_converged, bgnbd_status, bgnbd_fitted_as_of, bgnbd_loglik, bgnbd_me
 DELETE FROM shop_orders;
 SELECT * FROM cdp.refresh_rfm('2007-01-01 00:00+00');
 SELECT count(*) FROM cdp.rfm;
+-- the caller's message level is the caller's: a stricter one (error) hides
+-- the WARNINGs and is still set afterwards; the default one (notice) is
+-- back after the refresh (which hides its own NOTICEs), and so is one set locally
+SET client_min_messages = error;
+SELECT * FROM cdp.refresh_rfm('2007-01-01 00:00+00');
+SHOW client_min_messages;
+RESET client_min_messages;
+SELECT profiles FROM cdp.refresh_rfm('2007-01-01 00:00+00');
+SHOW client_min_messages;
+BEGIN;
+SET LOCAL client_min_messages = log;
+SELECT profiles FROM cdp.refresh_rfm('2007-01-01 00:00+00');
+SHOW client_min_messages;
+COMMIT;
+SHOW client_min_messages;
 
 -- bad input
 SELECT cdp.refresh_rfm('infinity');

@@ -235,10 +235,9 @@ CREATE FUNCTION cdp.refresh_rfm(as_of timestamptz DEFAULT pg_catalog.now(),
                                 OUT profiles bigint, OUT orders bigint, OUT unattributed_orders bigint)
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-SET client_min_messages = warning
 AS $fn$
 DECLARE
-    wk     float8;  missing text;
+    wk     float8;  missing text;  level text := pg_catalog.current_setting('client_min_messages');
 BEGIN
     IF as_of IS NULL OR NOT isfinite(as_of) THEN
         RAISE EXCEPTION 'as_of must be a finite time, not %', coalesce(as_of::text, 'NULL')
@@ -255,6 +254,14 @@ BEGIN
                   HINT = 'Pass e.g. 0.10 for 10 % a year; a negative rate would weigh future purchases more than today''s.';
     END IF;
     wk := power(1 + annual_discount_rate, 1.0 / 52) - 1;
+    -- the fits' NOTICEs stay quiet at the default level (notice, log); a
+    -- caller's stricter level (warning, error) or a more verbose one (debug,
+    -- for the DEBUG1 line of timings) is kept.  Set as SET LOCAL and put
+    -- back before the function returns; an error rolls it back with the
+    -- (sub)transaction, so the caller's own setting is never changed.
+    IF level IN ('notice', 'log') THEN
+        PERFORM pg_catalog.set_config('client_min_messages', 'warning', true);
+    END IF;
 
     -- one pass over the orders: cdp._rfm_refresh summarises them per raw
     -- identifier as they come, normalises each distinct identifier once,
@@ -319,6 +326,7 @@ BEGIN
             USING DETAIL = 'An order is attributed when cdp.identifiers knows its identifier (type and normalised value).',
                   HINT = 'Check the id_type the orders view gives (SELECT id_type FROM cdp.identifier_types) and that the customer master is mapped as identity_links, then run cdp.stitch().';
     END IF;
+    PERFORM pg_catalog.set_config('client_min_messages', level, true);
 END
 $fn$;
 COMMENT ON FUNCTION cdp.refresh_rfm(timestamptz, float8, float8) IS
