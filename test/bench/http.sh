@@ -32,7 +32,8 @@ cdp_start_cluster "cdp.pseudonym_key = 'bench-only-key-never-use-in-production'"
 export PGDATABASE=gipfelsport
 say "demo ERP: $SCALE customers, and the demo's pipeline"
 t0=$(date +%s)
-{
+# a subshell: a failing step ends it (not the script), so its log is shown
+(
     cdp_psql -f "$CDP_TOP/test/erp/schema.sql" &&
     cdp_psql -v scale="$SCALE" -v seed=42 -f "$CDP_TOP/test/erp/generate.sql" &&
     cdp_psql -c 'CREATE EXTENSION cdp' || exit 1
@@ -43,7 +44,7 @@ t0=$(date +%s)
         # the next step's plans (load_consents took minutes instead of seconds)
         cdp_psql -c 'ANALYZE' || exit 1
     done
-} >"$CDP_TMP/demo.log" 2>&1 || { tail -30 "$CDP_TMP/demo.log"; exit 1; }
+) >"$CDP_TMP/demo.log" 2>&1 || { tail -30 "$CDP_TMP/demo.log"; exit 1; }
 echo "  ready after $(( $(date +%s) - t0 )) s"
 # the measurements run with the default plan cache
 cdp_psql -c "ALTER SYSTEM SET plan_cache_mode = 'auto'" -c 'SELECT pg_reload_conf()' >/dev/null
