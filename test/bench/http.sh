@@ -27,6 +27,7 @@ cdp_build
 # generic plans, made while cdp.identifiers was empty, scan the table
 # (hours at 100,000 customers); custom plans see the table grow
 cdp_start_cluster "cdp.pseudonym_key = 'bench-only-key-never-use-in-production'" "max_connections = 100" \
+                  "cdp.realtime_database = 'gipfelsport'" \
                   "max_locks_per_transaction = 8192" "plan_cache_mode = force_custom_plan"
 "$PGBIN/createdb" gipfelsport
 export PGDATABASE=gipfelsport
@@ -36,7 +37,8 @@ t0=$(date +%s)
 (
     cdp_psql -f "$CDP_TOP/test/erp/schema.sql" &&
     cdp_psql -v scale="$SCALE" -v seed=42 -f "$CDP_TOP/test/erp/generate.sql" &&
-    cdp_psql -c 'CREATE EXTENSION cdp' || exit 1
+    cdp_psql -c 'CREATE EXTENSION cdp' &&
+    cdp_psql -f "$CDP_TOP/test/erp/mapping.sql" || exit 1
     for step in "$CDP_TOP"/test/demo/[0-9]*.sql; do
         sed '/^CREATE EXTENSION IF NOT EXISTS pg_cron;/,$d' "$step" | cdp_psql -f - || exit 1
         # statistics after each step: a first bulk stitch leaves cdp.identifiers
