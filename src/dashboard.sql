@@ -619,19 +619,22 @@ BEGIN
         ), names AS (
             SELECT DISTINCT ON (a.article_id) a.article_id, COALESCE(a.name, a.article_id) AS name
               FROM (%s) a ORDER BY a.article_id, a.source_id
+        ), per_channel AS (
+            SELECT k.channel, pg_catalog.count(*) AS baskets, pg_catalog.count(*) FILTER (WHERE k.articles >= 2) AS multi,
+                   pg_catalog.avg(k.articles)::float8 AS per_basket, pg_catalog.count(s.order_id) AS sold,
+                   pg_catalog.sum(k.amount) FILTER (WHERE s.order_id IS NOT NULL) AS revenue
+              FROM kept k
+              LEFT JOIN sold s ON s.channel = k.channel AND s.id_type = k.id_type AND s.id_value = k.id_value AND s.order_id = k.order_id
+             GROUP BY k.channel
         )
-        SELECT k.channel, pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE k.articles >= 2),
-               pg_catalog.avg(k.articles)::float8,
-               pg_catalog.count(s.order_id), pg_catalog.count(s.order_id)::float8 / pg_catalog.count(*),
-               pg_catalog.sum(k.amount) FILTER (WHERE s.order_id IS NOT NULL),
-               (SELECT COALESCE(na.name, t.a) || ' + ' || COALESCE(nb.name, t.b)
-                  FROM top t LEFT JOIN names na ON na.article_id = t.a LEFT JOIN names nb ON nb.article_id = t.b
-                 WHERE t.channel = k.channel),
-               (SELECT t.n FROM top t WHERE t.channel = k.channel)
-          FROM kept k
-          LEFT JOIN sold s ON s.channel = k.channel AND s.id_type = k.id_type AND s.id_value = k.id_value AND s.order_id = k.order_id
-         GROUP BY k.channel
-         ORDER BY pg_catalog.count(*) DESC, k.channel
+        -- the top pair joined once per channel, its articles named once
+        SELECT c.channel, c.baskets, c.multi, c.per_basket, c.sold, c.sold::float8 / c.baskets, c.revenue,
+               COALESCE(na.name, t.a) || ' + ' || COALESCE(nb.name, t.b), t.n
+          FROM per_channel c
+          LEFT JOIN top t ON t.channel = c.channel
+          LEFT JOIN names na ON na.article_id = t.a
+          LEFT JOIN names nb ON nb.article_id = t.b
+         ORDER BY c.baskets DESC, c.channel
         $q$, cdp.source_sql('order_lines'), cdp.source_sql('orders'), cdp.source_sql('articles'))
     USING per.from_ts, per.to_ts, store, seg;
 END
